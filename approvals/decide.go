@@ -1,0 +1,469 @@
+package approvals
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/jitdesk/jitdesk/approvals/signature"
+	"github.com/jitdesk/jitdesk/tokens"
+)
+
+// MaxSignatureAge bounds how long before the decision a signature may have
+// been made (and how far ahead a skewed client clock may put it).
+const MaxSignatureAge = 15 * time.Minute
+
+// Meaning is the statement an approver signs for a request: intent, the
+// person, the access, the duration and the exact request.
+func Meaning(r Request, t Template, grantTTL time.Duration) string {
+	return fmt.Sprintf("I approve JIT access for %s to %s for %s — request %s", r.Requester, t.Title, FormatDuration(grantTTL), r.ID)
+}
+
+// ApproveInput is one approver's approval.
+type ApproveInput struct {
+	RequestID string
+	Approver  string // login
+	// Digest is the request digest the approver was shown (Detail.Digest).
+	Digest  string
+	Comment string
+	// TTL shortens the grant; 0 grants what was asked. Never longer than asked.
+	TTL       time.Duration
+	Signature *signature.Signature // required for Sign and Approve templates
+}
+
+// Outcome is the result of an approval.
+type Outcome struct {
+	Request Request
+	// Grant and Token are set when this approval completed the quorum.
+	Grant *Grant
+	Token string
+	// Remaining is how many more approvals the quorum needs (0 when approved).
+	Remaining int
+}
+
+// DenyInput is one approver's denial; a deny ends the request.
+type DenyInput struct {
+	RequestID string
+	Approver  string
+	Digest    string
+	Comment   string // required: the requester deserves a reason
+}
+
+// decisionCheck loads a request and applies the rules every decision shares:
+// pending, not expired, unchanged since it was shown, an eligible approver who
+// is not the requester and has not reviewed it yet.
+func (s *Service) decisionCheck(tx Tx, id, login, digest string, now time.Time) (Request, Template, Approver, error) {
+	req, err := tx.Request(id)
+	if err != nil {
+		return Request{}, Template{}, Approver{}, err
+	}
+	if err := pendingAt(req, now); err != nil {
+		return Request{}, Template{}, Approver{}, err
+	}
+	t, err := tx.Template(req.TemplateKey)
+	if err != nil {
+		return Request{}, Template{}, Approver{}, fmt.Errorf("template %s: %w", req.TemplateKey, err)
+	}
+	a, err := tx.Approver(login)
+	if errors.Is(err, ErrNotFound) {
+		return Request{}, Template{}, Approver{}, fmt.Errorf("%w: %q is not a registered approver", ErrNotEligible, login)
+	} else if err != nil {
+		return Request{}, Template{}, Approver{}, err
+	}
+	if a.Login == req.Requester {
+		return Request{}, Template{}, Approver{}, fmt.Errorf("%w (%s asked for this access)", ErrSelfApproval, a.Login)
+	}
+	if !Eligible(t, a) {
+		return Request{}, Template{}, Approver{}, fmt.Errorf("%w: %s is not named on template %s nor in its groups %v", ErrNotEligible, a.Login, t.Key, t.Groups)
+	}
+	reviews, err := tx.Reviews(id)
+	if err != nil {
+		return Request{}, Template{}, Approver{}, err
+	}
+	for _, r := range reviews {
+		if r.Approver == a.Login {
+			return Request{}, Template{}, Approver{}, fmt.Errorf("%w: %s already %sd this request at %s", ErrAlreadyReviewed, a.Login, r.Decision, r.At.Format(time.RFC3339))
+		}
+	}
+	if digest == "" {
+		return Request{}, Template{}, Approver{}, fmt.Errorf("%w: the decision does not say which version of the request was reviewed", ErrDigestMismatch)
+	}
+	if want := Digest(req, t); digest != want {
+		return Request{}, Template{}, Approver{}, fmt.Errorf("%w: review it again before deciding", ErrDigestMismatch)
+	}
+	return req, t, a, nil
+}
+
+// pendingAt explains why a request cannot be decided at now, naming who
+// decided it and when, or when it expired.
+func pendingAt(req Request, now time.Time) error {
+	if req.Status != StatusPending {
+		by := req.DecidedBy
+		if by == "" {
+			by = "unknown"
+		}
+		return fmt.Errorf("%w: %s by %s at %s", ErrNotPending, req.Status, by, req.DecidedAt.UTC().Format(time.RFC3339))
+	}
+	if !now.Before(req.ExpiresAt) {
+		return fmt.Errorf("%w at %s (its pending timeout passed)", ErrExpired, req.ExpiresAt.UTC().Format(time.RFC3339))
+	}
+	return nil
+}
+
+// Eligible reports whether an approver may review requests of t: named on
+// the template or a member of one of its groups. (The requester rule is
+// separate because it depends on the request.)
+func Eligible(t Template, a Approver) bool {
+	if slices.Contains(t.Approvers, a.Login) {
+		return true
+	}
+	for _, g := range a.Groups {
+		if slices.Contains(t.Groups, g) {
+			return true
+		}
+	}
+	return false
+}
+
+// CanDecide reports whether login may decide the request now, and if not, why.
+func (s *Service) CanDecide(ctx context.Context, id, login string) error {
+	return s.store.View(ctx, func(tx ReadTx) error {
+		d, err := loadDetail(tx, id)
+		if err != nil {
+			return err
+		}
+		if err := pendingAt(d.Request, s.Now()); err != nil {
+			return err
+		}
+		a, err := tx.Approver(login)
+		if err != nil {
+			return fmt.Errorf("%w: %q is not a registered approver", ErrNotEligible, login)
+		}
+		if a.Login == d.Request.Requester {
+			return ErrSelfApproval
+		}
+		if !Eligible(d.Template, a) {
+			return fmt.Errorf("%w: %s is not named on template %s nor in its groups", ErrNotEligible, a.Login, d.Template.Key)
+		}
+		for _, r := range d.Reviews {
+			if r.Approver == login {
+				return fmt.Errorf("%w: you %sd it at %s", ErrAlreadyReviewed, r.Decision, r.At.Format(time.RFC3339))
+			}
+		}
+		return nil
+	})
+}
+
+// Approve records an approval. When it completes the quorum, the request is
+// approved and a grant and its access token are issued — all in the same
+// transaction as the review and its audit events, or none of it.
+func (s *Service) Approve(ctx context.Context, in ApproveInput) (Outcome, error) {
+	if len(in.Comment) > MaxCommentLen {
+		return Outcome{}, invalidf("comment is %d bytes; at most %d", len(in.Comment), MaxCommentLen)
+	}
+	var out Outcome
+	err := s.store.Update(ctx, func(tx Tx) error {
+		now := s.Now()
+		req, t, a, err := s.decisionCheck(tx, in.RequestID, in.Approver, in.Digest, now)
+		if err != nil {
+			return err
+		}
+		grantTTL := req.TTL
+		if in.TTL != 0 {
+			if in.TTL < time.Minute {
+				return invalidf("ttl %s is shorter than 1m", FormatDuration(in.TTL))
+			}
+			if in.TTL > req.TTL {
+				return invalidf("ttl %s is longer than the %s asked for; an approver may only shorten it", FormatDuration(in.TTL), FormatDuration(req.TTL))
+			}
+			grantTTL = in.TTL
+		}
+		sigDigest := ""
+		if t.Type == TypeSignAndApprove || in.Signature != nil {
+			stored, err := s.checkSignature(in.Signature, req, t, a, grantTTL, now)
+			if err != nil {
+				return err
+			}
+			if err := tx.InsertSignature(stored); err != nil {
+				return err
+			}
+			sigDigest = stored.Digest
+		}
+		rev := Review{RequestID: req.ID, Approver: a.Login, Decision: DecisionApprove, Comment: strings.TrimSpace(in.Comment), SignatureDigest: sigDigest, GrantTTL: grantTTL, At: now}
+		if err := tx.InsertReview(rev); err != nil {
+			return err
+		}
+		if err := s.audit(tx, now, a.Login, "review.approved", req.ID, map[string]any{"ttl": grantTTL.String(), "signature": sigDigest, "digest": in.Digest}); err != nil {
+			return err
+		}
+		req.Approvals++
+		if req.Approvals < t.Quorum {
+			out = Outcome{Request: req, Remaining: t.Quorum - req.Approvals}
+			return nil
+		}
+		if err := tx.SetRequestStatus(req.ID, StatusApproved, now, a.Login); err != nil {
+			return err
+		}
+		req.Status, req.DecidedAt, req.DecidedBy = StatusApproved, now, a.Login
+		g, token, err := s.issueGrant(tx, req, t, now)
+		if err != nil {
+			return err
+		}
+		out = Outcome{Request: req, Grant: &g, Token: token}
+		return s.audit(tx, now, a.Login, "request.approved", req.ID, map[string]any{"grant": g.ID, "kid": g.Kid, "expires_at": g.ExpiresAt.Format(time.RFC3339)})
+	})
+	if err != nil {
+		return Outcome{}, fmt.Errorf("approve %s: %w", in.RequestID, err)
+	}
+	return out, nil
+}
+
+// checkSignature verifies that sig is a valid signature by a, bound to this
+// exact request and the meaning stated for this grant.
+func (s *Service) checkSignature(sig *signature.Signature, req Request, t Template, a Approver, grantTTL time.Duration, now time.Time) (StoredSignature, error) {
+	if sig == nil {
+		return StoredSignature{}, fmt.Errorf("%w: template %s is Sign and Approve", ErrSignatureRequired, t.Key)
+	}
+	if err := sig.Validate(); err != nil {
+		return StoredSignature{}, fmt.Errorf("%w: %w", ErrSignatureRequired, err)
+	}
+	if sig.Approver != a.Login {
+		return StoredSignature{}, fmt.Errorf("%w: signed by %q, not by %s", ErrSignatureRequired, sig.Approver, a.Login)
+	}
+	if sig.PrintedName != a.Name {
+		return StoredSignature{}, fmt.Errorf("%w: printed name %q is not the approver's name %q", ErrSignatureRequired, sig.PrintedName, a.Name)
+	}
+	if sig.Kind == signature.Typed && !signature.MatchesName(sig.Text, a.Name) {
+		return StoredSignature{}, fmt.Errorf("%w: %w: type your full name, %q", ErrSignatureRequired, signature.ErrNameMismatch, a.Name)
+	}
+	if sig.RequestDigest != Digest(req, t) {
+		return StoredSignature{}, fmt.Errorf("%w: the signature is bound to another version of the request", ErrDigestMismatch)
+	}
+	if want := Meaning(req, t, grantTTL); sig.Meaning != want {
+		return StoredSignature{}, fmt.Errorf("%w: the signed statement %q does not match %q", ErrSignatureRequired, sig.Meaning, want)
+	}
+	if d := now.Sub(sig.SignedAt); d > MaxSignatureAge || d < -MaxSignatureAge {
+		return StoredSignature{}, fmt.Errorf("%w: signed at %s, more than %s from now; sign again", ErrSignatureRequired, sig.SignedAt.Format(time.RFC3339), MaxSignatureAge)
+	}
+	canon, err := sig.Canonical()
+	if err != nil {
+		return StoredSignature{}, fmt.Errorf("%w: %w", ErrSignatureRequired, err)
+	}
+	digest, err := sig.Digest()
+	if err != nil {
+		return StoredSignature{}, fmt.Errorf("%w: %w", ErrSignatureRequired, err)
+	}
+	return StoredSignature{Digest: digest, RequestID: req.ID, Approver: a.Login, Kind: string(sig.Kind), Canonical: canon, SignedAt: sig.SignedAt}, nil
+}
+
+// issueGrant creates the grant and signs its access token inside tx. The
+// grant's clock starts now, at approval, not when the request was made. When
+// several approvers shortened the TTL, the shortest wins.
+func (s *Service) issueGrant(tx Tx, req Request, t Template, now time.Time) (Grant, string, error) {
+	reviews, err := tx.Reviews(req.ID)
+	if err != nil {
+		return Grant{}, "", err
+	}
+	ttl := req.TTL
+	var approvers, sigs []string
+	for _, r := range reviews {
+		if r.Decision != DecisionApprove {
+			continue
+		}
+		approvers = append(approvers, r.Approver)
+		if r.SignatureDigest != "" {
+			sigs = append(sigs, r.SignatureDigest)
+		}
+		if r.GrantTTL > 0 && r.GrantTTL < ttl {
+			ttl = r.GrantTTL
+		}
+	}
+	app, err := tx.Application(req.AppID)
+	if err != nil {
+		return Grant{}, "", fmt.Errorf("application %s: %w", req.AppID, err)
+	}
+	key, err := s.activeKey(tx)
+	if err != nil {
+		return Grant{}, "", err
+	}
+	g := Grant{
+		ID:        s.newID(),
+		RequestID: req.ID,
+		AppID:     app.ID,
+		Subject:   req.Requester,
+		Audience:  app.Audience,
+		Scope:     t.Key,
+		IssuedAt:  now,
+		ExpiresAt: now.Add(ttl),
+		Kid:       key.Kid,
+	}
+	claims := tokens.AccessClaims{
+		ClientID: app.ID,
+		Scope:    t.Key,
+		JIT: tokens.JITClaim{
+			RequestID:        req.ID,
+			ApprovalType:     string(t.Type),
+			Approvers:        approvers,
+			Reason:           req.Reason,
+			Metadata:         req.Metadata,
+			RequestDigest:    Digest(req, t),
+			SignatureDigests: sigs,
+		},
+	}
+	claims.Issuer = s.issuer
+	claims.Subject = g.Subject
+	claims.Audience = []string{g.Audience}
+	claims.IssuedAt = jwtTime(now)
+	claims.NotBefore = jwtTime(now)
+	claims.ExpiresAt = jwtTime(g.ExpiresAt)
+	claims.ID = g.ID
+	token, err := tokens.IssueAccess(key, claims)
+	if err != nil {
+		return Grant{}, "", fmt.Errorf("issue token: %w", err)
+	}
+	g.Token = token
+	if err := tx.InsertGrant(g); err != nil {
+		return Grant{}, "", err
+	}
+	if err := tx.ExtendKeyPublication(key.Kid, g.ExpiresAt); err != nil {
+		return Grant{}, "", err
+	}
+	if err := s.audit(tx, now, "jitdesk", "grant.issued", g.ID, map[string]any{
+		"request": req.ID, "subject": g.Subject, "audience": g.Audience, "scope": g.Scope,
+		"kid": g.Kid, "expires_at": g.ExpiresAt.Format(time.RFC3339), "approvers": approvers,
+	}); err != nil {
+		return Grant{}, "", err
+	}
+	return g, token, nil
+}
+
+// Deny records a denial, which ends the request.
+func (s *Service) Deny(ctx context.Context, in DenyInput) (Request, error) {
+	comment := strings.TrimSpace(in.Comment)
+	if comment == "" {
+		return Request{}, invalidf("deny %s: a comment is required so the requester knows why", in.RequestID)
+	}
+	if len(comment) > MaxCommentLen {
+		return Request{}, invalidf("comment is %d bytes; at most %d", len(comment), MaxCommentLen)
+	}
+	var out Request
+	err := s.store.Update(ctx, func(tx Tx) error {
+		now := s.Now()
+		req, _, a, err := s.decisionCheck(tx, in.RequestID, in.Approver, in.Digest, now)
+		if err != nil {
+			return err
+		}
+		if err := tx.InsertReview(Review{RequestID: req.ID, Approver: a.Login, Decision: DecisionDeny, Comment: comment, At: now}); err != nil {
+			return err
+		}
+		if err := tx.SetRequestStatus(req.ID, StatusDenied, now, a.Login); err != nil {
+			return err
+		}
+		req.Status, req.DecidedAt, req.DecidedBy = StatusDenied, now, a.Login
+		out = req
+		return s.audit(tx, now, a.Login, "request.denied", req.ID, map[string]any{"comment": comment, "digest": in.Digest})
+	})
+	if err != nil {
+		return Request{}, fmt.Errorf("deny %s: %w", in.RequestID, err)
+	}
+	return out, nil
+}
+
+// Cancel withdraws a pending request. appID, when set, must own the request
+// (an application cannot cancel another's); actor is recorded in the audit.
+func (s *Service) Cancel(ctx context.Context, id, appID, actor string) (Request, error) {
+	var out Request
+	err := s.store.Update(ctx, func(tx Tx) error {
+		req, err := tx.Request(id)
+		if err != nil {
+			return err
+		}
+		if appID != "" && req.AppID != appID {
+			return ErrNotFound
+		}
+		now := s.Now()
+		if err := pendingAt(req, now); err != nil {
+			return err
+		}
+		if err := tx.SetRequestStatus(id, StatusCancelled, now, actor); err != nil {
+			return err
+		}
+		req.Status, req.DecidedAt, req.DecidedBy = StatusCancelled, now, actor
+		out = req
+		return s.audit(tx, now, actor, "request.cancelled", id, nil)
+	})
+	if err != nil {
+		return Request{}, fmt.Errorf("cancel %s: %w", id, err)
+	}
+	return out, nil
+}
+
+// RevokeInput revokes a grant, named by its id or its request's id.
+type RevokeInput struct {
+	ID string
+	// Approver revokes as a person eligible for the template; or AppID
+	// revokes as the application the grant was issued to. Exactly one.
+	Approver string
+	AppID    string
+	Reason   string
+}
+
+// Revoke ends a grant before it expires; its token introspects as inactive.
+func (s *Service) Revoke(ctx context.Context, in RevokeInput) (Grant, error) {
+	reason := strings.TrimSpace(in.Reason)
+	if (in.Approver == "") == (in.AppID == "") {
+		return Grant{}, invalidf("revoke %s: say who revokes (an approver or the application)", in.ID)
+	}
+	if in.Approver != "" && reason == "" {
+		return Grant{}, invalidf("revoke %s: a reason is required", in.ID)
+	}
+	if len(reason) > MaxCommentLen {
+		return Grant{}, invalidf("reason is %d bytes; at most %d", len(reason), MaxCommentLen)
+	}
+	var out Grant
+	err := s.store.Update(ctx, func(tx Tx) error {
+		g, err := tx.Grant(in.ID)
+		if errors.Is(err, ErrNotFound) {
+			g, err = tx.GrantByRequest(in.ID)
+		}
+		if err != nil {
+			return fmt.Errorf("no grant with id or request id %s: %w", in.ID, err)
+		}
+		actor := "app:" + in.AppID
+		if in.AppID != "" {
+			if g.AppID != in.AppID {
+				return ErrNotFound
+			}
+		} else {
+			a, err := tx.Approver(in.Approver)
+			if err != nil {
+				return fmt.Errorf("%w: %q is not a registered approver", ErrNotEligible, in.Approver)
+			}
+			t, err := tx.Template(g.Scope)
+			if err != nil {
+				return err
+			}
+			if !Eligible(t, a) {
+				return fmt.Errorf("%w: %s may not revoke grants of template %s", ErrNotEligible, a.Login, t.Key)
+			}
+			actor = a.Login
+		}
+		if g.Revoked() {
+			return fmt.Errorf("%w: by %s at %s", ErrRevoked, g.RevokedBy, g.RevokedAt.Format(time.RFC3339))
+		}
+		now := s.Now()
+		if err := tx.RevokeGrant(g.ID, now, actor, reason); err != nil {
+			return err
+		}
+		g.RevokedAt, g.RevokedBy, g.RevokeReason = now, actor, reason
+		out = g
+		return s.audit(tx, now, actor, "grant.revoked", g.ID, map[string]any{"request": g.RequestID, "reason": reason})
+	})
+	if err != nil {
+		return Grant{}, fmt.Errorf("revoke %s: %w", in.ID, err)
+	}
+	return out, nil
+}

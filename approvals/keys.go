@@ -1,0 +1,302 @@
+package approvals
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/jitdesk/jitdesk/tokens"
+)
+
+func jwtTime(t time.Time) *jwt.NumericDate { return jwt.NewNumericDate(t) }
+
+// parsedKey returns the parsed signing key, cached by kid (key material for
+// a kid never changes, and parsing RSA keys is not free).
+func (s *Service) parsedKey(k SigningKey) (tokens.Key, error) {
+	s.keyMu.Lock()
+	defer s.keyMu.Unlock()
+	if pk, ok := s.keys[k.Kid]; ok {
+		return pk, nil
+	}
+	alg, err := tokens.ParseAlg(k.Alg)
+	if err != nil {
+		return tokens.Key{}, err
+	}
+	pk, err := tokens.ParsePrivate(alg, k.Private, k.CreatedAt)
+	if err != nil {
+		return tokens.Key{}, fmt.Errorf("signing key %s: %w", k.Kid, err)
+	}
+	if pk.Kid != k.Kid {
+		return tokens.Key{}, fmt.Errorf("signing key %s: stored kid does not match its thumbprint %s", k.Kid, pk.Kid)
+	}
+	s.keys[k.Kid] = pk
+	return pk, nil
+}
+
+// activeKey is the newest unretired signing key.
+func (s *Service) activeKey(tx ReadTx) (tokens.Key, error) {
+	keys, err := tx.SigningKeys()
+	if err != nil {
+		return tokens.Key{}, err
+	}
+	for _, k := range keys {
+		if k.RetiredAt.IsZero() {
+			return s.parsedKey(k)
+		}
+	}
+	return tokens.Key{}, errors.New("no active signing key: run `jitdesk init` or `jitdesk keys rotate`")
+}
+
+// Init makes sure a signing key exists; it is safe to run again.
+func (s *Service) Init(ctx context.Context, actor string) (created bool, err error) {
+	err = s.store.Update(ctx, func(tx Tx) error {
+		keys, err := tx.SigningKeys()
+		if err != nil {
+			return err
+		}
+		for _, k := range keys {
+			if k.RetiredAt.IsZero() {
+				return nil
+			}
+		}
+		created = true
+		_, err = s.addKey(tx, actor, tokens.EdDSA)
+		return err
+	})
+	if err != nil {
+		return false, fmt.Errorf("init: %w", err)
+	}
+	return created, nil
+}
+
+func (s *Service) addKey(tx Tx, actor string, alg tokens.Alg) (SigningKey, error) {
+	now := s.Now()
+	k, err := tokens.GenerateKey(alg, now)
+	if err != nil {
+		return SigningKey{}, err
+	}
+	der, err := k.MarshalPrivate()
+	if err != nil {
+		return SigningKey{}, err
+	}
+	sk := SigningKey{Kid: k.Kid, Alg: string(alg), Private: der, CreatedAt: now}
+	if err := tx.InsertSigningKey(sk); err != nil {
+		return SigningKey{}, err
+	}
+	if err := s.audit(tx, now, actor, "key.created", k.Kid, map[string]any{"alg": string(alg)}); err != nil {
+		return SigningKey{}, err
+	}
+	return sk, nil
+}
+
+// RotateKey makes a new key of alg the active one. The previous key is
+// retired but stays published until the last token it signed has expired.
+func (s *Service) RotateKey(ctx context.Context, actor, alg string) (SigningKey, error) {
+	a, err := tokens.ParseAlg(alg)
+	if err != nil {
+		return SigningKey{}, invalidf("%v", err)
+	}
+	var out SigningKey
+	err = s.store.Update(ctx, func(tx Tx) error {
+		keys, err := tx.SigningKeys()
+		if err != nil {
+			return err
+		}
+		now := s.Now()
+		for _, k := range keys {
+			if k.RetiredAt.IsZero() {
+				if err := tx.RetireSigningKey(k.Kid, now, k.PublishUntil); err != nil {
+					return err
+				}
+				if err := s.audit(tx, now, actor, "key.retired", k.Kid, map[string]any{"publish_until": k.PublishUntil.Format(time.RFC3339)}); err != nil {
+					return err
+				}
+			}
+		}
+		out, err = s.addKey(tx, actor, a)
+		return err
+	})
+	if err != nil {
+		return SigningKey{}, fmt.Errorf("rotate key: %w", err)
+	}
+	out.Private = nil
+	return out, nil
+}
+
+// KeyInfo describes a signing key without its private part.
+type KeyInfo struct {
+	Kid          string
+	Alg          string
+	CreatedAt    time.Time
+	RetiredAt    time.Time
+	PublishUntil time.Time
+	Active       bool
+	Published    bool
+}
+
+// Keys lists signing keys, newest first, without private material.
+func (s *Service) Keys(ctx context.Context) ([]KeyInfo, error) {
+	var keys []SigningKey
+	err := s.store.View(ctx, func(tx ReadTx) error {
+		var err error
+		keys, err = tx.SigningKeys()
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	now := s.Now()
+	out := make([]KeyInfo, 0, len(keys))
+	for _, k := range keys {
+		out = append(out, KeyInfo{
+			Kid: k.Kid, Alg: k.Alg, CreatedAt: k.CreatedAt, RetiredAt: k.RetiredAt, PublishUntil: k.PublishUntil,
+			Active: k.RetiredAt.IsZero(), Published: published(k, now),
+		})
+	}
+	return out, nil
+}
+
+func published(k SigningKey, now time.Time) bool {
+	return k.RetiredAt.IsZero() || now.Before(k.PublishUntil)
+}
+
+// publicKeys returns the verification keys that are still published.
+func (s *Service) publicKeys(tx ReadTx) (map[string]tokens.PublicKey, error) {
+	keys, err := tx.SigningKeys()
+	if err != nil {
+		return nil, err
+	}
+	now := s.Now()
+	out := map[string]tokens.PublicKey{}
+	for _, k := range keys {
+		if !published(k, now) {
+			continue
+		}
+		pk, err := s.parsedKey(k)
+		if err != nil {
+			return nil, err
+		}
+		out[k.Kid] = pk.PublicKey()
+	}
+	return out, nil
+}
+
+// JWKS returns the published public keys.
+func (s *Service) JWKS(ctx context.Context) (tokens.JWKS, error) {
+	var keys map[string]tokens.PublicKey
+	err := s.store.View(ctx, func(tx ReadTx) error {
+		var err error
+		keys, err = s.publicKeys(tx)
+		return err
+	})
+	if err != nil {
+		return tokens.JWKS{}, fmt.Errorf("jwks: %w", err)
+	}
+	list := make([]tokens.PublicKey, 0, len(keys))
+	for _, k := range keys {
+		list = append(list, k)
+	}
+	slices.SortFunc(list, func(a, b tokens.PublicKey) int {
+		if a.Kid < b.Kid {
+			return -1
+		}
+		return 1
+	})
+	return tokens.NewJWKS(list), nil
+}
+
+// VerifiedToken is an access token that passed every check, with its grant.
+type VerifiedToken struct {
+	tokens.Verified
+	Grant Grant
+}
+
+// VerifyToken fully verifies an access token against this deployment's keys:
+// signature, algorithm, typ, iss, exp/nbf/iat, that it is a grant this
+// jitdesk issued, that aud is that grant's audience, and that it is not
+// revoked. audience, when set, must also match.
+func (s *Service) VerifyToken(ctx context.Context, token, audience string) (VerifiedToken, error) {
+	var out VerifiedToken
+	err := s.store.View(ctx, func(tx ReadTx) error {
+		keys, err := s.publicKeys(tx)
+		if err != nil {
+			return err
+		}
+		v, err := tokens.VerifyAccess(token, tokens.VerifyOptions{
+			Issuer:      s.issuer,
+			Audience:    audience,
+			AnyAudience: audience == "",
+			Keys: func(kid string) (tokens.PublicKey, bool) {
+				k, ok := keys[kid]
+				return k, ok
+			},
+			Now:    s.Now,
+			Leeway: 30 * time.Second,
+			IsRevoked: func(jti string) (bool, error) {
+				g, err := tx.Grant(jti)
+				if err != nil {
+					return false, fmt.Errorf("jti %q is not a grant issued here: %w", jti, err)
+				}
+				return g.Revoked(), nil
+			},
+		})
+		if err != nil {
+			return fmt.Errorf("%w: %w", ErrUnauthenticated, err)
+		}
+		g, err := tx.Grant(v.Claims.ID)
+		if err != nil {
+			return fmt.Errorf("%w: jti %q is not a grant issued here", ErrUnauthenticated, v.Claims.ID)
+		}
+		if !slices.Contains(v.Claims.Audience, g.Audience) || len(v.Claims.Audience) != 1 {
+			return fmt.Errorf("%w: aud %v is not the grant's audience %q", ErrUnauthenticated, []string(v.Claims.Audience), g.Audience)
+		}
+		out = VerifiedToken{Verified: v, Grant: g}
+		return nil
+	})
+	if err != nil {
+		return VerifiedToken{}, fmt.Errorf("verify token: %w", err)
+	}
+	return out, nil
+}
+
+// Token returns the grant (with its token) of an approved request. appID,
+// when set, must own the request. Errors: ErrNotFound, ErrNotPending while
+// the request is pending, ErrRevoked, or the request's final status.
+func (s *Service) Token(ctx context.Context, requestID, appID string) (Grant, error) {
+	d, err := s.Get(ctx, requestID)
+	if err != nil {
+		return Grant{}, err
+	}
+	if appID != "" && d.Request.AppID != appID {
+		return Grant{}, fmt.Errorf("request %s: %w", requestID, ErrNotFound)
+	}
+	if d.Grant == nil {
+		return Grant{}, &StatusError{Status: d.Request.Status, Request: d.Request}
+	}
+	if d.Grant.Revoked() {
+		return *d.Grant, fmt.Errorf("request %s: %w by %s at %s", requestID, ErrRevoked, d.Grant.RevokedBy, d.Grant.RevokedAt.Format(time.RFC3339))
+	}
+	return *d.Grant, nil
+}
+
+// StatusError says a request has no token because of its status.
+type StatusError struct {
+	Status  Status
+	Request Request
+}
+
+func (e *StatusError) Error() string {
+	if e.Status == StatusPending {
+		return fmt.Sprintf("request %s is still pending (%d approval(s) so far); no token yet", e.Request.ID, e.Request.Approvals)
+	}
+	return fmt.Sprintf("request %s was %s by %s at %s; it has no token", e.Request.ID, e.Status, e.Request.DecidedBy, e.Request.DecidedAt.Format(time.RFC3339))
+}
+
+// Is lets errors.Is(err, ErrNotPending) match decided requests.
+func (e *StatusError) Is(target error) bool {
+	return target == ErrNotPending && e.Status != StatusPending
+}

@@ -1,0 +1,322 @@
+package approvals
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/jitdesk/jitdesk/tokens"
+)
+
+// NewRequest is what an application (or the CLI on its behalf) asks for.
+type NewRequest struct {
+	// AppID is the calling application; when empty (operator CLI) the
+	// template's own application is used.
+	AppID       string
+	TemplateKey string
+	Requester   string
+	Reason      string
+	TTL         time.Duration // 0 = the template's default
+	Metadata    map[string]string
+}
+
+// Submit validates and stores a new pending request.
+func (s *Service) Submit(ctx context.Context, in NewRequest) (Request, error) {
+	now := s.Now()
+	var req Request
+	err := s.store.Update(ctx, func(tx Tx) error {
+		t, err := tx.Template(in.TemplateKey)
+		if err != nil {
+			return fmt.Errorf("template %q: %w", in.TemplateKey, err)
+		}
+		if in.AppID != "" && in.AppID != t.AppID {
+			// Another application's template is not even acknowledged to exist.
+			return fmt.Errorf("template %q: %w", in.TemplateKey, ErrNotFound)
+		}
+		req, err = s.buildRequest(t, in, now)
+		if err != nil {
+			return err
+		}
+		if err := tx.InsertRequest(req); err != nil {
+			return err
+		}
+		return s.audit(tx, now, "app:"+t.AppID, "request.created", req.ID, map[string]any{
+			"template": t.Key, "requester": req.Requester, "ttl": req.TTL.String(), "digest": Digest(req, t),
+		})
+	})
+	if err != nil {
+		return Request{}, fmt.Errorf("submit request: %w", err)
+	}
+	return req, nil
+}
+
+// buildRequest applies the template's rules to in. Pure, so the rules are
+// tested without a store.
+func (s *Service) buildRequest(t Template, in NewRequest, now time.Time) (Request, error) {
+	requester := strings.TrimSpace(in.Requester)
+	if requester == "" || len(requester) > MaxRequesterLen {
+		return Request{}, invalidf("requester is required (at most %d bytes)", MaxRequesterLen)
+	}
+	if !utf8.ValidString(in.Reason) {
+		return Request{}, invalidf("reason is not valid UTF-8")
+	}
+	reason := strings.TrimSpace(in.Reason)
+	if len(reason) > MaxReasonLen {
+		return Request{}, invalidf("reason is %d bytes; at most %d", len(reason), MaxReasonLen)
+	}
+	if n := utf8.RuneCountInString(reason); n < t.MinReason || reason == "" {
+		return Request{}, invalidf("reason must be at least %d characters for template %s (got %d); say why access is needed", max(t.MinReason, 1), t.Key, n)
+	}
+	ttl := in.TTL
+	if ttl == 0 {
+		ttl = t.DefaultTTL
+	}
+	if ttl < time.Minute {
+		return Request{}, invalidf("ttl %s is shorter than 1m", FormatDuration(ttl))
+	}
+	if ttl > t.MaxTTL {
+		return Request{}, invalidf("ttl %s exceeds the template's maximum of %s", FormatDuration(ttl), FormatDuration(t.MaxTTL))
+	}
+	if len(in.Metadata) > MaxMetadataKeys {
+		return Request{}, invalidf("%d metadata keys; at most %d", len(in.Metadata), MaxMetadataKeys)
+	}
+	md := map[string]string{}
+	declared := map[string]bool{}
+	for _, f := range t.Fields {
+		declared[f.Name] = true
+		if f.Default != "" {
+			md[f.Name] = f.Default
+		}
+	}
+	for k, v := range in.Metadata {
+		if !declared[k] {
+			names := make([]string, 0, len(t.Fields))
+			for _, f := range t.Fields {
+				names = append(names, f.Name)
+			}
+			return Request{}, invalidf("metadata key %q is not a field of template %s (fields: %s)", k, t.Key, strings.Join(names, ", "))
+		}
+		if len(v) > MaxMetadataVal || !utf8.ValidString(v) {
+			return Request{}, invalidf("metadata %q: value must be valid UTF-8 of at most %d bytes", k, MaxMetadataVal)
+		}
+		md[k] = v
+	}
+	for _, f := range t.Fields {
+		if f.Required && strings.TrimSpace(md[f.Name]) == "" {
+			return Request{}, invalidf("metadata field %q is required by template %s", f.Name, t.Key)
+		}
+	}
+	return Request{
+		ID:            s.newIDAt(now),
+		TemplateKey:   t.Key,
+		AppID:         t.AppID,
+		Requester:     requester,
+		Reason:        reason,
+		Metadata:      md,
+		TTL:           ttl,
+		CreatedAt:     now,
+		ExpiresAt:     now.Add(t.PendingTimeout),
+		Status:        StatusPending,
+		TemplateTitle: t.Title,
+		TemplateType:  t.Type,
+	}, nil
+}
+
+// Caller is an application authenticated by an intake token.
+type Caller struct {
+	AppID   string
+	Subject string // the user the application asks for
+}
+
+// AuthenticateIntake verifies an application's intake token and records its
+// jti so the same token can never be used twice.
+func (s *Service) AuthenticateIntake(ctx context.Context, token string) (Caller, error) {
+	var claims tokens.IntakeClaims
+	err := s.store.Update(ctx, func(tx Tx) error {
+		var err error
+		claims, err = tokens.VerifyIntake(token, tokens.IntakeOptions{
+			Issuer: s.issuer,
+			Secret: func(appID string) ([]byte, error) {
+				app, err := tx.Application(appID)
+				if err != nil {
+					return nil, fmt.Errorf("unknown application %q", appID)
+				}
+				if app.Disabled {
+					return nil, fmt.Errorf("application %q is disabled", appID)
+				}
+				return app.Secret, nil
+			},
+			Now:    s.Now,
+			Leeway: 30 * time.Second,
+		})
+		if err != nil {
+			return fmt.Errorf("%w: %v", ErrUnauthenticated, err)
+		}
+		exp := claims.ExpiresAt.Time
+		if err := tx.UseIntakeJTI(claims.Issuer, claims.ID, exp, s.Now()); err != nil {
+			if errors.Is(err, ErrReplay) {
+				return fmt.Errorf("%w: %w: jti %q was already used; sign a fresh token per call", ErrUnauthenticated, ErrReplay, claims.ID)
+			}
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		return Caller{}, err
+	}
+	return Caller{AppID: claims.Issuer, Subject: claims.Subject}, nil
+}
+
+// Detail is everything an approver needs to review a request.
+type Detail struct {
+	Request     Request
+	Template    Template
+	Application Application
+	Reviews     []Review
+	Grant       *Grant // set once approved
+	// Digest is the hash of what the approver is shown; decisions carry it back.
+	Digest string
+}
+
+// ApprovedBy lists the approvers who approved so far.
+func (d Detail) ApprovedBy() []string {
+	var out []string
+	for _, r := range d.Reviews {
+		if r.Decision == DecisionApprove {
+			out = append(out, r.Approver)
+		}
+	}
+	return out
+}
+
+// Get returns a request with its template, application, reviews and grant.
+func (s *Service) Get(ctx context.Context, id string) (Detail, error) {
+	var d Detail
+	err := s.store.View(ctx, func(tx ReadTx) error {
+		var err error
+		d, err = loadDetail(tx, id)
+		return err
+	})
+	if err != nil {
+		return Detail{}, fmt.Errorf("request %s: %w", id, err)
+	}
+	return d, nil
+}
+
+func loadDetail(tx ReadTx, id string) (Detail, error) {
+	var d Detail
+	var err error
+	if d.Request, err = tx.Request(id); err != nil {
+		return d, err
+	}
+	if d.Template, err = tx.Template(d.Request.TemplateKey); err != nil {
+		return d, fmt.Errorf("template %s: %w", d.Request.TemplateKey, err)
+	}
+	if d.Application, err = tx.Application(d.Request.AppID); err != nil {
+		return d, fmt.Errorf("application %s: %w", d.Request.AppID, err)
+	}
+	d.Application.Secret = nil // never leaves the domain through a read
+	if d.Reviews, err = tx.Reviews(id); err != nil {
+		return d, err
+	}
+	if d.Request.Status == StatusApproved {
+		g, err := tx.GrantByRequest(id)
+		if err != nil {
+			return d, fmt.Errorf("grant of approved request: %w", err)
+		}
+		d.Grant = &g
+	}
+	d.Digest = Digest(d.Request, d.Template)
+	return d, nil
+}
+
+// GetForApp returns a request only if it belongs to appID; another
+// application's request is reported as not found.
+func (s *Service) GetForApp(ctx context.Context, appID, id string) (Detail, error) {
+	d, err := s.Get(ctx, id)
+	if err != nil {
+		return Detail{}, err
+	}
+	if d.Request.AppID != appID {
+		return Detail{}, fmt.Errorf("request %s: %w", id, ErrNotFound)
+	}
+	return d, nil
+}
+
+// List returns one keyset page of requests.
+func (s *Service) List(ctx context.Context, q RequestQuery) ([]Request, error) {
+	if q.Limit < 0 || q.Limit > 500 {
+		return nil, invalidf("limit %d must be between 1 and 500", q.Limit)
+	}
+	var out []Request
+	err := s.store.View(ctx, func(tx ReadTx) error {
+		var err error
+		out, err = tx.Requests(q)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list requests: %w", err)
+	}
+	return out, nil
+}
+
+// Count counts what q selects.
+func (s *Service) Count(ctx context.Context, q RequestQuery) (int, error) {
+	var n int
+	err := s.store.View(ctx, func(tx ReadTx) error {
+		var err error
+		n, err = tx.CountRequests(q)
+		return err
+	})
+	return n, err
+}
+
+// RequesterHistory returns the requester's most recent requests, newest first.
+func (s *Service) RequesterHistory(ctx context.Context, requester string, limit int) ([]Request, error) {
+	return s.List(ctx, RequestQuery{Scope: ScopeAll, Requester: requester, Limit: limit})
+}
+
+// PrepareRequests applies the template rules to each input as if it had been
+// submitted at the matching time, without storing anything, and returns the
+// requests with their request.created audit events (Seq and hashes are left
+// for the store to fill). It exists for bulk-loading demo and benchmark data
+// through a store's batch path; the rules are the same as Submit's.
+func (s *Service) PrepareRequests(ctx context.Context, ins []NewRequest, at []time.Time) ([]Request, []AuditEvent, error) {
+	if len(ins) != len(at) {
+		return nil, nil, invalidf("%d requests but %d times", len(ins), len(at))
+	}
+	cache := map[string]Template{}
+	err := s.store.View(ctx, func(tx ReadTx) error {
+		for _, in := range ins {
+			if _, ok := cache[in.TemplateKey]; ok {
+				continue
+			}
+			t, err := tx.Template(in.TemplateKey)
+			if err != nil {
+				return fmt.Errorf("template %q: %w", in.TemplateKey, err)
+			}
+			cache[in.TemplateKey] = t
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	reqs := make([]Request, 0, len(ins))
+	evs := make([]AuditEvent, 0, len(ins))
+	for i, in := range ins {
+		t := cache[in.TemplateKey]
+		r, err := s.buildRequest(t, in, at[i].UTC())
+		if err != nil {
+			return nil, nil, err
+		}
+		payload, _ := json.Marshal(map[string]any{"template": t.Key, "requester": r.Requester, "ttl": r.TTL.String(), "digest": Digest(r, t)})
+		reqs = append(reqs, r)
+		evs = append(evs, AuditEvent{At: r.CreatedAt, Actor: "app:" + t.AppID, Action: "request.created", Subject: r.ID, Payload: payload})
+	}
+	return reqs, evs, nil
+}

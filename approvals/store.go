@@ -1,0 +1,134 @@
+package approvals
+
+import (
+	"context"
+	"time"
+)
+
+// Store is the persistence jitdesk's domain needs. The store package
+// implements it on SQLite. Every rule is checked by Service inside one
+// Update transaction, so a rule and the write it guards commit together.
+type Store interface {
+	// Update runs fn in one write transaction (begun IMMEDIATE, so two
+	// writers never both read-then-write). It commits when fn returns nil
+	// and rolls back otherwise, returning fn's error unchanged.
+	Update(ctx context.Context, fn func(Tx) error) error
+	// View runs fn in a read transaction with a consistent snapshot.
+	View(ctx context.Context, fn func(ReadTx) error) error
+	// Subscribe returns a channel that receives a value soon after any
+	// connection or process commits a write (coalesced: one value may stand
+	// for many writes), and a function that ends the subscription.
+	Subscribe() (<-chan struct{}, func())
+	// Close releases the database.
+	Close() error
+}
+
+// Scope selects which requests a list covers.
+type Scope int
+
+// Request list scopes.
+const (
+	ScopeAll     Scope = iota // every request, newest first
+	ScopePending              // pending, oldest first (most urgent first)
+	ScopeDecided              // no longer pending, most recently decided first
+)
+
+// Cursor is a keyset position in a list: the ordering time (created_at for
+// pending and all, decided_at for decided) and the id as a tie-breaker.
+type Cursor struct {
+	At time.Time
+	ID string
+}
+
+// RequestQuery describes one page of requests. Pages are keyset-paged: the
+// store never counts or skips rows to find a page.
+type RequestQuery struct {
+	Scope Scope
+	// EligibleFor, when set, keeps only pending requests that this approver
+	// could still decide: named on the template or in one of its groups, not
+	// the requester, and not yet reviewed by them ("needs me").
+	EligibleFor string
+	// Requester, when set, keeps only this requester's requests.
+	Requester string
+	// Filter, when set, keeps requests whose requester, template key or
+	// title, or reason contains it (case-insensitive).
+	Filter string
+	// After returns the page following this position in the scope's order;
+	// Before the page preceding it (still returned in the scope's order).
+	After  *Cursor
+	Before *Cursor
+	// Limit is the page size (1..500; 0 means 50).
+	Limit int
+}
+
+// StoredSignature is an approver's signature as persisted: its canonical
+// bytes and the digest that binds it.
+type StoredSignature struct {
+	Digest    string
+	RequestID string
+	Approver  string
+	Kind      string
+	Canonical []byte
+	SignedAt  time.Time
+}
+
+// ReadTx reads within one transaction.
+type ReadTx interface {
+	Application(id string) (Application, error)
+	ApplicationByName(name string) (Application, error)
+	// Applications lists applications by name after the given name.
+	Applications(afterName string, limit int) ([]Application, error)
+	Approver(login string) (Approver, error)
+	// ApproverBySSHKey finds the approver owning the key with this fingerprint.
+	ApproverBySSHKey(fingerprint string) (Approver, error)
+	Approvers(afterLogin string, limit int) ([]Approver, error)
+	Template(key string) (Template, error)
+	Templates(afterKey string, limit int) ([]Template, error)
+	Request(id string) (Request, error)
+	Requests(q RequestQuery) ([]Request, error)
+	// CountRequests counts what q selects, ignoring paging.
+	CountRequests(q RequestQuery) (int, error)
+	Reviews(requestID string) ([]Review, error)
+	Signatures(requestID string) ([]StoredSignature, error)
+	Grant(id string) (Grant, error)
+	GrantByRequest(requestID string) (Grant, error)
+	// SigningKeys lists all signing keys, newest first.
+	SigningKeys() ([]SigningKey, error)
+	// AuditHead returns the newest event's seq and hash (0, "" when empty).
+	AuditHead() (int64, string, error)
+	// AuditEvents returns up to limit events with seq > afterSeq, ascending.
+	AuditEvents(afterSeq int64, limit int) ([]AuditEvent, error)
+	// AuditEventsDesc returns up to limit events with seq < beforeSeq (0 = newest), descending.
+	AuditEventsDesc(beforeSeq int64, limit int) ([]AuditEvent, error)
+}
+
+// Tx reads and writes within one transaction.
+type Tx interface {
+	ReadTx
+	InsertApplication(Application) error // ErrConflict on a duplicate id or name
+	InsertApprover(Approver) error       // ErrConflict on a duplicate login or SSH key
+	InsertTemplate(Template) error       // ErrConflict on a duplicate key
+	InsertRequest(Request) error
+	// SetRequestStatus moves a pending request to status; it returns
+	// ErrNotPending when the request is no longer pending.
+	SetRequestStatus(id string, status Status, at time.Time, by string) error
+	// InsertReview records a review and bumps the request's approval count
+	// for approvals; ErrAlreadyReviewed when this approver already reviewed.
+	InsertReview(Review) error
+	InsertSignature(StoredSignature) error
+	InsertGrant(Grant) error
+	// RevokeGrant marks a grant revoked; ErrRevoked when it already was.
+	RevokeGrant(id string, at time.Time, by, reason string) error
+	// UseIntakeJTI records an intake token's (application, jti) until exp;
+	// ErrReplay when it was already recorded. Records past their exp may be pruned.
+	UseIntakeJTI(appID, jti string, exp, now time.Time) error
+	InsertSigningKey(SigningKey) error
+	// RetireSigningKey marks the key retired at "at" and publishable until publishUntil.
+	RetireSigningKey(kid string, at, publishUntil time.Time) error
+	// ExtendKeyPublication raises a key's PublishUntil to at least t (each
+	// token it signs extends how long its public key must stay published).
+	ExtendKeyPublication(kid string, t time.Time) error
+	// AppendAudit appends ev to the chain, filling Seq, PrevHash and Hash
+	// (with ChainHash), and returns the stored event.
+	AppendAudit(ev AuditEvent) (AuditEvent, error)
+}

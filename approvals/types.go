@@ -1,0 +1,283 @@
+// Package approvals is jitdesk's domain: the types (applications, approvers,
+// templates, requests, reviews, grants, audit events), the rules of who may
+// decide what and when, and Service, the only way to change state.
+//
+// Persistence is declared here as the Store interface and implemented by the
+// store package; keys and JWTs are delegated to the tokens package. The user
+// interfaces (ui, server, cmd) call Service and never decide eligibility
+// themselves.
+package approvals
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"sort"
+	"time"
+)
+
+// Status is the state of a request.
+type Status string
+
+// Request states. A request starts pending and ends in exactly one of the others.
+const (
+	StatusPending   Status = "pending"
+	StatusApproved  Status = "approved"
+	StatusDenied    Status = "denied"
+	StatusExpired   Status = "expired"
+	StatusCancelled Status = "cancelled"
+)
+
+// ParseStatus returns the status named s or ErrInvalid naming the allowed values.
+func ParseStatus(s string) (Status, error) {
+	switch Status(s) {
+	case StatusPending, StatusApproved, StatusDenied, StatusExpired, StatusCancelled:
+		return Status(s), nil
+	}
+	return "", invalidf("status %q is not one of pending, approved, denied, expired, cancelled", s)
+}
+
+// TemplateType says whether approving needs a signature.
+type TemplateType string
+
+// Template types, as in Next Level3's JIT Approvals.
+const (
+	TypeApprove        TemplateType = "approve"
+	TypeSignAndApprove TemplateType = "sign_and_approve"
+)
+
+// ParseTemplateType returns the type named s or ErrInvalid naming the allowed values.
+func ParseTemplateType(s string) (TemplateType, error) {
+	switch TemplateType(s) {
+	case TypeApprove, TypeSignAndApprove:
+		return TemplateType(s), nil
+	}
+	return "", invalidf("template type %q is not one of approve, sign_and_approve", s)
+}
+
+// Label is the human name of the type, as shown in the console.
+func (t TemplateType) Label() string {
+	if t == TypeSignAndApprove {
+		return "Sign and Approve"
+	}
+	return "Approve"
+}
+
+// Decision is what a reviewer decided.
+type Decision string
+
+// Decisions a reviewer can record.
+const (
+	DecisionApprove Decision = "approve"
+	DecisionDeny    Decision = "deny"
+)
+
+// Application is a client of jitdesk that submits requests for its users and
+// authenticates with HS256 intake tokens signed by its own secret.
+type Application struct {
+	ID        string
+	Name      string
+	Audience  string // the aud of access tokens issued for it
+	Secret    []byte // intake signing secret; shown once at creation
+	Disabled  bool
+	CreatedAt time.Time
+}
+
+// SSHKey is an approver's public key for the SSH console.
+type SSHKey struct {
+	Fingerprint   string // SHA256:… as OpenSSH prints it
+	AuthorizedKey string // the authorized_keys line
+}
+
+// Approver is a person who may review requests.
+type Approver struct {
+	Login     string
+	Name      string
+	Email     string
+	Groups    []string
+	SSHKeys   []SSHKey
+	CreatedAt time.Time
+}
+
+// MetadataField is one approval-data field of a template.
+type MetadataField struct {
+	Name     string
+	Default  string
+	Required bool
+}
+
+// Template describes one kind of access an application may ask for.
+type Template struct {
+	Key            string // approval key used by applications
+	AppID          string
+	Name           string
+	Title          string
+	Type           TemplateType
+	Fields         []MetadataField
+	Approvers      []string // logins
+	Groups         []string // approver groups
+	Quorum         int      // approvals needed
+	DefaultTTL     time.Duration
+	MaxTTL         time.Duration
+	PendingTimeout time.Duration
+	MinReason      int // minimum reason length in runes after trimming
+	CreatedAt      time.Time
+}
+
+// Request is one ask for temporary access.
+type Request struct {
+	ID          string
+	TemplateKey string
+	AppID       string
+	Requester   string // the intake token's sub
+	Reason      string
+	Metadata    map[string]string
+	TTL         time.Duration // requested grant lifetime
+	CreatedAt   time.Time
+	ExpiresAt   time.Time // pending timeout
+	Status      Status
+	DecidedAt   time.Time // zero while pending
+	DecidedBy   string    // approver login, "system" for expiry, the app for cancel
+	Approvals   int       // approve reviews recorded so far
+
+	// Denormalised for lists; filled by the store from the template and application.
+	TemplateTitle string
+	TemplateType  TemplateType
+	AppName       string
+}
+
+// Review is one approver's decision on a request.
+type Review struct {
+	RequestID       string
+	Approver        string
+	Decision        Decision
+	Comment         string
+	SignatureDigest string        // empty when no signature
+	GrantTTL        time.Duration // the grant lifetime this approver agreed to (approve only)
+	At              time.Time
+}
+
+// Grant is the access issued when a request is approved; its ID is the token's jti.
+type Grant struct {
+	ID           string
+	RequestID    string
+	AppID        string
+	Subject      string
+	Audience     string
+	Scope        string
+	IssuedAt     time.Time
+	ExpiresAt    time.Time
+	Kid          string
+	Token        string // the signed access token
+	RevokedAt    time.Time
+	RevokedBy    string
+	RevokeReason string
+}
+
+// Revoked reports whether the grant has been revoked.
+func (g Grant) Revoked() bool { return !g.RevokedAt.IsZero() }
+
+// SigningKey is a token signing key as stored: PKCS#8 bytes and its algorithm.
+type SigningKey struct {
+	Kid       string
+	Alg       string
+	Private   []byte // PKCS#8 DER
+	CreatedAt time.Time
+	RetiredAt time.Time // zero for the active key
+	// PublishUntil is when the last token this key signed expires; after it the
+	// public key need not be published any more.
+	PublishUntil time.Time
+}
+
+// AuditEvent is one entry of the tamper-evident audit chain.
+type AuditEvent struct {
+	Seq      int64
+	At       time.Time
+	Actor    string
+	Action   string
+	Subject  string          // the id the event is about (request, grant, key, …)
+	Payload  json.RawMessage // canonical JSON object
+	PrevHash string          // hex
+	Hash     string          // hex SHA-256(prev_hash ‖ canonical event)
+}
+
+// canonicalAudit is the fixed-order form hashed into the chain.
+type canonicalAudit struct {
+	Seq     int64           `json:"seq"`
+	At      string          `json:"at"`
+	Actor   string          `json:"actor"`
+	Action  string          `json:"action"`
+	Subject string          `json:"subject"`
+	Payload json.RawMessage `json:"payload"`
+}
+
+// ChainHash computes an event's hash from the previous hash and the event's
+// canonical content. Stores call it when appending; verification calls it when
+// walking, so both agree by construction.
+func ChainHash(prevHash string, ev AuditEvent) string {
+	payload := ev.Payload
+	if len(payload) == 0 {
+		payload = json.RawMessage("{}")
+	}
+	b, _ := json.Marshal(canonicalAudit{
+		Seq:     ev.Seq,
+		At:      ev.At.UTC().Format(time.RFC3339Nano),
+		Actor:   ev.Actor,
+		Action:  ev.Action,
+		Subject: ev.Subject,
+		Payload: payload,
+	})
+	prev, _ := hex.DecodeString(prevHash)
+	h := sha256.New()
+	h.Write(prev)
+	h.Write(b)
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// canonicalRequest is what an approver sees and signs, in a fixed order.
+type canonicalRequest struct {
+	ID            string      `json:"id"`
+	Application   string      `json:"application"`
+	Template      string      `json:"template"`
+	TemplateTitle string      `json:"template_title"`
+	TemplateType  string      `json:"template_type"`
+	Quorum        int         `json:"quorum"`
+	Requester     string      `json:"requester"`
+	Reason        string      `json:"reason"`
+	Metadata      [][2]string `json:"metadata"`
+	TTL           string      `json:"ttl"`
+	CreatedAt     string      `json:"created_at"`
+	ExpiresAt     string      `json:"expires_at"`
+}
+
+// Digest is the hex SHA-256 of the canonical request content together with the
+// template terms it is decided under. A decision carries the digest the
+// approver saw; if anything changed since, the digests differ and the
+// decision is refused.
+func Digest(r Request, t Template) string {
+	keys := make([]string, 0, len(r.Metadata))
+	for k := range r.Metadata {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	md := make([][2]string, 0, len(keys))
+	for _, k := range keys {
+		md = append(md, [2]string{k, r.Metadata[k]})
+	}
+	b, _ := json.Marshal(canonicalRequest{
+		ID:            r.ID,
+		Application:   r.AppID,
+		Template:      t.Key,
+		TemplateTitle: t.Title,
+		TemplateType:  string(t.Type),
+		Quorum:        t.Quorum,
+		Requester:     r.Requester,
+		Reason:        r.Reason,
+		Metadata:      md,
+		TTL:           r.TTL.String(),
+		CreatedAt:     r.CreatedAt.UTC().Format(time.RFC3339Nano),
+		ExpiresAt:     r.ExpiresAt.UTC().Format(time.RFC3339Nano),
+	})
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
