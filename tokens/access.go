@@ -110,13 +110,13 @@ func hasEmpty(ss []string) bool {
 
 // VerifyOptions configure VerifyAccess. Issuer, Keys and Now are required.
 type VerifyOptions struct {
-	Issuer      string                            // exact iss required
-	Audience    string                            // exact aud entry required; empty is an error unless AnyAudience
-	AnyAudience bool                              // accept any non-empty aud (introspection, where the caller checks aud itself)
+	Issuer      string                             // exact iss required
+	Audience    string                             // exact aud entry required; empty is an error unless AnyAudience
+	AnyAudience bool                               // accept any non-empty aud (introspection, where the caller checks aud itself)
 	Keys        func(kid string) (PublicKey, bool) // the published verification keys
-	Now         func() time.Time                  // required, so tests and the server share one clock
-	Leeway      time.Duration                     // clock skew allowed on exp, nbf and iat
-	IsRevoked   func(jti string) (bool, error)    // optional; consulted only after everything else passed
+	Now         func() time.Time                   // required, so tests and the server share one clock
+	Leeway      time.Duration                      // clock skew allowed on exp, nbf and iat
+	IsRevoked   func(jti string) (bool, error)     // optional; consulted only after everything else passed
 }
 
 // Verified is an access token that passed every check.
