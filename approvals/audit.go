@@ -1,7 +1,6 @@
 package approvals
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/hex"
@@ -100,7 +99,7 @@ func (s *Service) Checkpoint(ctx context.Context, signer note.Signer) ([]byte, e
 // it: the event at the checkpoint's size still has the checkpoint's hash, and
 // the whole chain verifies.
 func (s *Service) VerifyCheckpoint(ctx context.Context, msg []byte, verifier note.Verifier) (AuditReport, error) {
-	n, err := note.Open(bytes.TrimSpace(msg), note.VerifierList(verifier))
+	n, err := note.Open(msg, note.VerifierList(verifier))
 	if err != nil {
 		return AuditReport{}, fmt.Errorf("%w: checkpoint signature does not verify with key %s: %v", ErrAuditBroken, verifier.Name(), err)
 	}

@@ -1,0 +1,113 @@
+package approvals_test
+
+import (
+	"database/sql"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"golang.org/x/mod/sumdb/note"
+	_ "modernc.org/sqlite"
+
+	"github.com/jitdesk/jitdesk/approvals"
+)
+
+func jwtDate(t time.Time) *jwt.NumericDate { return jwt.NewNumericDate(t) }
+
+// attacker opens the database file directly, as someone with access to the
+// disk would, and drops the append-only triggers before tampering.
+func attacker(t *testing.T, f *fixture, stmts ...string) {
+	t.Helper()
+	raw, err := sql.Open("sqlite", "file:"+f.db.Path()+"?_pragma=busy_timeout(5000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	for _, s := range append([]string{
+		"DROP TRIGGER audit_events_no_update", "DROP TRIGGER audit_events_no_delete",
+	}, stmts...) {
+		if _, err := raw.Exec(s); err != nil {
+			t.Fatalf("%s: %v", s, err)
+		}
+	}
+}
+
+func TestAuditChainVerifiesAfterEveryKindOfChange(t *testing.T) {
+	f := newFixture(t)
+	r := f.submit("k8s", "mallory", map[string]string{"namespace": "x"})
+	if _, err := f.approve(r.ID, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.Revoke(f.ctx, approvals.RevokeInput{ID: r.ID, Approver: "bob", Reason: "done"}); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := f.svc.VerifyAudit(f.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// key, app, 4 approvers, 3 templates, request, review, grant, approved, revoked
+	if rep.Events != 14 {
+		t.Fatalf("events %d, want 14", rep.Events)
+	}
+	evs, _ := f.svc.AuditLog(f.ctx, 0, 50)
+	for _, e := range evs {
+		if strings.Contains(string(e.Payload), "eyJ") {
+			t.Fatalf("an audit event carries a token: %s", e.Payload)
+		}
+	}
+}
+
+func TestAuditVerifyNamesTheFirstBrokenLink(t *testing.T) {
+	f := newFixture(t)
+	f.submit("k8s", "mallory", map[string]string{"namespace": "x"})
+	attacker(t, f, `UPDATE audit_events SET actor = 'someone-else' WHERE seq = 3`)
+	_, err := f.svc.VerifyAudit(f.ctx)
+	if !errors.Is(err, approvals.ErrAuditBroken) || !strings.Contains(err.Error(), "event 3") {
+		t.Fatalf("got %v, want a broken link at event 3", err)
+	}
+}
+
+func TestAuditVerifyNoticesARemovedEvent(t *testing.T) {
+	f := newFixture(t)
+	attacker(t, f, `DELETE FROM audit_events WHERE seq = 4`)
+	_, err := f.svc.VerifyAudit(f.ctx)
+	if !errors.Is(err, approvals.ErrAuditBroken) || !strings.Contains(err.Error(), "missing") {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func TestCheckpointRevealsTruncationThatTheChainCannot(t *testing.T) {
+	f := newFixture(t)
+	skey, vkey, err := note.GenerateKey(nil, "jitdesk-audit")
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, _ := note.NewSigner(skey)
+	verifier, _ := note.NewVerifier(vkey)
+	cp, err := f.svc.Checkpoint(f.ctx, signer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.submit("k8s", "mallory", map[string]string{"namespace": "x"})
+	if _, err := f.svc.VerifyCheckpoint(f.ctx, cp, verifier); err != nil {
+		t.Fatalf("a log that grew must extend its checkpoint: %v", err)
+	}
+	// Cut the newest events: the chain alone still verifies…
+	attacker(t, f, `DELETE FROM audit_events WHERE seq >= 9`)
+	if _, err := f.svc.VerifyAudit(f.ctx); err != nil {
+		t.Fatalf("a truncated chain still verifies on its own: %v", err)
+	}
+	// …but not against the checkpoint.
+	if _, err := f.svc.VerifyCheckpoint(f.ctx, cp, verifier); !errors.Is(err, approvals.ErrAuditBroken) || !strings.Contains(err.Error(), "cut off") {
+		t.Fatalf("got %v, want truncation detected", err)
+	}
+	// A checkpoint signed by another key is refused.
+	otherS, _, _ := note.GenerateKey(nil, "jitdesk-audit")
+	os, _ := note.NewSigner(otherS)
+	forged, _ := f.svc.Checkpoint(f.ctx, os)
+	if _, err := f.svc.VerifyCheckpoint(f.ctx, forged, verifier); err == nil {
+		t.Fatal("a checkpoint signed by another key verified")
+	}
+}
