@@ -8,8 +8,6 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
-
-	"github.com/jitdesk/jitdesk/tokens"
 )
 
 // NewRequest is what an application (or the CLI on its behalf) asks for.
@@ -135,40 +133,17 @@ type Caller struct {
 // AuthenticateIntake verifies an application's intake token and records its
 // jti so the same token can never be used twice.
 func (s *Service) AuthenticateIntake(ctx context.Context, token string) (Caller, error) {
-	var claims tokens.IntakeClaims
+	var c Caller
 	err := s.store.Update(ctx, func(tx Tx) error {
 		var err error
-		claims, err = tokens.VerifyIntake(token, tokens.IntakeOptions{
-			Issuer: s.issuer,
-			Secret: func(appID string) ([]byte, error) {
-				app, err := tx.Application(appID)
-				if err != nil {
-					return nil, fmt.Errorf("unknown application %q", appID)
-				}
-				if app.Disabled {
-					return nil, fmt.Errorf("application %q is disabled", appID)
-				}
-				return app.Secret, nil
-			},
-			Now:    s.Now,
-			Leeway: 30 * time.Second,
-		})
-		if err != nil {
-			return fmt.Errorf("%w: %v", ErrUnauthenticated, err)
-		}
-		exp := claims.ExpiresAt.Time
-		if err := tx.UseIntakeJTI(claims.Issuer, claims.ID, exp, s.Now()); err != nil {
-			if errors.Is(err, ErrReplay) {
-				return fmt.Errorf("%w: %w: jti %q was already used; sign a fresh token per call", ErrUnauthenticated, ErrReplay, claims.ID)
-			}
-			return err
-		}
-		return nil
+		c, err = s.authenticate(tx, token, s.Now())
+		return err
 	})
-	if err != nil {
-		return Caller{}, err
+	var abort errAbortBatch
+	if errors.As(err, &abort) {
+		return Caller{}, abort.err
 	}
-	return Caller{AppID: claims.Issuer, Subject: claims.Subject}, nil
+	return c, err
 }
 
 // Detail is everything an approver needs to review a request.

@@ -54,6 +54,8 @@ type Service struct {
 
 	keyMu sync.Mutex
 	keys  map[string]tokens.Key // parsed private keys by kid; key material never changes
+
+	intake intakeBatcher
 }
 
 // New returns a Service over store.
