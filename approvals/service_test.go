@@ -452,3 +452,30 @@ func intakeClaims(app, sub, jti string) tokens.IntakeClaims {
 	c.ExpiresAt = jwtDate(t0.Add(2 * time.Minute))
 	return c
 }
+
+func TestSweeperExpiresDueRequestsOnceEvenWhenSweepersRace(t *testing.T) {
+	f := newFixture(t)
+	r1 := f.submit("k8s", "mallory", map[string]string{"namespace": "x"}) // 1h pending timeout
+	r2 := f.submit("iam", "mallory", nil)                                 // 24h
+	f.clock.Advance(time.Hour)
+	other := approvals.New(f.db, approvals.Options{Clock: f.clock, Issuer: "https://jitdesk.test"})
+	var n1, n2 int
+	var e1, e2 error
+	done := make(chan struct{})
+	go func() { n1, e1 = other.ExpireDue(f.ctx); close(done) }()
+	n2, e2 = f.svc.ExpireDue(f.ctx)
+	<-done
+	if e1 != nil || e2 != nil || n1+n2 != 1 {
+		t.Fatalf("sweeps moved %d+%d (errors %v %v), want exactly 1", n1, n2, e1, e2)
+	}
+	d := f.detail(r1.ID)
+	if d.Request.Status != approvals.StatusExpired || d.Request.DecidedBy != "system" {
+		t.Fatalf("r1: %+v", d.Request)
+	}
+	if f.detail(r2.ID).Request.Status != approvals.StatusPending {
+		t.Fatal("r2 is not due yet")
+	}
+	if _, err := f.approve(r1.ID, "alice"); !errors.Is(err, approvals.ErrNotPending) || !strings.Contains(err.Error(), "expired by system") {
+		t.Fatalf("approve expired: %v", err)
+	}
+}

@@ -86,6 +86,9 @@ type ReadTx interface {
 	Templates(afterKey string, limit int) ([]Template, error)
 	Request(id string) (Request, error)
 	Requests(q RequestQuery) ([]Request, error)
+	// DuePending returns up to limit pending requests whose pending timeout
+	// has passed at now, soonest first.
+	DuePending(now time.Time, limit int) ([]Request, error)
 	// CountRequests counts what q selects, ignoring paging.
 	CountRequests(q RequestQuery) (int, error)
 	Reviews(requestID string) ([]Review, error)

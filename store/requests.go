@@ -251,3 +251,21 @@ func (db *DB) BulkInsertRequests(ctx context.Context, reqs []approvals.Request, 
 		return nil
 	})
 }
+
+func (t *tx) DuePending(now time.Time, limit int) ([]approvals.Request, error) {
+	rows, err := t.q.QueryContext(t.ctx, `SELECT `+requestCols+requestFrom+
+		` WHERE r.status = 'pending' AND r.expires_at <= ? ORDER BY r.expires_at, r.id LIMIT ?`, ms(now), pageLimit(limit))
+	if err != nil {
+		return nil, fmt.Errorf("due requests: %w", err)
+	}
+	defer rows.Close()
+	var out []approvals.Request
+	for rows.Next() {
+		r, err := scanRequest(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
