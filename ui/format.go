@@ -1,0 +1,159 @@
+package ui
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"charm.land/lipgloss/v2"
+	"github.com/charmbracelet/x/ansi"
+
+	"github.com/jitdesk/jitdesk/approvals"
+)
+
+// cell truncates an already-inert (or styled) string to w display columns
+// and pads it to exactly w.
+func cell(s string, w int) string {
+	if w <= 0 {
+		return ""
+	}
+	s = ansi.Truncate(s, w, "…")
+	if n := lipgloss.Width(s); n < w {
+		s += strings.Repeat(" ", w-n)
+	}
+	return s
+}
+
+// clip truncates a (styled) line to w columns without padding.
+func clip(s string, w int) string {
+	if w <= 0 {
+		return ""
+	}
+	return ansi.Truncate(s, w, "…")
+}
+
+// fit makes s exactly h lines, each at most w columns (lines are truncated,
+// missing lines are blank), so a frame never scrolls the terminal or leaves
+// artefacts of a previous, larger frame.
+func fit(s string, w, h int) string {
+	lines := strings.Split(s, "\n")
+	if len(lines) > h {
+		lines = lines[:h]
+	}
+	for i, l := range lines {
+		if lipgloss.Width(l) > w {
+			lines[i] = ansi.Truncate(l, w, "")
+		}
+	}
+	for len(lines) < h {
+		lines = append(lines, "")
+	}
+	return strings.Join(lines, "\n")
+}
+
+// wrapInert hard-wraps an inert string to w columns (by display width,
+// breaking words only when a word is longer than the line).
+func wrapInert(s string, w int) []string {
+	if w <= 0 {
+		return nil
+	}
+	out := strings.Split(ansi.Wrap(s, w, ""), "\n")
+	return out
+}
+
+// age renders how long ago t was: "12s", "4m", "3h", "2d".
+func age(now, t time.Time) string {
+	d := now.Sub(t)
+	if d < 0 {
+		d = 0
+	}
+	switch {
+	case d < time.Minute:
+		return fmt.Sprintf("%ds", int(d/time.Second))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm", int(d/time.Minute))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%dh", int(d/time.Hour))
+	default:
+		return fmt.Sprintf("%dd", int(d/(24*time.Hour)))
+	}
+}
+
+// countdown renders the time left until t: "1h02m", "4m05s", "12s",
+// "expired".
+func countdown(now, t time.Time) string {
+	d := t.Sub(now)
+	if d <= 0 {
+		return "expired"
+	}
+	d = d.Truncate(time.Second)
+	h, m, s := int(d/time.Hour), int(d%time.Hour/time.Minute), int(d%time.Minute/time.Second)
+	switch {
+	case h >= 48:
+		return fmt.Sprintf("%dd%02dh", h/24, h%24)
+	case h > 0:
+		return fmt.Sprintf("%dh%02dm", h, m)
+	case m > 0:
+		return fmt.Sprintf("%dm%02ds", m, s)
+	default:
+		return fmt.Sprintf("%ds", s)
+	}
+}
+
+// urgent reports whether a pending request is near its end: under 10% of
+// its pending window or 5 minutes left, whichever is larger.
+func urgent(now time.Time, r approvals.Request) bool {
+	left := r.ExpiresAt.Sub(now)
+	window := r.ExpiresAt.Sub(r.CreatedAt)
+	return left <= max(5*time.Minute, window/10)
+}
+
+// clock renders a time of day in the session's location: "14:03".
+func clock(t time.Time) string { return t.Local().Format("15:04") }
+
+// stamp renders a full local time: "2026-03-01 14:03:05".
+func stamp(t time.Time) string { return t.Local().Format("2006-01-02 15:04:05") }
+
+// badge is the short type label of a template type.
+func badge(s *Styles, t approvals.TemplateType) string {
+	if t == approvals.TypeSignAndApprove {
+		return s.BadgeSign.Render("SIGN")
+	}
+	return s.BadgePlain.Render("APPROVE")
+}
+
+// decidedLine says who decided a request and when, e.g. "approved by bob at 14:03".
+func decidedLine(r approvals.Request) string {
+	by := r.DecidedBy
+	if by == "" {
+		by = "unknown"
+	}
+	if r.Status == approvals.StatusExpired {
+		return "expired at " + clock(r.DecidedAt)
+	}
+	return fmt.Sprintf("%s by %s at %s", r.Status, Inert(by), clock(r.DecidedAt))
+}
+
+// kv renders "label  value" with the label padded to lw columns.
+func kv(s *Styles, label string, lw int, value string) string {
+	return s.Label.Render(cell(label, lw)) + " " + value
+}
+
+// sideBySide joins two blocks of exactly h lines, the left padded to lw.
+func sideBySide(left, right string, lw, h int) string {
+	l := strings.Split(fit(left, lw, h), "\n")
+	r := strings.Split(right, "\n")
+	var b strings.Builder
+	for i := 0; i < h; i++ {
+		b.WriteString(cell(l[i], lw))
+		if i < len(r) {
+			b.WriteString(r[i])
+		}
+		if i < h-1 {
+			b.WriteByte('\n')
+		}
+	}
+	return b.String()
+}
+
+func widthOf(s string) int { return lipgloss.Width(s) }

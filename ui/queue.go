@@ -1,0 +1,755 @@
+package ui
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"charm.land/bubbles/v2/key"
+	"charm.land/bubbles/v2/textinput"
+	tea "charm.land/bubbletea/v2"
+	"charm.land/lipgloss/v2"
+	"github.com/charmbracelet/x/ansi"
+
+	"github.com/jitdesk/jitdesk/approvals"
+)
+
+// queueTab is one of the queue's tabs.
+type queueTab int
+
+const (
+	tabNeedsMe queueTab = iota
+	tabPending
+	tabHistory
+	numTabs
+)
+
+func (t queueTab) label() string {
+	return [...]string{"Needs me", "All pending", "History"}[t]
+}
+
+// Queue window sizes: rows are fetched pageSize at a time and at most
+// maxRows are kept; a page is prefetched when the cursor comes within
+// prefetch rows of either end of what is loaded.
+const (
+	pageSize = 100
+	maxRows  = 400
+)
+
+// pageKind says what a fetched page is for.
+type pageKind int
+
+const (
+	pageFirst   pageKind = iota // replace the window with the first page
+	pageLast                    // replace the window with the last page
+	pageNext                    // append after the window
+	pagePrev                    // prepend before the window
+	pageRefresh                 // re-read the window in place (live change)
+)
+
+type pageMsg struct {
+	uid, gen int
+	kind     pageKind
+	rows     []approvals.Request
+	limit    int
+	keepID   string // pageRefresh: keep the cursor on this request
+	fromTop  bool   // pageRefresh: the window was anchored at the start
+	err      error
+}
+
+type countsMsg struct {
+	uid    int
+	counts [numTabs]int
+	newest approvals.Request // newest request that needs me (zero if none)
+	err    error
+}
+
+// queueScreen is the list of requests: a window of at most maxRows rows over
+// the store's keyset pages. It never loads a whole table; View renders only
+// the visible rows.
+type queueScreen struct {
+	ctx *Context
+	uid int
+
+	tab         queueTab
+	counts      [numTabs]int
+	countsKnown bool
+	newestID    string // high-water mark of requests that need me (for the bell)
+	newestKnown bool
+
+	rows           []approvals.Request
+	atStart, atEnd bool
+	sel, top       int
+	gen            int // bumped whenever the window is replaced; stale pages are dropped
+	loadingPrev    bool
+	loadingNext    bool
+	loaded         bool
+	err            string
+	filtering      bool
+	filter         textinput.Model
+	filterText     string
+	marks          map[string]approvals.Request
+	w, h           int
+}
+
+func newQueue(ctx *Context) *queueScreen {
+	ti := textinput.New()
+	ti.Prompt = "/ "
+	ti.Placeholder = "requester, template or reason"
+	ti.CharLimit = 100
+	return &queueScreen{ctx: ctx, uid: nextUID(ctx), filter: ti, marks: map[string]approvals.Request{}, atStart: true}
+}
+
+// Init loads the first page and the counts.
+func (q *queueScreen) Init() tea.Cmd {
+	return tea.Batch(q.reset(pageFirst), q.loadCounts())
+}
+
+func (q *queueScreen) SetSize(w, h int) {
+	q.w, q.h = w, h
+	q.filter.SetWidth(max(10, w-4))
+	q.clampTop()
+}
+
+// listHeight is how many rows fit under the tab and column lines.
+func (q *queueScreen) listHeight() int {
+	n := q.h - 2
+	if q.filtering || q.filterText != "" {
+		n--
+	}
+	return max(n, 1)
+}
+
+func (q *queueScreen) capturesKeys() bool { return q.filtering }
+
+func (q *queueScreen) baseQuery() approvals.RequestQuery {
+	rq := approvals.RequestQuery{Filter: q.filterText, Limit: pageSize}
+	switch q.tab {
+	case tabNeedsMe:
+		rq.Scope, rq.EligibleFor = approvals.ScopePending, q.ctx.Login
+	case tabPending:
+		rq.Scope = approvals.ScopePending
+	case tabHistory:
+		rq.Scope = approvals.ScopeDecided
+	}
+	return rq
+}
+
+func (q *queueScreen) cursorOf(r approvals.Request) approvals.Cursor {
+	if q.tab == tabHistory {
+		return approvals.Cursor{At: r.DecidedAt, ID: r.ID}
+	}
+	return approvals.Cursor{At: r.CreatedAt, ID: r.ID}
+}
+
+// ascending reports whether the tab's order runs from old to new.
+func (q *queueScreen) ascending() bool { return q.tab != tabHistory }
+
+func (q *queueScreen) fetch(kind pageKind, rq approvals.RequestQuery, keepID string, fromTop bool) tea.Cmd {
+	svc, ctx, uid, gen := q.ctx.Service, q.ctx.Ctx, q.uid, q.gen
+	return func() tea.Msg {
+		rows, err := svc.List(ctx, rq)
+		return pageMsg{uid: uid, gen: gen, kind: kind, rows: rows, limit: rq.Limit, keepID: keepID, fromTop: fromTop, err: err}
+	}
+}
+
+// reset replaces the window with the first or the last page.
+func (q *queueScreen) reset(kind pageKind) tea.Cmd {
+	q.gen++
+	q.loadingPrev, q.loadingNext = false, false
+	rq := q.baseQuery()
+	if kind == pageLast {
+		// A cursor beyond the end of the order: Before it is the last page.
+		c := approvals.Cursor{At: time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC), ID: "~"}
+		if !q.ascending() {
+			c = approvals.Cursor{At: time.Unix(0, 0).UTC(), ID: ""}
+		}
+		rq.Before = &c
+	}
+	return q.fetch(kind, rq, "", false)
+}
+
+// refresh re-reads the loaded window after a change, keeping the cursor on
+// the same request when it is still listed.
+func (q *queueScreen) refresh() tea.Cmd {
+	q.gen++
+	q.loadingPrev, q.loadingNext = false, false
+	rq := q.baseQuery()
+	rq.Limit = min(500, max(pageSize, len(q.rows)))
+	keep := ""
+	if q.sel >= 0 && q.sel < len(q.rows) {
+		keep = q.rows[q.sel].ID
+	}
+	fromTop := q.atStart || len(q.rows) == 0
+	if !fromTop {
+		// Start just before the first loaded row (times are stored in ms).
+		c := q.cursorOf(q.rows[0])
+		if q.ascending() {
+			c = approvals.Cursor{At: c.At.Add(-time.Millisecond), ID: "~"}
+		} else {
+			c = approvals.Cursor{At: c.At.Add(time.Millisecond), ID: ""}
+		}
+		rq.After = &c
+	}
+	return q.fetch(pageRefresh, rq, keep, fromTop)
+}
+
+// prefetch asks for the neighbouring page when the cursor nears an end of
+// the window.
+func (q *queueScreen) prefetch() tea.Cmd {
+	margin := max(q.listHeight()*2, 20)
+	var cmds []tea.Cmd
+	if !q.atEnd && !q.loadingNext && len(q.rows) > 0 && q.sel >= len(q.rows)-margin {
+		q.loadingNext = true
+		rq := q.baseQuery()
+		c := q.cursorOf(q.rows[len(q.rows)-1])
+		rq.After = &c
+		cmds = append(cmds, q.fetch(pageNext, rq, "", false))
+	}
+	if !q.atStart && !q.loadingPrev && len(q.rows) > 0 && q.sel < margin {
+		q.loadingPrev = true
+		rq := q.baseQuery()
+		c := q.cursorOf(q.rows[0])
+		rq.Before = &c
+		cmds = append(cmds, q.fetch(pagePrev, rq, "", false))
+	}
+	return tea.Batch(cmds...)
+}
+
+func (q *queueScreen) loadCounts() tea.Cmd {
+	svc, ctx, uid, login := q.ctx.Service, q.ctx.Ctx, q.uid, q.ctx.Login
+	return func() tea.Msg {
+		var m countsMsg
+		m.uid = uid
+		qs := [numTabs]approvals.RequestQuery{
+			{Scope: approvals.ScopePending, EligibleFor: login},
+			{Scope: approvals.ScopePending},
+			{Scope: approvals.ScopeDecided},
+		}
+		for i, rq := range qs {
+			n, err := svc.Count(ctx, rq)
+			if err != nil {
+				m.err = err
+				return m
+			}
+			m.counts[i] = n
+		}
+		far := approvals.Cursor{At: time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC), ID: "~"}
+		newest, err := svc.List(ctx, approvals.RequestQuery{Scope: approvals.ScopePending, EligibleFor: login, Before: &far, Limit: 1})
+		if err != nil {
+			m.err = err
+			return m
+		}
+		if len(newest) == 1 {
+			m.newest = newest[0]
+		}
+		return m
+	}
+}
+
+func (q *queueScreen) selected() (approvals.Request, bool) {
+	if q.sel < 0 || q.sel >= len(q.rows) {
+		return approvals.Request{}, false
+	}
+	return q.rows[q.sel], true
+}
+
+func (q *queueScreen) clampTop() {
+	if q.sel >= len(q.rows) {
+		q.sel = len(q.rows) - 1
+	}
+	if q.sel < 0 {
+		q.sel = 0
+	}
+	lh := q.listHeight()
+	if q.sel < q.top {
+		q.top = q.sel
+	}
+	if q.sel >= q.top+lh {
+		q.top = q.sel - lh + 1
+	}
+	if q.top > len(q.rows)-lh {
+		q.top = max(0, len(q.rows)-lh)
+	}
+	if q.top < 0 {
+		q.top = 0
+	}
+}
+
+func (q *queueScreen) move(delta int) tea.Cmd {
+	if len(q.rows) == 0 {
+		return nil
+	}
+	q.sel += delta
+	q.clampTop()
+	return q.prefetch()
+}
+
+func (q *queueScreen) switchTab(t queueTab) tea.Cmd {
+	if t == q.tab {
+		return nil
+	}
+	q.tab = t
+	q.rows, q.sel, q.top, q.atStart, q.atEnd, q.loaded = nil, 0, 0, true, false, false
+	return q.reset(pageFirst)
+}
+
+func (q *queueScreen) Update(msg tea.Msg) (Screen, tea.Cmd) {
+	k := q.ctx.Keys
+	switch msg := msg.(type) {
+	case pageMsg:
+		if msg.uid != q.uid {
+			return q, nil
+		}
+		return q, q.applyPage(msg)
+	case countsMsg:
+		if msg.uid != q.uid {
+			return q, nil
+		}
+		return q, q.applyCounts(msg)
+	case changedMsg:
+		return q, tea.Batch(q.refresh(), q.loadCounts())
+	case tea.KeyPressMsg:
+		if q.filtering {
+			return q, q.updateFilter(msg)
+		}
+		switch {
+		case key.Matches(msg, k.Up):
+			return q, q.move(-1)
+		case key.Matches(msg, k.Down):
+			return q, q.move(1)
+		case key.Matches(msg, k.PageUp):
+			return q, q.move(-q.listHeight())
+		case key.Matches(msg, k.PageDown):
+			return q, q.move(q.listHeight())
+		case key.Matches(msg, k.Home):
+			if q.atStart {
+				q.sel = 0
+				q.clampTop()
+				return q, q.prefetch()
+			}
+			return q, q.reset(pageFirst)
+		case key.Matches(msg, k.End):
+			if q.atEnd {
+				q.sel = len(q.rows) - 1
+				q.clampTop()
+				return q, q.prefetch()
+			}
+			return q, q.reset(pageLast)
+		case key.Matches(msg, k.NextTab):
+			return q, q.switchTab((q.tab + 1) % numTabs)
+		case key.Matches(msg, k.PrevTab):
+			return q, q.switchTab((q.tab + numTabs - 1) % numTabs)
+		case key.Matches(msg, k.Filter):
+			q.filtering = true
+			q.filter.SetValue(q.filterText)
+			q.filter.CursorEnd()
+			q.clampTop()
+			return q, q.filter.Focus()
+		case key.Matches(msg, k.Back):
+			if q.filterText != "" {
+				q.filterText = ""
+				q.filter.SetValue("")
+				return q, q.reset(pageFirst)
+			}
+		case key.Matches(msg, k.Open):
+			if r, ok := q.selected(); ok {
+				id := r.ID
+				return q, func() tea.Msg { return openReviewMsg{id} }
+			}
+		case key.Matches(msg, k.Token):
+			if r, ok := q.selected(); ok && r.Status == approvals.StatusApproved {
+				return q, push(newTokenScreen(q.ctx, r.ID, ""))
+			}
+		case key.Matches(msg, k.Mark):
+			if r, ok := q.selected(); ok && r.Status == approvals.StatusPending {
+				if _, marked := q.marks[r.ID]; marked {
+					delete(q.marks, r.ID)
+				} else {
+					q.marks[r.ID] = r
+				}
+				return q, q.move(1)
+			}
+		case key.Matches(msg, k.BulkApprove):
+			if len(q.marks) == 0 {
+				return q, status("mark requests with space first, then press A", true)
+			}
+			return q, push(newBulkConfirm(q.ctx, q.markedList()))
+		}
+	case tea.PasteMsg:
+		if q.filtering {
+			return q, q.updateFilter(msg)
+		}
+	case tea.MouseWheelMsg:
+		switch msg.Button {
+		case tea.MouseWheelUp:
+			return q, q.move(-3)
+		case tea.MouseWheelDown:
+			return q, q.move(3)
+		}
+	case tea.MouseClickMsg:
+		if msg.Button != tea.MouseLeft {
+			return q, nil
+		}
+		if msg.Y == 0 {
+			if t, ok := q.tabAt(msg.X); ok {
+				return q, q.switchTab(t)
+			}
+			return q, nil
+		}
+		row := q.top + msg.Y - 2
+		if msg.Y >= 2 && row >= 0 && row < len(q.rows) && msg.Y-2 < q.listHeight() {
+			q.sel = row
+			q.clampTop()
+			return q, q.prefetch()
+		}
+	case bulkDoneMsg:
+		for _, id := range msg.approved {
+			delete(q.marks, id)
+		}
+		return q, tea.Batch(q.refresh(), q.loadCounts())
+	}
+	return q, nil
+}
+
+func (q *queueScreen) markedList() []approvals.Request {
+	out := make([]approvals.Request, 0, len(q.marks))
+	for _, r := range q.marks {
+		out = append(out, r)
+	}
+	// oldest first, as the queue lists them
+	for i := 1; i < len(out); i++ {
+		for j := i; j > 0 && out[j].ID < out[j-1].ID; j-- {
+			out[j], out[j-1] = out[j-1], out[j]
+		}
+	}
+	return out
+}
+
+func (q *queueScreen) updateFilter(msg tea.Msg) tea.Cmd {
+	if km, ok := msg.(tea.KeyPressMsg); ok {
+		switch km.String() {
+		case "enter":
+			q.filtering = false
+			q.filter.Blur()
+			q.clampTop()
+			return nil
+		case "esc":
+			q.filtering = false
+			q.filter.Blur()
+			q.filter.SetValue("")
+			if q.filterText != "" {
+				q.filterText = ""
+				return q.reset(pageFirst)
+			}
+			return nil
+		case "up", "down", "pgup", "pgdown":
+			return q.navWhileFiltering(km)
+		}
+	}
+	var cmd tea.Cmd
+	q.filter, cmd = q.filter.Update(msg)
+	if v := strings.TrimSpace(q.filter.Value()); v != q.filterText {
+		q.filterText = v
+		q.rows, q.sel, q.top, q.atStart, q.atEnd, q.loaded = nil, 0, 0, true, false, false
+		return tea.Batch(cmd, q.reset(pageFirst))
+	}
+	return cmd
+}
+
+// navWhileFiltering handles navigation keys while the filter has focus.
+func (q *queueScreen) navWhileFiltering(km tea.KeyPressMsg) tea.Cmd {
+	q.filtering = false
+	_, cmd := q.Update(km)
+	q.filtering = true
+	return cmd
+}
+
+func (q *queueScreen) applyPage(m pageMsg) tea.Cmd {
+	if m.gen != q.gen {
+		return nil // a newer window replaced the one this page was for
+	}
+	if m.err != nil {
+		q.err = explain(m.err)
+		q.loadingNext, q.loadingPrev = false, false
+		return nil
+	}
+	q.err = ""
+	full := len(m.rows) >= m.limit
+	switch m.kind {
+	case pageFirst:
+		q.rows, q.atStart, q.atEnd, q.sel, q.top = m.rows, true, !full, 0, 0
+	case pageLast:
+		q.rows, q.atEnd, q.atStart = m.rows, true, !full
+		q.sel = len(m.rows) - 1
+		q.top = len(m.rows)
+	case pageNext:
+		q.loadingNext = false
+		q.rows = append(q.rows, m.rows...)
+		q.atEnd = !full
+		if drop := len(q.rows) - maxRows; drop > 0 {
+			q.rows = append([]approvals.Request(nil), q.rows[drop:]...)
+			q.sel -= drop
+			q.top -= drop
+			q.atStart = false
+		}
+	case pagePrev:
+		q.loadingPrev = false
+		n := len(m.rows)
+		rows := make([]approvals.Request, 0, n+len(q.rows))
+		rows = append(append(rows, m.rows...), q.rows...)
+		q.rows = rows
+		q.sel += n
+		q.top += n
+		q.atStart = !full
+		if len(q.rows) > maxRows {
+			q.rows = q.rows[:maxRows]
+			q.atEnd = false
+		}
+	case pageRefresh:
+		q.rows = m.rows
+		q.atEnd = !full
+		if m.fromTop {
+			q.atStart = true
+		}
+		idx := -1
+		for i, r := range q.rows {
+			if r.ID == m.keepID {
+				idx = i
+				break
+			}
+		}
+		if idx >= 0 {
+			q.top += idx - q.sel
+			q.sel = idx
+		}
+	}
+	q.loaded = true
+	q.clampTop()
+	return q.prefetch()
+}
+
+func (q *queueScreen) applyCounts(m countsMsg) tea.Cmd {
+	if m.err != nil {
+		return nil
+	}
+	q.counts, q.countsKnown = m.counts, true
+	var cmd tea.Cmd
+	if m.newest.ID != "" && m.newest.ID > q.newestID {
+		if q.newestKnown {
+			cmd = q.announce(m.newest)
+		}
+		q.newestID = m.newest.ID
+	}
+	q.newestKnown = true
+	return cmd
+}
+
+// announce rings the bell (and sends a desktop notification) once for a
+// request that newly needs me.
+func (q *queueScreen) announce(r approvals.Request) tea.Cmd {
+	var cmds []tea.Cmd
+	if q.ctx.Bell {
+		cmds = append(cmds, tea.Raw("\a"))
+	}
+	if q.ctx.Notify {
+		body := fmt.Sprintf("jitdesk: %s asks for %s", Inert(r.Requester), Inert(r.TemplateTitle))
+		cmds = append(cmds, tea.Raw(ansi.Notify(body)))
+	}
+	cmds = append(cmds, status(fmt.Sprintf("new request from %s: %s", Inert(r.Requester), Inert(r.TemplateTitle)), false))
+	return tea.Batch(cmds...)
+}
+
+func (q *queueScreen) tabAt(x int) (queueTab, bool) {
+	pos := 0
+	for t := queueTab(0); t < numTabs; t++ {
+		w := lipgloss.Width(q.tabLabel(t)) + 3
+		if x >= pos && x < pos+w {
+			return t, true
+		}
+		pos += w
+	}
+	return 0, false
+}
+
+func (q *queueScreen) tabLabel(t queueTab) string {
+	if q.countsKnown {
+		return fmt.Sprintf("%s (%d)", t.label(), q.counts[t])
+	}
+	return t.label()
+}
+
+// columns is the set of queue columns that fit a width.
+type columns struct {
+	age, requester, title, app, ttl, badge, right int
+}
+
+func queueColumns(w int, history bool) columns {
+	c := columns{age: 4, requester: 12, app: 14, ttl: 5, badge: 7, right: 8}
+	if history {
+		c.right = 18
+	}
+	if w < 100 {
+		c.app = 0
+	}
+	if w < 70 {
+		c.ttl = 0
+		c.requester = 10
+	}
+	fixed := 2 + c.age + 1 + c.requester + 1 + c.badge + 1 + c.right
+	if c.app > 0 {
+		fixed += c.app + 1
+	}
+	if c.ttl > 0 {
+		fixed += c.ttl + 1
+	}
+	c.title = max(w-fixed-1, 6)
+	return c
+}
+
+// renderRow renders one queue row at width w. Every field from a request
+// passes Inert before it is measured or truncated.
+func renderRow(s *Styles, now time.Time, r approvals.Request, c columns, w int, selected, marked, history bool) string {
+	prefix := "  "
+	switch {
+	case marked && selected:
+		prefix = "›●"
+	case selected:
+		prefix = "› "
+	case marked:
+		prefix = " ●"
+	}
+	typeLabel := "APPROVE"
+	if r.TemplateType == approvals.TypeSignAndApprove {
+		typeLabel = "SIGN"
+	}
+	var right string
+	warn := false
+	if history {
+		right = string(r.Status) + " " + Inert(r.DecidedBy)
+	} else {
+		right = countdown(now, r.ExpiresAt)
+		warn = urgent(now, r)
+	}
+	parts := []string{
+		cell(age(now, r.CreatedAt), c.age),
+		cell(Inert(r.Requester), c.requester),
+		cell(Inert(r.TemplateTitle), c.title),
+	}
+	if c.app > 0 {
+		parts = append(parts, cell(Inert(r.AppName), c.app))
+	}
+	if c.ttl > 0 {
+		parts = append(parts, cell(approvals.FormatDuration(r.TTL), c.ttl))
+	}
+	if selected {
+		parts = append(parts, cell(typeLabel, c.badge), cell(right, c.right))
+		return s.Selected.Render(cell(prefix+strings.Join(parts, " "), w))
+	}
+	b := cell(typeLabel, c.badge)
+	if r.TemplateType == approvals.TypeSignAndApprove {
+		b = s.BadgeSign.Render(b)
+	} else {
+		b = s.BadgePlain.Render(b)
+	}
+	rt := cell(right, c.right)
+	if warn {
+		rt = s.Warn.Render(rt)
+	} else if history {
+		rt = s.Subtle.Render(rt)
+	}
+	p := prefix
+	if marked {
+		p = s.Marked.Render(prefix)
+	}
+	return clip(p+strings.Join(parts, " ")+" "+b+" "+rt, w)
+}
+
+func queueHeader(s *Styles, c columns, w int, history bool) string {
+	parts := []string{cell("AGE", c.age), cell("REQUESTER", c.requester), cell("ACCESS", c.title)}
+	if c.app > 0 {
+		parts = append(parts, cell("APP", c.app))
+	}
+	if c.ttl > 0 {
+		parts = append(parts, cell("TTL", c.ttl))
+	}
+	right := "LEFT"
+	if history {
+		right = "OUTCOME"
+	}
+	parts = append(parts, cell("TYPE", c.badge), cell(right, c.right))
+	return s.Subtle.Render(clip("  "+strings.Join(parts, " "), w))
+}
+
+func (q *queueScreen) View() string {
+	s := q.ctx.Styles
+	var b strings.Builder
+	// Tabs.
+	var tabs []string
+	for t := queueTab(0); t < numTabs; t++ {
+		l := q.tabLabel(t)
+		if t == q.tab {
+			tabs = append(tabs, s.TabActive.Render(l))
+		} else {
+			tabs = append(tabs, s.Tab.Render(l))
+		}
+	}
+	line := " " + strings.Join(tabs, "   ")
+	if n := len(q.marks); n > 0 {
+		line += s.Marked.Render(fmt.Sprintf("   %d marked", n))
+	}
+	b.WriteString(clip(line, q.w))
+	b.WriteByte('\n')
+	history := q.tab == tabHistory
+	c := queueColumns(q.w, history)
+	b.WriteString(queueHeader(s, c, q.w, history))
+	lh := q.listHeight()
+	now := q.ctx.Now()
+	switch {
+	case q.err != "":
+		b.WriteString("\n  " + s.Error.Render(clip(q.err, q.w-2)))
+	case !q.loaded:
+		b.WriteString("\n  " + s.Subtle.Render("loading…"))
+	case len(q.rows) == 0:
+		msg := map[queueTab]string{tabNeedsMe: "Nothing needs you right now.", tabPending: "No pending requests.", tabHistory: "No decided requests yet."}[q.tab]
+		if q.filterText != "" {
+			msg = "Nothing matches “" + Inert(q.filterText) + "”."
+		}
+		b.WriteString("\n  " + s.Subtle.Render(clip(msg, q.w-2)))
+	default:
+		end := min(q.top+lh, len(q.rows))
+		for i := q.top; i < end; i++ {
+			r := q.rows[i]
+			_, marked := q.marks[r.ID]
+			b.WriteByte('\n')
+			b.WriteString(renderRow(s, now, r, c, q.w, i == q.sel, marked, history))
+		}
+		for i := end - q.top; i < lh; i++ {
+			b.WriteByte('\n')
+		}
+	}
+	if q.filtering {
+		b.WriteString("\n" + clip(q.filter.View(), q.w))
+	} else if q.filterText != "" {
+		b.WriteString("\n" + s.Info.Render(clip("filter: "+Inert(q.filterText)+"  (/ to edit, esc to clear)", q.w)))
+	}
+	return b.String()
+}
+
+func (q *queueScreen) ShortHelp() []key.Binding {
+	k := q.ctx.Keys
+	if q.filtering {
+		return []key.Binding{k.Submit, k.Back}
+	}
+	return []key.Binding{k.Open, k.Up, k.Down, k.NextTab, k.Filter, k.Mark, k.BulkApprove, k.Help, k.Quit}
+}
+
+func (q *queueScreen) FullHelp() [][]key.Binding {
+	k := q.ctx.Keys
+	return [][]key.Binding{
+		{k.Up, k.Down, k.PageUp, k.PageDown, k.Home, k.End},
+		{k.NextTab, k.PrevTab, k.Filter, k.Back},
+		{k.Open, k.Token, k.Mark, k.BulkApprove},
+		{k.Help, k.Quit},
+	}
+}

@@ -1,0 +1,450 @@
+package ui
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"charm.land/bubbles/v2/key"
+	"charm.land/bubbles/v2/textinput"
+	tea "charm.land/bubbletea/v2"
+
+	"github.com/jitdesk/jitdesk/approvals"
+)
+
+type reviewMode int
+
+const (
+	modeNone reviewMode = iota
+	modeDeny
+	modeTTL
+)
+
+type reviewMsg struct {
+	uid, gen int
+	d        approvals.Detail
+	history  []approvals.Request
+	canErr   error
+	err      error
+}
+
+// reviewScreen shows everything about one request and starts decisions.
+type reviewScreen struct {
+	ctx *Context
+	uid int
+	id  string
+	gen int
+
+	d        approvals.Detail
+	history  []approvals.Request
+	canErr   error // nil when I may decide now
+	loaded   bool
+	err      string
+	grantTTL time.Duration // 0: what was asked
+	mode     reviewMode
+	input    textinput.Model
+	inputErr string
+	notice   string
+	scroll   int
+	w, h     int
+}
+
+func newReview(ctx *Context, id string) *reviewScreen {
+	ti := textinput.New()
+	ti.CharLimit = approvals.MaxCommentLen
+	return &reviewScreen{ctx: ctx, uid: nextUID(ctx), id: id, input: ti}
+}
+
+func (r *reviewScreen) Init() tea.Cmd { return r.load() }
+
+func (r *reviewScreen) load() tea.Cmd {
+	r.gen++
+	svc, ctx, uid, gen, id, login := r.ctx.Service, r.ctx.Ctx, r.uid, r.gen, r.id, r.ctx.Login
+	return func() tea.Msg {
+		m := reviewMsg{uid: uid, gen: gen}
+		m.d, m.err = svc.Get(ctx, id)
+		if m.err != nil {
+			return m
+		}
+		hist, err := svc.RequesterHistory(ctx, m.d.Request.Requester, 6)
+		if err == nil {
+			for _, h := range hist {
+				if h.ID != id && len(m.history) < 5 {
+					m.history = append(m.history, h)
+				}
+			}
+		}
+		m.canErr = svc.CanDecide(ctx, id, login)
+		return m
+	}
+}
+
+func (r *reviewScreen) SetSize(w, h int) {
+	r.w, r.h = w, h
+	r.input.SetWidth(max(10, w-4))
+}
+
+func (r *reviewScreen) capturesKeys() bool { return r.mode != modeNone }
+
+// ttl is the grant lifetime the approver will agree to.
+func (r *reviewScreen) ttl() time.Duration {
+	if r.grantTTL > 0 {
+		return r.grantTTL
+	}
+	return r.d.Request.TTL
+}
+
+func (r *reviewScreen) pending() bool {
+	return r.loaded && r.d.Request.Status == approvals.StatusPending
+}
+
+func (r *reviewScreen) Update(msg tea.Msg) (Screen, tea.Cmd) {
+	k := r.ctx.Keys
+	switch msg := msg.(type) {
+	case reviewMsg:
+		if msg.uid != r.uid || msg.gen != r.gen {
+			return r, nil
+		}
+		if msg.err != nil {
+			r.err = explain(msg.err)
+			return r, nil
+		}
+		r.err = ""
+		r.d, r.history, r.canErr, r.loaded = msg.d, msg.history, msg.canErr, true
+		if r.d.Request.Status != approvals.StatusPending && r.mode != modeNone {
+			r.mode = modeNone
+			r.input.Blur()
+		}
+		return r, nil
+	case changedMsg:
+		return r, r.load()
+	case noticeMsg:
+		if msg.id == r.id {
+			r.notice = msg.text
+		}
+		return r, nil
+	case tea.PasteMsg:
+		if r.mode != modeNone {
+			var cmd tea.Cmd
+			r.input, cmd = r.input.Update(msg)
+			return r, cmd
+		}
+		return r, nil
+	case tea.MouseWheelMsg:
+		if msg.Button == tea.MouseWheelUp {
+			r.scrollBy(-3)
+		} else if msg.Button == tea.MouseWheelDown {
+			r.scrollBy(3)
+		}
+	case tea.KeyPressMsg:
+		if r.mode != modeNone {
+			return r, r.updateInput(msg)
+		}
+		switch {
+		case key.Matches(msg, k.Back):
+			return r, pop(1)
+		case key.Matches(msg, k.Up):
+			r.scrollBy(-1)
+		case key.Matches(msg, k.Down):
+			r.scrollBy(1)
+		case key.Matches(msg, k.PageUp):
+			r.scrollBy(-(r.h - 2))
+		case key.Matches(msg, k.PageDown):
+			r.scrollBy(r.h - 2)
+		case key.Matches(msg, k.Home):
+			r.scroll = 0
+		case key.Matches(msg, k.Token):
+			if r.loaded && r.d.Request.Status == approvals.StatusApproved {
+				return r, push(newTokenScreen(r.ctx, r.id, ""))
+			}
+		case key.Matches(msg, k.Approve):
+			if err := r.refusal(); err != "" {
+				return r, status(err, true)
+			}
+			if r.d.Template.Type == approvals.TypeSignAndApprove {
+				return r, push(newPad(r.ctx, r.d, r.ttl()))
+			}
+			return r, push(newConfirm(r.ctx, decision{approve: true, d: r.d, ttl: r.ttl(), depth: 2}))
+		case key.Matches(msg, k.Deny):
+			if err := r.refusal(); err != "" {
+				return r, status(err, true)
+			}
+			r.mode = modeDeny
+			r.inputErr = ""
+			r.input.Prompt = "deny because: "
+			r.input.Placeholder = "the requester will see this (required)"
+			r.input.SetValue("")
+			return r, r.input.Focus()
+		case key.Matches(msg, k.TTL):
+			if err := r.refusal(); err != "" {
+				return r, status(err, true)
+			}
+			r.mode = modeTTL
+			r.inputErr = ""
+			r.input.Prompt = "grant for: "
+			r.input.Placeholder = "e.g. 15m (at most " + approvals.FormatDuration(r.d.Request.TTL) + ")"
+			r.input.SetValue(approvals.FormatDuration(r.ttl()))
+			r.input.CursorEnd()
+			return r, r.input.Focus()
+		}
+	}
+	return r, nil
+}
+
+// refusal says why no decision can be started now ("" when one can).
+func (r *reviewScreen) refusal() string {
+	if !r.loaded {
+		return "still loading the request"
+	}
+	if r.d.Request.Status != approvals.StatusPending {
+		return "no action possible: this request was " + decidedLine(r.d.Request)
+	}
+	if r.canErr != nil {
+		return explain(r.canErr)
+	}
+	return ""
+}
+
+func (r *reviewScreen) updateInput(msg tea.KeyPressMsg) tea.Cmd {
+	switch msg.String() {
+	case "esc":
+		r.mode = modeNone
+		r.input.Blur()
+		r.inputErr = ""
+		return nil
+	case "enter":
+		v := strings.TrimSpace(r.input.Value())
+		switch r.mode {
+		case modeDeny:
+			if v == "" {
+				r.inputErr = "a comment is required: say why, the requester will see it"
+				return nil
+			}
+			r.mode = modeNone
+			r.input.Blur()
+			return push(newConfirm(r.ctx, decision{approve: false, d: r.d, comment: v, depth: 2}))
+		case modeTTL:
+			d, err := approvals.ParseDuration(v)
+			if err != nil {
+				r.inputErr = explain(err)
+				return nil
+			}
+			if d > r.d.Request.TTL {
+				r.inputErr = fmt.Sprintf("%s is longer than the %s asked for; you can only shorten it", approvals.FormatDuration(d), approvals.FormatDuration(r.d.Request.TTL))
+				return nil
+			}
+			if d < time.Minute {
+				r.inputErr = "a grant lasts at least 1m"
+				return nil
+			}
+			r.grantTTL = d
+			if d == r.d.Request.TTL {
+				r.grantTTL = 0
+			}
+			r.mode = modeNone
+			r.input.Blur()
+			return nil
+		}
+	}
+	var cmd tea.Cmd
+	r.input, cmd = r.input.Update(msg)
+	return cmd
+}
+
+func (r *reviewScreen) scrollBy(n int) {
+	r.scroll = max(0, r.scroll+n)
+}
+
+// reviewLines lays out the request's details at width w. Pure: every value
+// from the request passes Inert here.
+func reviewLines(s *Styles, now time.Time, d approvals.Detail, history []approvals.Request, grantTTL time.Duration, w int) []string {
+	req, t := d.Request, d.Template
+	const lw = 12
+	vw := max(w-lw-1, 10)
+	var out []string
+	add := func(label, value string) {
+		wrapped := wrapInert(value, vw)
+		for i, l := range wrapped {
+			if i == 0 {
+				out = append(out, kv(s, label, lw, l))
+			} else {
+				out = append(out, strings.Repeat(" ", lw+1)+l)
+			}
+		}
+	}
+	title := s.Title.Render(clip(Inert(t.Title), max(w-20, 10))) + "  " + badge(s, t.Type)
+	out = append(out, title)
+	if req.Status != approvals.StatusPending {
+		out = append(out, s.Warn.Render(clip(strings.ToUpper(decidedLine(req)[:1])+decidedLine(req)[1:]+" — no action possible", w)))
+	}
+	out = append(out, "")
+	add("Request", req.ID)
+	add("Requester", Inert(req.Requester))
+	app := Inert(d.Application.Name)
+	if d.Application.Audience != "" {
+		app += " (" + Inert(d.Application.Audience) + ")"
+	}
+	add("Application", app)
+	add("Template", Inert(t.Key)+" · "+t.Type.Label())
+	approved := d.ApprovedBy()
+	q := fmt.Sprintf("%d of %d approval(s)", len(approved), t.Quorum)
+	if len(approved) > 0 {
+		names := make([]string, len(approved))
+		for i, a := range approved {
+			names[i] = Inert(a)
+		}
+		q += " · approved by " + strings.Join(names, ", ")
+	}
+	add("Quorum", q)
+	ttl := grantTTL
+	if ttl <= 0 {
+		ttl = req.TTL
+	}
+	asked := approvals.FormatDuration(req.TTL)
+	if ttl != req.TTL {
+		add("Duration", fmt.Sprintf("%s (shortened from the %s asked)", approvals.FormatDuration(ttl), asked))
+	} else {
+		add("Duration", asked+" as asked")
+	}
+	if req.Status == approvals.StatusPending {
+		add("Access until", fmt.Sprintf("%s if approved now", stamp(now.Add(ttl))))
+	} else if d.Grant != nil {
+		add("Access until", fmt.Sprintf("%s (%s)", stamp(d.Grant.ExpiresAt), countdown(now, d.Grant.ExpiresAt)))
+	}
+	add("Created", fmt.Sprintf("%s (%s ago)", stamp(req.CreatedAt), age(now, req.CreatedAt)))
+	if req.Status == approvals.StatusPending {
+		left := countdown(now, req.ExpiresAt)
+		v := fmt.Sprintf("%s (in %s)", stamp(req.ExpiresAt), left)
+		if urgent(now, req) {
+			v = s.Warn.Render(v)
+		}
+		add("Expires", v)
+	} else {
+		add("Decided", decidedLine(req))
+	}
+	out = append(out, "", s.Label.Render("Reason"))
+	for _, l := range InertLines(req.Reason) {
+		for _, wl := range wrapInert(l, max(w-2, 10)) {
+			out = append(out, "  "+wl)
+		}
+	}
+	if len(req.Metadata) > 0 {
+		out = append(out, "", s.Label.Render("Details"))
+		keys := make([]string, 0, len(req.Metadata))
+		for k := range req.Metadata {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		mw := 0
+		for _, k := range keys {
+			mw = max(mw, len([]rune(Inert(k))))
+		}
+		mw = min(mw, max(w/3, 8))
+		for _, k := range keys {
+			vals := wrapInert(Inert(req.Metadata[k]), max(w-mw-4, 10))
+			for i, v := range vals {
+				if i == 0 {
+					out = append(out, "  "+s.Label.Render(cell(Inert(k), mw))+"  "+v)
+				} else {
+					out = append(out, "  "+strings.Repeat(" ", mw)+"  "+v)
+				}
+			}
+		}
+	}
+	if len(d.Reviews) > 0 {
+		out = append(out, "", s.Label.Render("Reviews"))
+		for _, rv := range d.Reviews {
+			line := fmt.Sprintf("%s %sd at %s", Inert(rv.Approver), rv.Decision, clock(rv.At))
+			if rv.Comment != "" {
+				line += ": " + Inert(rv.Comment)
+			}
+			for _, wl := range wrapInert(line, max(w-2, 10)) {
+				out = append(out, "  "+wl)
+			}
+		}
+	}
+	out = append(out, "", s.Label.Render("Recent requests by "+clip(Inert(req.Requester), max(w-24, 8))))
+	if len(history) == 0 {
+		out = append(out, "  "+s.Subtle.Render("none before this one"))
+	}
+	for _, h := range history {
+		st := string(h.Status)
+		if h.Status != approvals.StatusPending && h.DecidedBy != "" {
+			st += " by " + Inert(h.DecidedBy)
+		}
+		out = append(out, clip(fmt.Sprintf("  %-4s %s  %s", age(now, h.CreatedAt), cell(Inert(h.TemplateTitle), max(min(24, w/3), 8)), st), w))
+	}
+	return out
+}
+
+func (r *reviewScreen) View() string {
+	s := r.ctx.Styles
+	if r.err != "" {
+		return s.Error.Render(clip(r.err, r.w)) + "\n\n" + s.Subtle.Render("esc to go back")
+	}
+	if !r.loaded {
+		return s.Subtle.Render("loading request…")
+	}
+	lines := reviewLines(s, r.ctx.Now(), r.d, r.history, r.grantTTL, r.w)
+	// The bottom: what I can do (or why not), and an input when open.
+	var foot []string
+	if r.notice != "" {
+		foot = append(foot, s.OK.Render(clip(r.notice, r.w)))
+	}
+	switch {
+	case r.mode != modeNone:
+		foot = append(foot, clip(r.input.View(), r.w))
+		if r.inputErr != "" {
+			foot = append(foot, s.Error.Render(clip(r.inputErr, r.w)))
+		} else {
+			foot = append(foot, s.Subtle.Render("enter to continue · esc to cancel"))
+		}
+	case r.d.Request.Status == approvals.StatusApproved:
+		foot = append(foot, s.Info.Render("v to view the access token"))
+	case r.d.Request.Status != approvals.StatusPending:
+	case r.canErr != nil:
+		foot = append(foot, s.Warn.Render(clip("You cannot decide this: "+explain(r.canErr), r.w)))
+	default:
+		act := "a approve"
+		if r.d.Template.Type == approvals.TypeSignAndApprove {
+			act = "a sign and approve"
+		}
+		foot = append(foot, s.Info.Render(clip(act+" · d deny · t shorten duration · esc back", r.w)))
+	}
+	avail := max(r.h-len(foot)-1, 1)
+	maxScroll := max(len(lines)-avail, 0)
+	r.scroll = min(r.scroll, maxScroll)
+	body := lines[r.scroll:min(len(lines), r.scroll+avail)]
+	for len(body) < avail {
+		body = append(body, "")
+	}
+	more := ""
+	if maxScroll > 0 {
+		more = s.Subtle.Render(fmt.Sprintf("  ↑/↓ scroll (%d more)", maxScroll-r.scroll))
+	}
+	return strings.Join(body, "\n") + "\n" + more + "\n" + strings.Join(foot, "\n")
+}
+
+func (r *reviewScreen) ShortHelp() []key.Binding {
+	k := r.ctx.Keys
+	if r.mode != modeNone {
+		return []key.Binding{k.Submit, k.Back}
+	}
+	if r.pending() {
+		return []key.Binding{k.Approve, k.Deny, k.TTL, k.Up, k.Down, k.Back, k.Help}
+	}
+	return []key.Binding{k.Token, k.Up, k.Down, k.Back, k.Help}
+}
+
+func (r *reviewScreen) FullHelp() [][]key.Binding {
+	k := r.ctx.Keys
+	return [][]key.Binding{
+		{k.Approve, k.Deny, k.TTL, k.Token},
+		{k.Up, k.Down, k.PageUp, k.PageDown, k.Home},
+		{k.Back, k.Help, k.Quit},
+	}
+}
+
+// noticeMsg shows a line on the review of request id (e.g. after a partial approval).
+type noticeMsg struct{ id, text string }

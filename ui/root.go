@@ -1,0 +1,472 @@
+// Package ui is jitdesk's terminal console (Bubble Tea v2): a queue of
+// requests, their review, a signature pad, a confirm step, the access token
+// and help. One root model per session routes messages to one model per
+// screen; all I/O runs in tea.Cmds against approvals.Service.
+//
+// Every string from outside (requests, names, errors quoting them) passes
+// Inert before it reaches the terminal.
+package ui
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"charm.land/bubbles/v2/help"
+	"charm.land/bubbles/v2/key"
+	tea "charm.land/bubbletea/v2"
+
+	"github.com/jitdesk/jitdesk/approvals"
+)
+
+// Options configure one console session.
+type Options struct {
+	Service *approvals.Service
+	Login   string           // the approver this console acts as (already resolved by the caller)
+	Bell    bool             // ring the terminal bell once when a new request needs me
+	Notify  bool             // desktop notification (OSC 9) alongside the bell
+	Now     func() time.Time // clock for countdowns; nil => Service.Now
+}
+
+// Minimum terminal size the console lays out in.
+const (
+	MinWidth  = 60
+	MinHeight = 16
+	// WideWidth is the width from which the queue and the open screen are
+	// shown side by side.
+	WideWidth = 120
+)
+
+// inputCapturer is implemented by screens that have a text field focused:
+// then every key (and paste) goes to them, and global keys (q, ?) do not apply.
+type inputCapturer interface{ capturesKeys() bool }
+
+// initer is implemented by screens that load something when opened.
+type initer interface{ Init() tea.Cmd }
+
+type meMsg struct {
+	me  approvals.Approver
+	err error
+}
+
+// Model is the root model of a console session.
+type Model struct {
+	ctx    *Context
+	cancel context.CancelFunc
+	queue  *queueScreen
+	stack  []Screen
+	help   help.Model
+
+	w, h      int
+	showHelp  bool
+	status    string
+	statusErr bool
+	sub       <-chan struct{}
+	unsub     func()
+	closed    bool
+}
+
+// New returns the root model of a console session. Each call is its own
+// world (no package-level mutable state), so one process can run many SSH
+// sessions. Run it with tea.NewProgram; when Run returns, the caller may
+// call Close on the final model (it implements io.Closer) to end the change
+// feed subscription even if the program was killed rather than quit.
+func New(opts Options) tea.Model {
+	now := opts.Now
+	if now == nil && opts.Service != nil {
+		now = opts.Service.Now
+	}
+	if now == nil {
+		now = func() time.Time { return time.Now().UTC() }
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	c := &Context{
+		Styles:  NewStyles(true),
+		Keys:    DefaultKeyMap(),
+		Login:   opts.Login,
+		Service: opts.Service,
+		Now:     now,
+		Bell:    opts.Bell,
+		Notify:  opts.Notify,
+		Ctx:     ctx,
+	}
+	h := help.New()
+	h.Styles = c.Styles.Help
+	return &Model{ctx: c, cancel: cancel, queue: newQueue(c), help: h}
+}
+
+// Init asks for the background colour, subscribes to the change feed and
+// loads the queue and who I am.
+func (m *Model) Init() tea.Cmd {
+	m.sub, m.unsub = m.ctx.Service.Subscribe()
+	svc, ctx, login := m.ctx.Service, m.ctx.Ctx, m.ctx.Login
+	return tea.Batch(
+		tea.RequestBackgroundColor,
+		m.waitChange(),
+		tick(),
+		m.queue.Init(),
+		func() tea.Msg {
+			a, err := svc.Approver(ctx, login)
+			return meMsg{a, err}
+		},
+	)
+}
+
+// Close ends the session's change-feed subscription and cancels its pending
+// Service calls. It is safe to call more than once.
+func (m *Model) Close() error {
+	if m.closed {
+		return nil
+	}
+	m.closed = true
+	if m.unsub != nil {
+		m.unsub()
+	}
+	m.cancel()
+	return nil
+}
+
+// waitChange blocks on the change feed and returns a changedMsg; it is
+// re-armed after each one. It gives up (returning nothing) when the session
+// ends.
+func (m *Model) waitChange() tea.Cmd {
+	ch, ctx := m.sub, m.ctx.Ctx
+	return func() tea.Msg {
+		select {
+		case <-ch:
+			return changedMsg{}
+		case <-ctx.Done():
+			return nil
+		}
+	}
+}
+
+func tick() tea.Cmd {
+	return tea.Tick(time.Second, func(t time.Time) tea.Msg { return tickMsg{t} })
+}
+
+func (m *Model) top() Screen {
+	if len(m.stack) == 0 {
+		return m.queue
+	}
+	return m.stack[len(m.stack)-1]
+}
+
+// wide reports whether the queue is shown beside the open screen.
+func (m *Model) wide() bool { return m.w >= WideWidth && len(m.stack) > 0 }
+
+// leftWidth is the queue pane's width in two-pane mode.
+func (m *Model) leftWidth() int { return max(m.w*2/5, 48) }
+
+const headerLines, footerLines = 1, 2
+
+func (m *Model) bodyHeight() int { return max(m.h-headerLines-footerLines, 1) }
+
+// layout gives every screen its size.
+func (m *Model) layout() {
+	bh := m.bodyHeight()
+	if m.wide() {
+		lw := m.leftWidth()
+		m.queue.SetSize(lw, bh)
+		rw := m.w - lw - 3
+		for _, s := range m.stack {
+			s.SetSize(rw, bh)
+		}
+	} else {
+		m.queue.SetSize(m.w, bh)
+		for _, s := range m.stack {
+			s.SetSize(m.w, bh)
+		}
+	}
+	m.ctx.Width, m.ctx.Height = m.w, m.h
+	m.help.SetWidth(m.w)
+}
+
+func (m *Model) open(s Screen) tea.Cmd {
+	m.stack = append(m.stack, s)
+	m.layout()
+	if in, ok := s.(initer); ok {
+		return in.Init()
+	}
+	return nil
+}
+
+func (m *Model) quit() tea.Cmd {
+	_ = m.Close()
+	return tea.Quit
+}
+
+func (m *Model) capturing() bool {
+	c, ok := m.top().(inputCapturer)
+	return ok && c.capturesKeys()
+}
+
+// Update routes a message: window and colour to the root, keys and paste to
+// the top screen, mouse by position, results and live changes to everyone.
+func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
+	switch msg := msg.(type) {
+	case tea.WindowSizeMsg:
+		m.w, m.h = msg.Width, msg.Height
+		m.layout()
+		return m, nil
+	case tea.BackgroundColorMsg:
+		m.ctx.Styles = NewStyles(msg.IsDark())
+		m.help.Styles = m.ctx.Styles.Help
+		return m, nil
+	case meMsg:
+		if msg.err != nil {
+			m.status, m.statusErr = "cannot load your approver record: "+explain(msg.err), true
+		} else {
+			m.ctx.Me = msg.me
+		}
+		return m, nil
+	case changedMsg:
+		cmds := []tea.Cmd{m.waitChange()}
+		cmds = append(cmds, m.broadcast(msg)...)
+		return m, tea.Batch(cmds...)
+	case tickMsg:
+		_, cmd := m.updateTop(msg)
+		return m, tea.Batch(tick(), cmd)
+	case statusMsg:
+		m.status, m.statusErr = msg.text, msg.err
+		return m, nil
+	case openReviewMsg:
+		m.stack = nil
+		return m, m.open(newReview(m.ctx, msg.id))
+	case pushMsg:
+		return m, m.open(msg.s)
+	case replaceMsg:
+		if len(m.stack) > 0 {
+			m.stack = m.stack[:len(m.stack)-1]
+		}
+		return m, m.open(msg.s)
+	case stackMsg:
+		m.stack = nil
+		var cmds []tea.Cmd
+		for _, s := range msg.screens {
+			cmds = append(cmds, m.open(s))
+		}
+		m.layout()
+		cmds = append(cmds, m.queue.refresh(), m.queue.loadCounts())
+		return m, tea.Batch(cmds...)
+	case popMsg:
+		n := max(msg.n, 1)
+		m.stack = m.stack[:max(len(m.stack)-n, 0)]
+		m.layout()
+		return m, nil
+	case tea.KeyPressMsg:
+		if msg.String() == "ctrl+c" {
+			return m, m.quit()
+		}
+		m.status = ""
+		if m.showHelp {
+			m.showHelp = false
+			return m, nil
+		}
+		if !m.capturing() {
+			switch {
+			case key.Matches(msg, m.ctx.Keys.Help):
+				m.showHelp = true
+				return m, nil
+			case msg.String() == "q" && len(m.stack) == 0:
+				return m, m.quit()
+			}
+		}
+		return m.updateTop(msg)
+	case tea.PasteMsg:
+		// Pasted text only ever reaches a focused text field; it never
+		// presses a key.
+		if m.capturing() {
+			return m.updateTop(msg)
+		}
+		return m, nil
+	case tea.MouseMsg:
+		return m.routeMouse(msg)
+	}
+	// Command results: each screen keeps only its own (by uid).
+	return m, tea.Batch(m.broadcast(msg)...)
+}
+
+func (m *Model) updateTop(msg tea.Msg) (tea.Model, tea.Cmd) {
+	if len(m.stack) == 0 {
+		_, cmd := m.queue.Update(msg)
+		return m, cmd
+	}
+	i := len(m.stack) - 1
+	s, cmd := m.stack[i].Update(msg)
+	m.stack[i] = s
+	return m, cmd
+}
+
+func (m *Model) broadcast(msg tea.Msg) []tea.Cmd {
+	var cmds []tea.Cmd
+	_, cmd := m.queue.Update(msg)
+	cmds = append(cmds, cmd)
+	for i := range m.stack {
+		s, cmd := m.stack[i].Update(msg)
+		m.stack[i] = s
+		cmds = append(cmds, cmd)
+	}
+	return cmds
+}
+
+// routeMouse translates a mouse event into the coordinates of the pane
+// under it and hands it to that pane's screen.
+func (m *Model) routeMouse(msg tea.MouseMsg) (tea.Model, tea.Cmd) {
+	if m.showHelp {
+		return m, nil
+	}
+	mouse := msg.Mouse()
+	y := mouse.Y - headerLines
+	x := mouse.X
+	if y < 0 || y >= m.bodyHeight() {
+		return m, nil
+	}
+	target := m.top()
+	if m.wide() {
+		lw := m.leftWidth()
+		if x < lw {
+			target = m.queue
+		} else {
+			x -= lw + 3
+		}
+	}
+	moved := withXY(msg, x, y)
+	if target == m.queue && len(m.stack) > 0 {
+		before, _ := m.queue.selected()
+		_, cmd := m.queue.Update(moved)
+		after, ok := m.queue.selected()
+		if _, click := msg.(tea.MouseClickMsg); click && ok && after.ID != before.ID {
+			// Clicking a row in the left pane opens it on the right.
+			return m, tea.Batch(cmd, func() tea.Msg { return openReviewMsg{after.ID} })
+		}
+		return m, cmd
+	}
+	if target == m.queue {
+		_, cmd := m.queue.Update(moved)
+		return m, cmd
+	}
+	return m.updateTop(moved)
+}
+
+func withXY(msg tea.MouseMsg, x, y int) tea.Msg {
+	switch v := msg.(type) {
+	case tea.MouseClickMsg:
+		v.X, v.Y = x, y
+		return v
+	case tea.MouseReleaseMsg:
+		v.X, v.Y = x, y
+		return v
+	case tea.MouseMotionMsg:
+		v.X, v.Y = x, y
+		return v
+	case tea.MouseWheelMsg:
+		v.X, v.Y = x, y
+		return v
+	}
+	return msg
+}
+
+// screenName names the top screen for the header and help.
+func screenName(s Screen) string {
+	switch s.(type) {
+	case *queueScreen:
+		return "queue"
+	case *reviewScreen:
+		return "review"
+	case *padScreen:
+		return "signature"
+	case *confirmScreen, *bulkConfirm:
+		return "confirm"
+	case *tokenScreen:
+		return "token"
+	}
+	return ""
+}
+
+func (m *Model) header() string {
+	s := m.ctx.Styles
+	who := Inert(m.ctx.Login)
+	if m.ctx.Me.Name != "" {
+		who = Inert(m.ctx.Me.Name) + " (" + who + ")"
+	}
+	left := s.Header.Render("jitdesk") + s.HeaderDim.Render(" · "+screenName(m.top())+" · ") + who
+	right := ""
+	if m.queue.countsKnown {
+		right = s.HeaderDim.Render(fmt.Sprintf("needs me %d · pending %d", m.queue.counts[tabNeedsMe], m.queue.counts[tabPending]))
+	}
+	return joinEnds(left, right, m.w)
+}
+
+// joinEnds puts left and right on one line of width w.
+func joinEnds(left, right string, w int) string {
+	lw, rw := widthOf(left), widthOf(right)
+	if lw+rw+1 > w {
+		return clip(left, w)
+	}
+	return left + strings.Repeat(" ", w-lw-rw) + right
+}
+
+func (m *Model) footer() string {
+	s := m.ctx.Styles
+	st := ""
+	if m.status != "" {
+		if m.statusErr {
+			st = s.Error.Render(clip(m.status, m.w))
+		} else {
+			st = s.OK.Render(clip(m.status, m.w))
+		}
+	}
+	hv := m.help.ShortHelpView(m.top().ShortHelp())
+	return st + "\n" + clip(hv, m.w)
+}
+
+// Content renders the whole frame as a string (what View puts on screen).
+func (m *Model) Content() string {
+	if m.w == 0 || m.h == 0 {
+		return ""
+	}
+	if m.w < MinWidth || m.h < MinHeight {
+		msg := fmt.Sprintf("jitdesk needs a terminal of at least %d×%d; this one is %d×%d. Make it bigger (or press q to quit).", MinWidth, MinHeight, m.w, m.h)
+		return fit(strings.Join(wrapInert(msg, m.w), "\n"), m.w, m.h)
+	}
+	bh := m.bodyHeight()
+	var body string
+	switch {
+	case m.showHelp:
+		s := m.ctx.Styles
+		hm := m.help
+		hm.ShowAll = true
+		body = s.Title.Render("Keys — "+screenName(m.top())) + "\n\n" + hm.FullHelpView(m.top().FullHelp()) +
+			"\n\n" + s.Subtle.Render("ctrl+c quits from anywhere · press any key to close this help")
+	case m.wide():
+		lw := m.leftWidth()
+		left := fit(m.queue.View(), lw, bh)
+		right := fit(m.top().View(), m.w-lw-3, bh)
+		sep := m.ctx.Styles.Subtle.Render(" │ ")
+		l, r := strings.Split(left, "\n"), strings.Split(right, "\n")
+		var b strings.Builder
+		for i := 0; i < bh; i++ {
+			b.WriteString(cell(l[i], lw))
+			b.WriteString(sep)
+			b.WriteString(r[i])
+			if i < bh-1 {
+				b.WriteByte('\n')
+			}
+		}
+		body = b.String()
+	default:
+		body = m.top().View()
+	}
+	return m.header() + "\n" + fit(body, m.w, bh) + "\n" + m.footer()
+}
+
+// View builds the frame: alternate screen, mouse cell motion.
+func (m *Model) View() tea.View {
+	v := tea.NewView(m.Content())
+	v.AltScreen = true
+	v.MouseMode = tea.MouseModeCellMotion
+	v.WindowTitle = "jitdesk"
+	return v
+}

@@ -1,0 +1,90 @@
+package ui
+
+import (
+	"image/color"
+
+	"charm.land/bubbles/v2/help"
+	"charm.land/lipgloss/v2"
+)
+
+// Styles is every style the console uses, built once per session from the
+// terminal's answer to "is your background dark?". Colours are picked with
+// lipgloss.LightDark (never compat.AdaptiveColor, which would ask the
+// server's terminal rather than the SSH client's); the program downsamples
+// them to the session's colour profile, so NO_COLOR and dumb terminals get
+// plain text with attributes at most.
+type Styles struct {
+	IsDark bool
+
+	App        lipgloss.Style
+	Header     lipgloss.Style
+	HeaderDim  lipgloss.Style
+	Footer     lipgloss.Style
+	Title      lipgloss.Style
+	Subtle     lipgloss.Style
+	Label      lipgloss.Style
+	Value      lipgloss.Style
+	Warn       lipgloss.Style
+	Error      lipgloss.Style
+	OK         lipgloss.Style
+	Info       lipgloss.Style
+	TabActive  lipgloss.Style
+	Tab        lipgloss.Style
+	Selected   lipgloss.Style
+	Row        lipgloss.Style
+	Marked     lipgloss.Style
+	BadgeSign  lipgloss.Style
+	BadgePlain lipgloss.Style
+	Pane       lipgloss.Style
+	PaneFocus  lipgloss.Style
+	Button     lipgloss.Style
+	ButtonOn   lipgloss.Style
+	Canvas     lipgloss.Style
+	Pen        lipgloss.Style
+	Code       lipgloss.Style
+	Help       help.Styles
+}
+
+// NewStyles returns the styles for a dark or light background.
+func NewStyles(isDark bool) *Styles {
+	ld := lipgloss.LightDark(isDark)
+	c := func(light, dark string) color.Color { return ld(lipgloss.Color(light), lipgloss.Color(dark)) }
+	accent := c("#5A3FC0", "#B7A6FF")
+	subtle := c("#6B6B6B", "#9A9A9A")
+	warn := c("#B35900", "#FFB454")
+	bad := c("#C4002B", "#FF6B81")
+	good := c("#1A7F37", "#5FD787")
+	selBg := c("#E4DEFF", "#3B3270")
+	selFg := c("#1A1A1A", "#FFFFFF")
+	border := c("#B9B9B9", "#4A4A4A")
+
+	s := &Styles{IsDark: isDark}
+	s.App = lipgloss.NewStyle()
+	s.Header = lipgloss.NewStyle().Bold(true).Foreground(accent)
+	s.HeaderDim = lipgloss.NewStyle().Foreground(subtle)
+	s.Footer = lipgloss.NewStyle().Foreground(subtle)
+	s.Title = lipgloss.NewStyle().Bold(true).Foreground(accent)
+	s.Subtle = lipgloss.NewStyle().Foreground(subtle)
+	s.Label = lipgloss.NewStyle().Foreground(subtle)
+	s.Value = lipgloss.NewStyle()
+	s.Warn = lipgloss.NewStyle().Foreground(warn).Bold(true)
+	s.Error = lipgloss.NewStyle().Foreground(bad).Bold(true)
+	s.OK = lipgloss.NewStyle().Foreground(good).Bold(true)
+	s.Info = lipgloss.NewStyle().Foreground(accent)
+	s.TabActive = lipgloss.NewStyle().Bold(true).Underline(true).Foreground(accent)
+	s.Tab = lipgloss.NewStyle().Foreground(subtle)
+	s.Selected = lipgloss.NewStyle().Background(selBg).Foreground(selFg).Bold(true)
+	s.Row = lipgloss.NewStyle()
+	s.Marked = lipgloss.NewStyle().Foreground(accent).Bold(true)
+	s.BadgeSign = lipgloss.NewStyle().Foreground(warn).Bold(true)
+	s.BadgePlain = lipgloss.NewStyle().Foreground(good)
+	s.Pane = lipgloss.NewStyle().Border(lipgloss.NormalBorder()).BorderForeground(border)
+	s.PaneFocus = lipgloss.NewStyle().Border(lipgloss.NormalBorder()).BorderForeground(accent)
+	s.Button = lipgloss.NewStyle().Foreground(subtle).Padding(0, 1)
+	s.ButtonOn = lipgloss.NewStyle().Reverse(true).Bold(true).Padding(0, 1)
+	s.Canvas = lipgloss.NewStyle().Border(lipgloss.RoundedBorder()).BorderForeground(border)
+	s.Pen = lipgloss.NewStyle().Reverse(true)
+	s.Code = lipgloss.NewStyle().Foreground(accent)
+	s.Help = help.DefaultStyles(isDark)
+	return s
+}
