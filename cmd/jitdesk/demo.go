@@ -1,0 +1,110 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/jitdesk/jitdesk/approvals"
+	"github.com/jitdesk/jitdesk/demo"
+	"github.com/jitdesk/jitdesk/store"
+)
+
+func newDemoCmd(g *globals) *cobra.Command {
+	var quiet, noBell bool
+	var every time.Duration
+	cmd := &cobra.Command{
+		Use:   "demo [--db PATH] [--quiet]",
+		Short: "Open the console on a fresh demo database (needs nothing else)",
+		Long: `Builds a demo database (in a temporary folder, removed on exit, unless --db is
+given), opens the console as the demo approver "` + demo.Approver + `" (` + demo.ApproverName + `),
+and keeps submitting a realistic request every few seconds so you see the queue
+update live (--quiet stops that).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			path := g.db
+			if path == "" {
+				dir, err := os.MkdirTemp("", "jitdesk-demo-")
+				if err != nil {
+					return err
+				}
+				defer os.RemoveAll(dir)
+				path = filepath.Join(dir, "demo.db")
+			}
+			if _, err := os.Stat(path); err == nil {
+				return fmt.Errorf("%s already exists: the demo builds a fresh database; pass a new --db path", path)
+			}
+			db, err := store.Open(path)
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			svc := approvals.New(db, approvals.Options{Issuer: g.issuerValue()})
+			ctx, cancel := context.WithCancel(cmd.Context())
+			defer cancel()
+			if _, err := demo.Seed(ctx, svc, 12); err != nil {
+				return fmt.Errorf("seed demo data: %w", err)
+			}
+			if !quiet {
+				go demo.Trickle(ctx, svc, every, uint64(time.Now().UnixNano()))
+			}
+			return runConsole(svc, demo.Approver, !noBell)
+		},
+	}
+	cmd.Flags().BoolVar(&quiet, "quiet", false, "do not submit new requests while the demo runs")
+	cmd.Flags().BoolVar(&noBell, "no-bell", false, "do not ring the bell for new requests")
+	cmd.Flags().DurationVar(&every, "every", 8*time.Second, "how often the demo submits a new request")
+
+	var n int
+	seed := &cobra.Command{
+		Use:   "seed [--requests N]",
+		Short: "Fill the database (--db) with demo applications, approvers, templates and N pending requests",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if n < 0 || n > 10_000_000 {
+				return usagef(cmd, "--requests %d must be between 0 and 10000000", n)
+			}
+			svc, db, err := g.open(true)
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			start := time.Now()
+			apps, err := demo.Seed(cmd.Context(), svc, min(n, 40))
+			if err != nil {
+				return err
+			}
+			if n > 40 {
+				if err := demo.Bulk(cmd.Context(), svc, db, n-40, func(done int) {
+					if !g.json {
+						fmt.Fprintf(os.Stderr, "\rseeded %d/%d requests", done+40, n)
+					}
+				}); err != nil {
+					return err
+				}
+				if !g.json {
+					fmt.Fprintln(os.Stderr)
+				}
+			}
+			if g.json {
+				out := map[string]any{"db": db.Path(), "requests": n, "approver": demo.Approver, "seconds": time.Since(start).Seconds()}
+				appOut := map[string]any{}
+				for name, a := range apps {
+					appOut[name] = map[string]any{"id": a.ID, "audience": a.Audience}
+				}
+				out["applications"] = appOut
+				return g.printJSON(out)
+			}
+			fmt.Fprintf(g.out, "seeded %s with %d requests in %s; open the console with: jitdesk --db %s --as %s\n",
+				db.Path(), n, time.Since(start).Round(time.Millisecond), db.Path(), demo.Approver)
+			return nil
+		},
+	}
+	seed.Flags().IntVar(&n, "requests", 40, "number of requests (beyond 40, mostly decided history plus some thousands pending)")
+	cmd.AddCommand(seed)
+	return cmd
+}

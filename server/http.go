@@ -1,0 +1,411 @@
+// Package server holds jitdesk's ways in from the network: the HTTP API that
+// applications call (intake, status with long-poll, token pick-up, cancel,
+// JWKS, introspection, revocation) and the SSH console approvers reach with
+// any OpenSSH client. It only translates between the wire and
+// approvals.Service; who may do what is decided there.
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jitdesk/jitdesk/approvals"
+)
+
+// Limits on what a client may send.
+const (
+	MaxBodyBytes      = 64 << 10
+	MaxAuthHeader     = 8 << 10
+	DefaultMaxWait    = 60 * time.Second
+	maxFormTokenBytes = 16 << 10
+)
+
+// HTTPConfig configures the HTTP API.
+type HTTPConfig struct {
+	Service *approvals.Service
+	Logger  *slog.Logger
+	// MaxWait caps ?wait= on status long-polls (default 60s).
+	MaxWait time.Duration
+}
+
+type api struct {
+	svc     *approvals.Service
+	log     *slog.Logger
+	maxWait time.Duration
+}
+
+// NewHTTPHandler returns the HTTP API.
+func NewHTTPHandler(cfg HTTPConfig) http.Handler {
+	a := &api{svc: cfg.Service, log: cfg.Logger, maxWait: cfg.MaxWait}
+	if a.log == nil {
+		a.log = slog.New(slog.DiscardHandler)
+	}
+	if a.maxWait <= 0 {
+		a.maxWait = DefaultMaxWait
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", a.health)
+	mux.HandleFunc("GET /.well-known/jwks.json", a.jwks)
+	mux.HandleFunc("POST /v1/requests", a.withBearer(a.create))
+	mux.HandleFunc("GET /v1/requests/{id}", a.authed(a.status))
+	mux.HandleFunc("GET /v1/requests/{id}/token", a.authed(a.token))
+	mux.HandleFunc("POST /v1/requests/{id}/cancel", a.authed(a.cancel))
+	mux.HandleFunc("POST /v1/introspect", a.authed(a.introspect))
+	mux.HandleFunc("POST /v1/revoke", a.authed(a.revoke))
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		problem(w, http.StatusNotFound, "no such endpoint: "+r.Method+" "+r.URL.Path+" (see server/openapi.yaml)")
+	})
+	return a.logged(mux)
+}
+
+// statusWriter remembers the status for the access log.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	w.status = code
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// logged writes one access-log line per request. It logs the method, path
+// and outcome, never headers, query strings or bodies: tokens travel there.
+func (a *api) logged(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		next.ServeHTTP(sw, r)
+		a.log.Info("http", "method", r.Method, "path", r.URL.Path, "status", sw.status,
+			"ms", time.Since(start).Milliseconds(), "remote", r.RemoteAddr)
+	})
+}
+
+// withBearer checks the Authorization header (refusing oversized headers
+// before any parsing) and passes the bearer token on.
+func (a *api) withBearer(h func(w http.ResponseWriter, r *http.Request, token string)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		tok, code, msg := bearer(r)
+		if code != 0 {
+			if code == http.StatusUnauthorized {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="jitdesk"`)
+			}
+			problem(w, code, msg)
+			return
+		}
+		h(w, r, tok)
+	}
+}
+
+func bearer(r *http.Request) (string, int, string) {
+	h := r.Header.Values("Authorization")
+	if len(h) == 0 {
+		return "", http.StatusUnauthorized, "missing Authorization: Bearer <intake token>"
+	}
+	if len(h) > 1 {
+		return "", http.StatusBadRequest, "more than one Authorization header"
+	}
+	if len(h[0]) > MaxAuthHeader {
+		return "", http.StatusRequestHeaderFieldsTooLarge, fmt.Sprintf("Authorization header is %d bytes; at most %d", len(h[0]), MaxAuthHeader)
+	}
+	scheme, tok, ok := strings.Cut(h[0], " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(tok) == "" {
+		return "", http.StatusUnauthorized, "Authorization must be: Bearer <intake token>"
+	}
+	return strings.TrimSpace(tok), 0, ""
+}
+
+// authed authenticates the calling application with its intake token. Each
+// call burns the token's jti, so applications sign a fresh token per call.
+func (a *api) authed(h func(w http.ResponseWriter, r *http.Request, caller approvals.Caller)) http.HandlerFunc {
+	return a.withBearer(func(w http.ResponseWriter, r *http.Request, tok string) {
+		caller, err := a.svc.AuthenticateIntake(r.Context(), tok)
+		if err != nil {
+			a.fail(w, err)
+			return
+		}
+		h(w, r, caller)
+	})
+}
+
+// createBody is the JSON body of POST /v1/requests.
+type createBody struct {
+	Template string            `json:"template"`
+	Reason   string            `json:"reason"`
+	TTL      string            `json:"ttl"`
+	Metadata map[string]string `json:"metadata"`
+}
+
+// create submits a request. Authentication happens inside the
+// group-committed transaction that stores it (SubmitIntake).
+func (a *api) create(w http.ResponseWriter, r *http.Request, tok string) {
+	var body createBody
+	if !decodeJSON(w, r, &body) {
+		return
+	}
+	if body.Template == "" {
+		problem(w, http.StatusBadRequest, `"template" is required: the template key`)
+		return
+	}
+	in := approvals.NewRequest{TemplateKey: body.Template, Reason: body.Reason, Metadata: body.Metadata}
+	if body.TTL != "" {
+		d, err := approvals.ParseDuration(body.TTL)
+		if err != nil {
+			problem(w, http.StatusBadRequest, `"ttl": `+err.Error())
+			return
+		}
+		in.TTL = d
+	}
+	req, _, err := a.svc.SubmitIntake(r.Context(), tok, in)
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	w.Header().Set("Location", "/v1/requests/"+req.ID)
+	writeJSON(w, http.StatusCreated, requestJSON(req))
+}
+
+// decodeJSON reads a bounded JSON body strictly: unknown fields, trailing
+// data and oversized bodies are refused with a problem naming what was wrong.
+func decodeJSON(w http.ResponseWriter, r *http.Request, v any) bool {
+	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
+		problem(w, http.StatusUnsupportedMediaType, "send the body as application/json")
+		return false
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			problem(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body is larger than %d bytes", MaxBodyBytes))
+			return false
+		}
+		problem(w, http.StatusBadRequest, "body is not the expected JSON: "+err.Error())
+		return false
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		problem(w, http.StatusBadRequest, "body has data after the JSON object")
+		return false
+	}
+	return true
+}
+
+func (a *api) status(w http.ResponseWriter, r *http.Request, caller approvals.Caller) {
+	id := r.PathValue("id")
+	wait := time.Duration(0)
+	if v := r.URL.Query().Get("wait"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 {
+			problem(w, http.StatusBadRequest, fmt.Sprintf("wait=%q: use a duration like 30s", v))
+			return
+		}
+		wait = min(d, a.maxWait)
+	}
+	var changes <-chan struct{}
+	if wait > 0 {
+		// Subscribe before the first read so no change slips between them.
+		ch, stop := a.svc.Subscribe()
+		defer stop()
+		changes = ch
+	}
+	d, err := a.svc.GetForApp(r.Context(), caller.AppID, id)
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	if wait > 0 && d.Request.Status == approvals.StatusPending {
+		seen := d.Request
+		timer := time.NewTimer(wait)
+		defer timer.Stop()
+	loop:
+		for {
+			select {
+			case <-r.Context().Done():
+				return
+			case <-timer.C:
+				break loop
+			case <-changes:
+				nd, err := a.svc.GetForApp(r.Context(), caller.AppID, id)
+				if err != nil {
+					a.fail(w, err)
+					return
+				}
+				d = nd
+				if nd.Request.Status != seen.Status || nd.Request.Approvals != seen.Approvals {
+					break loop
+				}
+			}
+		}
+	}
+	writeJSON(w, http.StatusOK, requestJSON(d.Request))
+}
+
+func (a *api) token(w http.ResponseWriter, r *http.Request, caller approvals.Caller) {
+	g, err := a.svc.Token(r.Context(), r.PathValue("id"), caller.AppID)
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, http.StatusOK, map[string]any{
+		"access_token": g.Token,
+		"token_type":   "Bearer",
+		"expires_in":   max(int64(g.ExpiresAt.Sub(a.svc.Now()).Seconds()), 0),
+		"expires_at":   g.ExpiresAt.Format(time.RFC3339),
+		"scope":        g.Scope,
+	})
+}
+
+func (a *api) cancel(w http.ResponseWriter, r *http.Request, caller approvals.Caller) {
+	req, err := a.svc.Cancel(r.Context(), r.PathValue("id"), caller.AppID, "app:"+caller.AppID)
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, requestJSON(req))
+}
+
+// formToken reads the token= field of an RFC 7662/7009 form body.
+func formToken(w http.ResponseWriter, r *http.Request) (string, bool) {
+	r.Body = http.MaxBytesReader(w, r.Body, maxFormTokenBytes)
+	if err := r.ParseForm(); err != nil {
+		problem(w, http.StatusBadRequest, "send an application/x-www-form-urlencoded body with token=")
+		return "", false
+	}
+	tok := r.PostForm.Get("token")
+	if tok == "" {
+		problem(w, http.StatusBadRequest, "token= is required")
+		return "", false
+	}
+	return tok, true
+}
+
+// introspect answers RFC 7662. An application sees only its own tokens: an
+// inactive, unknown or foreign token is {"active": false} and nothing more.
+func (a *api) introspect(w http.ResponseWriter, r *http.Request, caller approvals.Caller) {
+	tok, ok := formToken(w, r)
+	if !ok {
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	v, err := a.svc.VerifyToken(r.Context(), tok, "")
+	if err != nil || v.Grant.AppID != caller.AppID {
+		writeJSON(w, http.StatusOK, map[string]any{"active": false})
+		return
+	}
+	c := v.Claims
+	writeJSON(w, http.StatusOK, map[string]any{
+		"active": true, "scope": c.Scope, "client_id": c.ClientID, "sub": c.Subject, "aud": c.Audience,
+		"iss": c.Issuer, "exp": c.ExpiresAt.Unix(), "iat": c.IssuedAt.Unix(), "nbf": c.IssuedAt.Unix(),
+		"jti": c.ID, "token_type": "Bearer", "jit": c.JIT,
+	})
+}
+
+// revoke answers RFC 7009: the application's own valid token is revoked;
+// anything else (unknown, foreign, already invalid) is 200 with nothing done.
+func (a *api) revoke(w http.ResponseWriter, r *http.Request, caller approvals.Caller) {
+	tok, ok := formToken(w, r)
+	if !ok {
+		return
+	}
+	if v, err := a.svc.VerifyToken(r.Context(), tok, ""); err == nil && v.Grant.AppID == caller.AppID {
+		if _, err := a.svc.Revoke(r.Context(), approvals.RevokeInput{ID: v.Grant.ID, AppID: caller.AppID, Reason: "revoked by the application (RFC 7009)"}); err != nil && !errors.Is(err, approvals.ErrRevoked) {
+			a.fail(w, err)
+			return
+		}
+	}
+	w.WriteHeader(http.StatusOK)
+}
+
+func (a *api) jwks(w http.ResponseWriter, r *http.Request) {
+	j, err := a.svc.JWKS(r.Context())
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	w.Header().Set("Cache-Control", "public, max-age=300")
+	writeJSON(w, http.StatusOK, j)
+}
+
+func (a *api) health(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if _, err := a.svc.Keys(ctx); err != nil {
+		a.log.Error("health", "err", err)
+		problem(w, http.StatusServiceUnavailable, "database unavailable")
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func requestJSON(r approvals.Request) map[string]any {
+	m := map[string]any{
+		"id": r.ID, "status": r.Status, "template": r.TemplateKey, "requester": r.Requester,
+		"ttl": approvals.FormatDuration(r.TTL), "ttl_seconds": int64(r.TTL.Seconds()), "approvals": r.Approvals,
+		"created_at": r.CreatedAt.Format(time.RFC3339), "expires_at": r.ExpiresAt.Format(time.RFC3339),
+	}
+	if !r.DecidedAt.IsZero() {
+		m["decided_at"] = r.DecidedAt.Format(time.RFC3339)
+		m["decided_by"] = r.DecidedBy
+	}
+	return m
+}
+
+// fail maps a domain error to its status and a problem body that says what
+// was wrong. Unexpected errors are logged and answered without detail.
+func (a *api) fail(w http.ResponseWriter, err error) {
+	var se *approvals.StatusError
+	switch {
+	case errors.As(err, &se) && se.Status == approvals.StatusPending:
+		problem(w, http.StatusConflict, err.Error())
+	case errors.As(err, &se), errors.Is(err, approvals.ErrRevoked):
+		problem(w, http.StatusGone, err.Error())
+	case errors.Is(err, approvals.ErrUnauthenticated):
+		w.Header().Set("WWW-Authenticate", `Bearer realm="jitdesk", error="invalid_token"`)
+		problem(w, http.StatusUnauthorized, err.Error())
+	case errors.Is(err, approvals.ErrNotFound):
+		problem(w, http.StatusNotFound, err.Error())
+	case errors.Is(err, approvals.ErrNotPending), errors.Is(err, approvals.ErrExpired), errors.Is(err, approvals.ErrConflict):
+		problem(w, http.StatusConflict, err.Error())
+	case errors.Is(err, approvals.ErrInvalid):
+		problem(w, http.StatusUnprocessableEntity, err.Error())
+	case errors.Is(err, context.Canceled):
+		problem(w, 499, "client went away")
+	default:
+		a.log.Error("internal error", "err", err.Error())
+		problem(w, http.StatusInternalServerError, "internal error; see the server log")
+	}
+}
+
+// problem writes an RFC 9457 problem document.
+func problem(w http.ResponseWriter, status int, detail string) {
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	title := http.StatusText(status)
+	if title == "" {
+		title = "Status " + strconv.Itoa(status)
+	}
+	_ = json.NewEncoder(w).Encode(map[string]any{"type": "about:blank", "title": title, "status": status, "detail": detail})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
