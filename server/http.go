@@ -60,10 +60,46 @@ func NewHTTPHandler(cfg HTTPConfig) http.Handler {
 	mux.HandleFunc("POST /v1/requests/{id}/cancel", a.authed(a.cancel))
 	mux.HandleFunc("POST /v1/introspect", a.authed(a.introspect))
 	mux.HandleFunc("POST /v1/revoke", a.authed(a.revoke))
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		problem(w, http.StatusNotFound, "no such endpoint: "+r.Method+" "+r.URL.Path+" (see server/openapi.yaml)")
+	return a.logged(problemFallback(mux))
+}
+
+// problemFallback answers what the mux itself would answer (404 for an
+// unknown path, 405 with Allow for a known path and the wrong method) as
+// problem documents too, so every error of the API has the same shape.
+func problemFallback(mux *http.ServeMux) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, pattern := mux.Handler(r); pattern != "" {
+			mux.ServeHTTP(w, r)
+			return
+		}
+		cw := &captureWriter{header: http.Header{}}
+		mux.ServeHTTP(cw, r)
+		switch cw.status {
+		case http.StatusMethodNotAllowed:
+			w.Header().Set("Allow", cw.header.Get("Allow"))
+			problem(w, http.StatusMethodNotAllowed, fmt.Sprintf("%s is not allowed on %s; allowed: %s", r.Method, r.URL.Path, cw.header.Get("Allow")))
+		default:
+			problem(w, http.StatusNotFound, "no such endpoint: "+r.Method+" "+r.URL.Path+" (see server/openapi.yaml)")
+		}
 	})
-	return a.logged(mux)
+}
+
+// captureWriter records the status and headers of the mux's own error
+// answers and drops their plain-text bodies.
+type captureWriter struct {
+	header http.Header
+	status int
+}
+
+func (c *captureWriter) Header() http.Header { return c.header }
+func (c *captureWriter) WriteHeader(code int) {
+	if c.status == 0 {
+		c.status = code
+	}
+}
+func (c *captureWriter) Write(b []byte) (int, error) {
+	c.WriteHeader(http.StatusOK)
+	return len(b), nil
 }
 
 // statusWriter remembers the status for the access log.
@@ -76,6 +112,8 @@ func (w *statusWriter) WriteHeader(code int) {
 	w.status = code
 	w.ResponseWriter.WriteHeader(code)
 }
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 func (w *statusWriter) Flush() {
 	if f, ok := w.ResponseWriter.(http.Flusher); ok {
@@ -151,24 +189,38 @@ type createBody struct {
 }
 
 // create submits a request. Authentication happens inside the
-// group-committed transaction that stores it (SubmitIntake).
+// group-committed transaction that stores it (SubmitIntake). Only transport
+// limits (size, media type) are answered before authentication; a malformed
+// body from an unauthenticated caller gets 401, not a hint about the body.
 func (a *api) create(w http.ResponseWriter, r *http.Request, tok string) {
 	var body createBody
-	if !decodeJSON(w, r, &body) {
-		return
-	}
-	if body.Template == "" {
-		problem(w, http.StatusBadRequest, `"template" is required: the template key`)
+	status, msg := decodeJSON(w, r, &body)
+	if status == http.StatusRequestEntityTooLarge || status == http.StatusUnsupportedMediaType {
+		problem(w, status, msg)
 		return
 	}
 	in := approvals.NewRequest{TemplateKey: body.Template, Reason: body.Reason, Metadata: body.Metadata}
-	if body.TTL != "" {
-		d, err := approvals.ParseDuration(body.TTL)
-		if err != nil {
-			problem(w, http.StatusBadRequest, `"ttl": `+err.Error())
+	if status == 0 {
+		switch {
+		case body.Template == "":
+			status, msg = http.StatusBadRequest, `"template" is required: the template key`
+		case body.TTL != "":
+			d, err := approvals.ParseDuration(body.TTL)
+			if err != nil {
+				status, msg = http.StatusBadRequest, `"ttl": `+err.Error()
+			}
+			in.TTL = d
+		}
+	}
+	if status != 0 {
+		// Burn the token and answer 401 if it is bad; only then say what
+		// was wrong with the body.
+		if _, err := a.svc.AuthenticateIntake(r.Context(), tok); err != nil {
+			a.fail(w, err)
 			return
 		}
-		in.TTL = d
+		problem(w, status, msg)
+		return
 	}
 	req, _, err := a.svc.SubmitIntake(r.Context(), tok, in)
 	if err != nil {
@@ -180,28 +232,29 @@ func (a *api) create(w http.ResponseWriter, r *http.Request, tok string) {
 }
 
 // decodeJSON reads a bounded JSON body strictly: unknown fields, trailing
-// data and oversized bodies are refused with a problem naming what was wrong.
-func decodeJSON(w http.ResponseWriter, r *http.Request, v any) bool {
-	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
-		problem(w, http.StatusUnsupportedMediaType, "send the body as application/json")
-		return false
+// data and oversized bodies are refused. It returns 0 or the status and
+// detail of a problem naming what was wrong.
+func decodeJSON(w http.ResponseWriter, r *http.Request, v any) (int, string) {
+	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(strings.ToLower(ct), "application/json") {
+		return http.StatusUnsupportedMediaType, "send the body as application/json"
 	}
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			problem(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body is larger than %d bytes", MaxBodyBytes))
-			return false
+			return http.StatusRequestEntityTooLarge, fmt.Sprintf("body is larger than %d bytes", MaxBodyBytes)
 		}
-		problem(w, http.StatusBadRequest, "body is not the expected JSON: "+err.Error())
-		return false
+		return http.StatusBadRequest, "body is not the expected JSON object: " + err.Error()
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		problem(w, http.StatusBadRequest, "body has data after the JSON object")
-		return false
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return http.StatusRequestEntityTooLarge, fmt.Sprintf("body is larger than %d bytes", MaxBodyBytes)
+		}
+		return http.StatusBadRequest, "body has data after the JSON object"
 	}
-	return true
+	return 0, ""
 }
 
 func (a *api) status(w http.ResponseWriter, r *http.Request, caller approvals.Caller) {
@@ -261,10 +314,15 @@ func (a *api) token(w http.ResponseWriter, r *http.Request, caller approvals.Cal
 		return
 	}
 	w.Header().Set("Cache-Control", "no-store")
+	now := a.svc.Now()
+	if !g.ExpiresAt.After(now) {
+		problem(w, http.StatusGone, fmt.Sprintf("request %s: its grant expired at %s", g.RequestID, g.ExpiresAt.Format(time.RFC3339)))
+		return
+	}
 	writeJSON(w, http.StatusOK, map[string]any{
 		"access_token": g.Token,
 		"token_type":   "Bearer",
-		"expires_in":   max(int64(g.ExpiresAt.Sub(a.svc.Now()).Seconds()), 0),
+		"expires_in":   int64(g.ExpiresAt.Sub(now).Seconds()),
 		"expires_at":   g.ExpiresAt.Format(time.RFC3339),
 		"scope":        g.Scope,
 	})
@@ -283,6 +341,11 @@ func (a *api) cancel(w http.ResponseWriter, r *http.Request, caller approvals.Ca
 func formToken(w http.ResponseWriter, r *http.Request) (string, bool) {
 	r.Body = http.MaxBytesReader(w, r.Body, maxFormTokenBytes)
 	if err := r.ParseForm(); err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			problem(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("form body is larger than %d bytes", maxFormTokenBytes))
+			return "", false
+		}
 		problem(w, http.StatusBadRequest, "send an application/x-www-form-urlencoded body with token=")
 		return "", false
 	}
