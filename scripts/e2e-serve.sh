@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# End to end, the way people use jitdesk: the real binary serves HTTP and
+# SSH on loopback; the Node example (jsonwebtoken + jose) submits a request
+# and waits; a scripted approver approves it with `jitdesk approve`; the
+# client verifies the token against the JWKS; curl exercises the API; and
+# the OpenSSH client, in tmux, reaches the console.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+work=$(mktemp -d -t jitdesk-e2e.XXXXXX)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  tmux -L jitdesk-e2e kill-server 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+fail() { echo "e2e-serve: FAIL: $*" >&2; [ -f "$work/serve.log" ] && tail -20 "$work/serve.log" >&2; exit 1; }
+
+go build -o "$work/jitdesk" ./cmd/jitdesk
+jd() { "$work/jitdesk" --db "$work/j.db" --issuer "$issuer" "$@"; }
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+http_port=$(free_port); ssh_port=$(free_port)
+issuer="http://127.0.0.1:$http_port"
+base="http://127.0.0.1:$http_port"
+
+jd init >/dev/null
+app=$(jd --json app add e2e-app --audience https://e2e.example.com)
+app_id=$(node -e 'console.log(JSON.parse(process.argv[1]).id)' "$app")
+app_secret=$(node -e 'console.log(JSON.parse(process.argv[1]).secret)' "$app")
+ssh-keygen -q -t ed25519 -N '' -f "$work/bob" -C bob@e2e
+jd approver add bob --name "Bob Okafor" --ssh-key "$work/bob.pub" >/dev/null
+jd template add k8s-exec --app e2e-app --title "K8s exec" --type approve --approver bob --ttl 30m >/dev/null
+
+jd serve --http "127.0.0.1:$http_port" --ssh "127.0.0.1:$ssh_port" --host-key "$work/host_key" >"$work/serve.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 1 100); do curl -fsS "$base/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
+curl -fsS "$base/healthz" | grep -q ok || fail "server did not become healthy"
+
+echo "--- curl: JWKS and a problem response"
+curl -fsS "$base/.well-known/jwks.json" | node -e 'const j=JSON.parse(require("fs").readFileSync(0)); if(!j.keys.length) process.exit(1); console.log("jwks keys:", j.keys.map(k=>k.kid+"/"+k.alg).join(","))'
+code=$(curl -s -o "$work/p.json" -w '%{http_code}' -X POST "$base/v1/requests" -H 'Authorization: Bearer not.a.token' -H 'Content-Type: application/json' -d '{"template":"k8s-exec","reason":"x"}')
+[ "$code" = 401 ] || fail "bad token got $code"
+grep -q '"detail"' "$work/p.json" || fail "401 without a problem body"
+echo "bad intake token -> 401: $(cat "$work/p.json")"
+
+echo "--- node client (jsonwebtoken + jose) while an approver approves with the CLI"
+(cd examples/node && npm install --no-audit --no-fund --silent >/dev/null)
+JITDESK_URL=$base JITDESK_APP_ID=$app_id JITDESK_APP_SECRET=$app_secret JITDESK_ISSUER=$issuer \
+  JITDESK_AUDIENCE=https://e2e.example.com TEMPLATE=k8s-exec REQUESTER=alice REASON="e2e: debug checkout pods" \
+  TIMEOUT_SECONDS=60 node examples/node/client.mjs >"$work/client.log" 2>&1 &
+client=$!
+approved=""
+for _ in $(seq 1 100); do
+  id=$(jd --json request list --status pending | node -e 'const a=JSON.parse(require("fs").readFileSync(0)); if(a.length) console.log(a[0].id)')
+  if [ -n "$id" ]; then
+    jd approve "$id" --as bob --comment "e2e approval" >"$work/token.txt"
+    approved=$id
+    break
+  fi
+  sleep 0.2
+done
+[ -n "$approved" ] || fail "no pending request appeared"
+wait "$client" || { cat "$work/client.log"; fail "node client failed"; }
+cat "$work/client.log" | head -3
+jd verify "$(cat "$work/token.txt")" >/dev/null || fail "jitdesk verify refused the token"
+grep -q "token verified with jose" "$work/client.log" || fail "client did not verify the token"
+
+echo "--- curl: status and token pick-up need a fresh intake token each"
+tok() { node -e '
+const jwt=require("./examples/node/node_modules/jsonwebtoken");
+console.log(jwt.sign({}, Buffer.from(process.argv[1],"base64url"), {algorithm:"HS256",issuer:process.argv[2],audience:process.argv[3],subject:"alice",jwtid:require("crypto").randomUUID(),expiresIn:"2m"}))' "$app_secret" "$app_id" "$issuer"; }
+curl -fsS "$base/v1/requests/$approved" -H "Authorization: Bearer $(tok)" | grep -q '"status":"approved"' || fail "status"
+curl -fsS "$base/v1/requests/$approved/token" -H "Authorization: Bearer $(tok)" | grep -q access_token || fail "token pick-up"
+grep -q "$(cut -c1-40 "$work/token.txt")" "$work/serve.log" && fail "a token reached the server log"
+
+echo "--- OpenSSH client in tmux"
+tmux -L jitdesk-e2e new-session -d -x 100 -y 30 \
+  "ssh -p $ssh_port -i $work/bob -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR -t anyname@127.0.0.1"
+seen=""
+for _ in $(seq 1 50); do
+  screen=$(tmux -L jitdesk-e2e capture-pane -p 2>/dev/null || true)
+  if grep -q "Bob Okafor (bob)" <<<"$screen" && grep -q "History" <<<"$screen"; then seen=1; break; fi
+  sleep 0.2
+done
+[ -n "$seen" ] || { echo "$screen"; fail "the SSH console did not show bob's queue"; }
+echo "$screen" | head -5
+tmux -L jitdesk-e2e send-keys q
+echo "e2e-serve: ok"
