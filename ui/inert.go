@@ -18,7 +18,7 @@ import (
 //   - C0 controls (U+0000–U+001F) including ESC, \r, \b, BEL, \t and \n, and
 //     DEL: \x1b, \r, \b, \a, \t, \n, \x7f … (so a CSI/OSC/DCS/APC sequence
 //     shows in full: its ESC is escaped and the rest is plain text);
-//   - C1 controls (U+0080–U+009F): \x9b … (U+0085 NEL too);
+//   - C1 controls (U+0080–U+009F): \u009b … (U+0085 NEL too);
 //   - bidi controls (U+061C, U+200E, U+200F, U+202A–U+202E, U+2066–U+2069),
 //     zero-width and other invisible format characters (Unicode category Cf:
 //     U+200B–U+200D, U+2060–U+2064, U+FEFF, U+00AD, tag characters …),
@@ -36,8 +36,30 @@ func Inert(s string) string {
 	}
 	var b strings.Builder
 	b.Grow(len(s) + 16)
+	writeInert(&b, s, true)
+	return b.String()
+}
+
+// inertJSON is Inert for lines of JSON text (decoded token parts): JSON has
+// its own unambiguous escaping, so backslashes are kept as they are, and any
+// character Inert escapes is shown as the JSON escape \uXXXX meaning the
+// same character.
+func inertJSON(s string) string {
+	if isPlainJSON(s) {
+		return s
+	}
+	var b strings.Builder
 	writeInert(&b, s, false)
 	return b.String()
+}
+
+func isPlainJSON(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f {
+			return false
+		}
+	}
+	return true
 }
 
 // InertLines is Inert for a multi-line field laid out by the screen itself
@@ -64,7 +86,7 @@ func isPlain(s string) bool {
 	return true
 }
 
-func writeInert(b *strings.Builder, s string, _ bool) {
+func writeInert(b *strings.Builder, s string, doubleBackslash bool) {
 	for i := 0; i < len(s); {
 		r, size := utf8.DecodeRuneInString(s[i:])
 		if r == utf8.RuneError && size <= 1 {
@@ -74,12 +96,14 @@ func writeInert(b *strings.Builder, s string, _ bool) {
 		}
 		i += size
 		switch {
-		case r == '\\':
+		case r == '\\' && doubleBackslash:
 			b.WriteString(`\\`)
 		case r < 0x20 || r == 0x7f:
 			b.WriteString(c0Escape(r))
 		case r >= 0x80 && r <= 0x9f:
-			fmt.Fprintf(b, `\x%02x`, r)
+			// As \u00XX, so a C1 character is told apart from the raw
+			// (invalid UTF-8) byte of the same value, shown as \xXX.
+			fmt.Fprintf(b, `\u%04x`, r)
 		case hidden(r):
 			if r > 0xffff {
 				fmt.Fprintf(b, `\U%08x`, r)

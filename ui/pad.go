@@ -36,7 +36,7 @@ type padScreen struct {
 }
 
 func newPad(ctx *Context, d approvals.Detail, ttl time.Duration) *padScreen {
-	ti := textinput.New()
+	ti := newInput(ctx.Styles)
 	ti.Prompt = "your full name: "
 	ti.CharLimit = signature.MaxTextRunes
 	return &padScreen{ctx: ctx, uid: nextUID(ctx), d: d, ttl: ttl, name: ti, cols: 60, rows: 8}

@@ -93,7 +93,7 @@ type queueScreen struct {
 }
 
 func newQueue(ctx *Context) *queueScreen {
-	ti := textinput.New()
+	ti := newInput(ctx.Styles)
 	ti.Prompt = "/ "
 	ti.Placeholder = "requester, template or reason"
 	ti.CharLimit = 100

@@ -51,7 +51,7 @@ type reviewScreen struct {
 }
 
 func newReview(ctx *Context, id string) *reviewScreen {
-	ti := textinput.New()
+	ti := newInput(ctx.Styles)
 	ti.CharLimit = approvals.MaxCommentLen
 	return &reviewScreen{ctx: ctx, uid: nextUID(ctx), id: id, input: ti}
 }

@@ -100,11 +100,13 @@ func New(opts Options) tea.Model {
 // loads the queue and who I am.
 func (m *Model) Init() tea.Cmd {
 	m.sub, m.unsub = m.ctx.Service.Subscribe()
+	return tea.Batch(tea.RequestBackgroundColor, m.waitChange(), tick(), m.start())
+}
+
+// start loads the queue, its counts and who I am.
+func (m *Model) start() tea.Cmd {
 	svc, ctx, login := m.ctx.Service, m.ctx.Ctx, m.ctx.Login
 	return tea.Batch(
-		tea.RequestBackgroundColor,
-		m.waitChange(),
-		tick(),
 		m.queue.Init(),
 		func() tea.Msg {
 			a, err := svc.Approver(ctx, login)
@@ -132,6 +134,9 @@ func (m *Model) Close() error {
 // ends.
 func (m *Model) waitChange() tea.Cmd {
 	ch, ctx := m.sub, m.ctx.Ctx
+	if ch == nil {
+		return nil // not subscribed (a model driven without Init, in tests)
+	}
 	return func() tea.Msg {
 		select {
 		case <-ch:

@@ -4,6 +4,7 @@ import (
 	"image/color"
 
 	"charm.land/bubbles/v2/help"
+	"charm.land/bubbles/v2/textinput"
 	"charm.land/lipgloss/v2"
 )
 
@@ -87,4 +88,14 @@ func NewStyles(isDark bool) *Styles {
 	s.Code = lipgloss.NewStyle().Foreground(accent)
 	s.Help = help.DefaultStyles(isDark)
 	return s
+}
+
+// newInput returns a text input with a steady cursor: no blink timers, so an
+// idle SSH session sends nothing, and tests need no clock.
+func newInput(s *Styles) textinput.Model {
+	ti := textinput.New()
+	st := textinput.DefaultStyles(s.IsDark)
+	st.Cursor.Blink = false
+	ti.SetStyles(st)
+	return ti
 }

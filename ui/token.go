@@ -50,7 +50,7 @@ type tokenScreen struct {
 }
 
 func newTokenScreen(ctx *Context, requestID, token string) *tokenScreen {
-	ti := textinput.New()
+	ti := newInput(ctx.Styles)
 	ti.Prompt = "revoke because: "
 	ti.Placeholder = "required"
 	ti.CharLimit = approvals.MaxCommentLen
@@ -186,7 +186,11 @@ func decodeJWTPart(seg string) []string {
 	if err := json.Indent(&buf, raw, "", "  "); err != nil {
 		return []string{Inert(string(raw))}
 	}
-	return InertLines(buf.String())
+	lines := strings.Split(buf.String(), "\n")
+	for i, l := range lines {
+		lines[i] = inertJSON(l)
+	}
+	return lines
 }
 
 // tokenLines lays out a token screen's content at width w. Pure.
