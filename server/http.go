@@ -25,6 +25,7 @@ const (
 	MaxBodyBytes      = 64 << 10
 	MaxAuthHeader     = 8 << 10
 	DefaultMaxWait    = 60 * time.Second
+	DefaultMaxWaiters = 10000
 	maxFormTokenBytes = 16 << 10
 )
 
@@ -34,12 +35,16 @@ type HTTPConfig struct {
 	Logger  *slog.Logger
 	// MaxWait caps ?wait= on status long-polls (default 60s).
 	MaxWait time.Duration
+	// MaxWaiters caps concurrent long-polls (default 10000); beyond it a
+	// long-poll is answered 503 with Retry-After.
+	MaxWaiters int
 }
 
 type api struct {
 	svc     *approvals.Service
 	log     *slog.Logger
 	maxWait time.Duration
+	hub     *waitHub
 }
 
 // NewHTTPHandler returns the HTTP API.
@@ -51,6 +56,10 @@ func NewHTTPHandler(cfg HTTPConfig) http.Handler {
 	if a.maxWait <= 0 {
 		a.maxWait = DefaultMaxWait
 	}
+	if cfg.MaxWaiters <= 0 {
+		cfg.MaxWaiters = DefaultMaxWaiters
+	}
+	a.hub = newWaitHub(cfg.Service, cfg.MaxWaiters)
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", a.health)
 	mux.HandleFunc("GET /.well-known/jwks.json", a.jwks)
@@ -121,15 +130,44 @@ func (w *statusWriter) Flush() {
 	}
 }
 
+// logNote carries what handlers learn (the calling application, why a
+// request failed) to the access-log line.
+type logNote struct {
+	app    string
+	reason string
+}
+
+type logNoteKey struct{}
+
+func note(r *http.Request) *logNote {
+	if n, ok := r.Context().Value(logNoteKey{}).(*logNote); ok {
+		return n
+	}
+	return &logNote{}
+}
+
 // logged writes one access-log line per request. It logs the method, path
 // and outcome, never headers, query strings or bodies: tokens travel there.
 func (a *api) logged(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
+		n := &logNote{}
+		r = r.WithContext(context.WithValue(r.Context(), logNoteKey{}, n))
 		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
 		next.ServeHTTP(sw, r)
-		a.log.Info("http", "method", r.Method, "path", r.URL.Path, "status", sw.status,
-			"ms", time.Since(start).Milliseconds(), "remote", r.RemoteAddr)
+		attrs := []any{"method", r.Method, "path", r.URL.Path, "status", sw.status,
+			"ms", time.Since(start).Milliseconds(), "remote", r.RemoteAddr}
+		if n.app != "" {
+			attrs = append(attrs, "app", n.app)
+		}
+		if n.reason != "" {
+			attrs = append(attrs, "reason", n.reason)
+		}
+		level := slog.LevelInfo
+		if sw.status >= 500 {
+			level = slog.LevelError
+		}
+		a.log.Log(r.Context(), level, "http", attrs...)
 	})
 }
 
@@ -142,6 +180,7 @@ func (a *api) withBearer(h func(w http.ResponseWriter, r *http.Request, token st
 			if code == http.StatusUnauthorized {
 				w.Header().Set("WWW-Authenticate", `Bearer realm="jitdesk"`)
 			}
+			note(r).reason = msg
 			problem(w, code, msg)
 			return
 		}
@@ -173,9 +212,10 @@ func (a *api) authed(h func(w http.ResponseWriter, r *http.Request, caller appro
 	return a.withBearer(func(w http.ResponseWriter, r *http.Request, tok string) {
 		caller, err := a.svc.AuthenticateIntake(r.Context(), tok)
 		if err != nil {
-			a.fail(w, err)
+			a.fail(w, r, err)
 			return
 		}
+		note(r).app = caller.AppID
 		h(w, r, caller)
 	})
 }
@@ -216,15 +256,16 @@ func (a *api) create(w http.ResponseWriter, r *http.Request, tok string) {
 		// Burn the token and answer 401 if it is bad; only then say what
 		// was wrong with the body.
 		if _, err := a.svc.AuthenticateIntake(r.Context(), tok); err != nil {
-			a.fail(w, err)
+			a.fail(w, r, err)
 			return
 		}
 		problem(w, status, msg)
 		return
 	}
-	req, _, err := a.svc.SubmitIntake(r.Context(), tok, in)
+	req, caller, err := a.svc.SubmitIntake(r.Context(), tok, in)
+	note(r).app = caller.AppID
 	if err != nil {
-		a.fail(w, err)
+		a.fail(w, r, err)
 		return
 	}
 	w.Header().Set("Location", "/v1/requests/"+req.ID)
@@ -257,6 +298,9 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, v any) (int, string) {
 	return 0, ""
 }
 
+// status answers GET /v1/requests/{id}; with ?wait=D it holds the answer
+// until the request's status or approval count changes, or D (capped at
+// MaxWait) passes. Waiting is served by the shared waitHub.
 func (a *api) status(w http.ResponseWriter, r *http.Request, caller approvals.Caller) {
 	id := r.PathValue("id")
 	wait := time.Duration(0)
@@ -268,40 +312,28 @@ func (a *api) status(w http.ResponseWriter, r *http.Request, caller approvals.Ca
 		}
 		wait = min(d, a.maxWait)
 	}
-	var changes <-chan struct{}
-	if wait > 0 {
-		// Subscribe before the first read so no change slips between them.
-		ch, stop := a.svc.Subscribe()
-		defer stop()
-		changes = ch
-	}
+	gen := a.hub.generation()
 	d, err := a.svc.GetForApp(r.Context(), caller.AppID, id)
 	if err != nil {
-		a.fail(w, err)
+		a.fail(w, r, err)
 		return
 	}
 	if wait > 0 && d.Request.Status == approvals.StatusPending {
-		seen := d.Request
+		wt, err := a.hub.add(id, d.Request, gen)
+		if err != nil {
+			w.Header().Set("Retry-After", "1")
+			problem(w, http.StatusServiceUnavailable, err.Error()+"; retry shortly")
+			return
+		}
+		defer a.hub.remove(id, wt)
 		timer := time.NewTimer(wait)
 		defer timer.Stop()
-	loop:
-		for {
-			select {
-			case <-r.Context().Done():
-				return
-			case <-timer.C:
-				break loop
-			case <-changes:
-				nd, err := a.svc.GetForApp(r.Context(), caller.AppID, id)
-				if err != nil {
-					a.fail(w, err)
-					return
-				}
-				d = nd
-				if nd.Request.Status != seen.Status || nd.Request.Approvals != seen.Approvals {
-					break loop
-				}
-			}
+		select {
+		case <-r.Context().Done():
+			return
+		case <-timer.C:
+		case nd := <-wt.done:
+			d = nd
 		}
 	}
 	writeJSON(w, http.StatusOK, requestJSON(d.Request))
@@ -310,7 +342,7 @@ func (a *api) status(w http.ResponseWriter, r *http.Request, caller approvals.Ca
 func (a *api) token(w http.ResponseWriter, r *http.Request, caller approvals.Caller) {
 	g, err := a.svc.Token(r.Context(), r.PathValue("id"), caller.AppID)
 	if err != nil {
-		a.fail(w, err)
+		a.fail(w, r, err)
 		return
 	}
 	w.Header().Set("Cache-Control", "no-store")
@@ -331,7 +363,7 @@ func (a *api) token(w http.ResponseWriter, r *http.Request, caller approvals.Cal
 func (a *api) cancel(w http.ResponseWriter, r *http.Request, caller approvals.Caller) {
 	req, err := a.svc.Cancel(r.Context(), r.PathValue("id"), caller.AppID, "app:"+caller.AppID)
 	if err != nil {
-		a.fail(w, err)
+		a.fail(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, requestJSON(req))
@@ -364,18 +396,30 @@ func (a *api) introspect(w http.ResponseWriter, r *http.Request, caller approval
 	if !ok {
 		return
 	}
-	w.Header().Set("Cache-Control", "no-store")
 	v, err := a.svc.VerifyToken(r.Context(), tok, "")
+	if err != nil && !errors.Is(err, approvals.ErrUnauthenticated) {
+		a.fail(w, r, err)
+		return
+	}
 	if err != nil || v.Grant.AppID != caller.AppID {
 		writeJSON(w, http.StatusOK, map[string]any{"active": false})
 		return
 	}
 	c := v.Claims
-	writeJSON(w, http.StatusOK, map[string]any{
-		"active": true, "scope": c.Scope, "client_id": c.ClientID, "sub": c.Subject, "aud": c.Audience,
-		"iss": c.Issuer, "exp": c.ExpiresAt.Unix(), "iat": c.IssuedAt.Unix(), "nbf": c.IssuedAt.Unix(),
-		"jti": c.ID, "token_type": "Bearer", "jit": c.JIT,
-	})
+	out := map[string]any{
+		"active": true, "scope": c.Scope, "client_id": c.ClientID, "sub": c.Subject,
+		"aud": []string(c.Audience), "iss": c.Issuer, "jti": c.ID, "token_type": "Bearer", "jit": c.JIT,
+	}
+	if c.ExpiresAt != nil {
+		out["exp"] = c.ExpiresAt.Unix()
+	}
+	if c.IssuedAt != nil {
+		out["iat"] = c.IssuedAt.Unix()
+	}
+	if c.NotBefore != nil {
+		out["nbf"] = c.NotBefore.Unix()
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 // revoke answers RFC 7009: the application's own valid token is revoked;
@@ -387,7 +431,7 @@ func (a *api) revoke(w http.ResponseWriter, r *http.Request, caller approvals.Ca
 	}
 	if v, err := a.svc.VerifyToken(r.Context(), tok, ""); err == nil && v.Grant.AppID == caller.AppID {
 		if _, err := a.svc.Revoke(r.Context(), approvals.RevokeInput{ID: v.Grant.ID, AppID: caller.AppID, Reason: "revoked by the application (RFC 7009)"}); err != nil && !errors.Is(err, approvals.ErrRevoked) {
-			a.fail(w, err)
+			a.fail(w, r, err)
 			return
 		}
 	}
@@ -397,7 +441,7 @@ func (a *api) revoke(w http.ResponseWriter, r *http.Request, caller approvals.Ca
 func (a *api) jwks(w http.ResponseWriter, r *http.Request) {
 	j, err := a.svc.JWKS(r.Context())
 	if err != nil {
-		a.fail(w, err)
+		a.fail(w, r, err)
 		return
 	}
 	w.Header().Set("Cache-Control", "public, max-age=300")
@@ -415,14 +459,20 @@ func (a *api) health(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
+// requestJSON is a request as applications see it.
 func requestJSON(r approvals.Request) map[string]any {
+	md := r.Metadata
+	if md == nil {
+		md = map[string]string{}
+	}
 	m := map[string]any{
 		"id": r.ID, "status": r.Status, "template": r.TemplateKey, "requester": r.Requester,
+		"reason": r.Reason, "metadata": md,
 		"ttl": approvals.FormatDuration(r.TTL), "ttl_seconds": int64(r.TTL.Seconds()), "approvals": r.Approvals,
-		"created_at": r.CreatedAt.Format(time.RFC3339), "expires_at": r.ExpiresAt.Format(time.RFC3339),
+		"created_at": r.CreatedAt.UTC().Format(time.RFC3339), "expires_at": r.ExpiresAt.UTC().Format(time.RFC3339),
 	}
 	if !r.DecidedAt.IsZero() {
-		m["decided_at"] = r.DecidedAt.Format(time.RFC3339)
+		m["decided_at"] = r.DecidedAt.UTC().Format(time.RFC3339)
 		m["decided_by"] = r.DecidedBy
 	}
 	return m
@@ -430,34 +480,42 @@ func requestJSON(r approvals.Request) map[string]any {
 
 // fail maps a domain error to its status and a problem body that says what
 // was wrong. Unexpected errors are logged and answered without detail.
-func (a *api) fail(w http.ResponseWriter, err error) {
+func (a *api) fail(w http.ResponseWriter, r *http.Request, err error) {
 	var se *approvals.StatusError
+	status := http.StatusInternalServerError
 	switch {
 	case errors.As(err, &se) && se.Status == approvals.StatusPending:
-		problem(w, http.StatusConflict, err.Error())
+		status = http.StatusConflict
 	case errors.As(err, &se), errors.Is(err, approvals.ErrRevoked):
-		problem(w, http.StatusGone, err.Error())
-	case errors.Is(err, approvals.ErrUnauthenticated):
+		status = http.StatusGone
+	case errors.Is(err, approvals.ErrUnauthenticated), errors.Is(err, approvals.ErrReplay):
+		status = http.StatusUnauthorized
 		w.Header().Set("WWW-Authenticate", `Bearer realm="jitdesk", error="invalid_token"`)
-		problem(w, http.StatusUnauthorized, err.Error())
 	case errors.Is(err, approvals.ErrNotFound):
-		problem(w, http.StatusNotFound, err.Error())
+		status = http.StatusNotFound
 	case errors.Is(err, approvals.ErrNotPending), errors.Is(err, approvals.ErrExpired), errors.Is(err, approvals.ErrConflict):
-		problem(w, http.StatusConflict, err.Error())
+		status = http.StatusConflict
 	case errors.Is(err, approvals.ErrInvalid):
-		problem(w, http.StatusUnprocessableEntity, err.Error())
-	case errors.Is(err, context.Canceled):
-		problem(w, 499, "client went away")
-	default:
-		a.log.Error("internal error", "err", err.Error())
-		problem(w, http.StatusInternalServerError, "internal error; see the server log")
+		status = http.StatusUnprocessableEntity
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		status = http.StatusServiceUnavailable
 	}
+	// Error messages name reasons and ids, never tokens (tokens and approvals
+	// take care of that), so they are safe to log and to send.
+	note(r).reason = err.Error()
+	if status == http.StatusInternalServerError {
+		problem(w, status, "internal error; see the server log")
+		return
+	}
+	problem(w, status, err.Error())
 }
 
 // problem writes an RFC 9457 problem document.
 func problem(w http.ResponseWriter, status int, detail string) {
-	w.Header().Set("Content-Type", "application/problem+json")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
+	h := w.Header()
+	h.Set("Content-Type", "application/problem+json")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
 	title := http.StatusText(status)
 	if title == "" {
@@ -467,8 +525,12 @@ func problem(w http.ResponseWriter, status int, detail string) {
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("X-Content-Type-Options", "nosniff")
+	if h.Get("Cache-Control") == "" {
+		h.Set("Cache-Control", "no-store")
+	}
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
 }

@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"encoding/hex"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -26,301 +27,615 @@ import (
 
 const issuer = "https://jitdesk.test"
 
-type apiFixture struct {
-	t     *testing.T
-	svc   *approvals.Service
-	srv   *httptest.Server
-	app   approvals.Application
-	other approvals.Application
-	logs  *bytes.Buffer
+// env is a real store and Service behind the HTTP API on a loopback server.
+type env struct {
+	t      *testing.T
+	ctx    context.Context
+	db     *store.DB
+	svc    *approvals.Service
+	clock  *approvals.ManualClock
+	srv    *httptest.Server
+	logs   *syncBuffer
+	app    approvals.Application // owns template "k8s"
+	other  approvals.Application // owns template "other-db"
+	issued []string              // every credential sent, to prove none is logged
 }
 
-func newAPI(t *testing.T) *apiFixture {
+func newEnv(t *testing.T, maxWait time.Duration) *env {
 	t.Helper()
-	db, err := store.Open(filepath.Join(t.TempDir(), "j.db"))
+	db, err := store.Open(filepath.Join(t.TempDir(), "jitdesk.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	svc := approvals.New(db, approvals.Options{Issuer: issuer})
-	ctx := context.Background()
-	if _, err := svc.Init(ctx, "test"); err != nil {
+	clock := approvals.NewManualClock(time.Now().UTC().Truncate(time.Second))
+	svc := approvals.New(db, approvals.Options{Clock: clock, Issuer: issuer})
+	e := &env{t: t, ctx: context.Background(), db: db, svc: svc, clock: clock, logs: &syncBuffer{}}
+	if _, err := svc.Init(e.ctx, "test"); err != nil {
 		t.Fatal(err)
 	}
-	f := &apiFixture{t: t, svc: svc, logs: &bytes.Buffer{}}
-	f.app, _ = svc.CreateApplication(ctx, "test", "payments", "https://payments.test")
-	f.other, _ = svc.CreateApplication(ctx, "test", "other", "https://other.test")
-	if err := svc.AddApprover(ctx, "test", approvals.Approver{Login: "bob", Name: "Bob"}); err != nil {
-		t.Fatal(err)
-	}
-	for _, tm := range []approvals.Template{
-		{Key: "k8s", AppID: f.app.ID, Title: "K8s", Type: approvals.TypeApprove, Approvers: []string{"bob"}, Fields: []approvals.MetadataField{{Name: "ticket"}}},
-		{Key: "theirs", AppID: f.other.ID, Title: "Other", Type: approvals.TypeApprove, Approvers: []string{"bob"}},
-	} {
-		if err := svc.AddTemplate(ctx, "test", tm); err != nil {
-			t.Fatal(err)
+	e.app, err = svc.CreateApplication(e.ctx, "test", "payments", "https://payments.example")
+	e.must(err)
+	e.other, err = svc.CreateApplication(e.ctx, "test", "billing", "https://billing.example")
+	e.must(err)
+	e.must(svc.AddApprover(e.ctx, "test", approvals.Approver{Login: "bob", Name: "Bob Okafor"}))
+	e.must(svc.AddTemplate(e.ctx, "test", approvals.Template{
+		Key: "k8s", AppID: e.app.ID, Title: "K8s exec", Type: approvals.TypeApprove, Approvers: []string{"bob"},
+		DefaultTTL: 30 * time.Minute, MaxTTL: 2 * time.Hour, PendingTimeout: time.Hour,
+		Fields: []approvals.MetadataField{{Name: "namespace", Required: true}, {Name: "ticket"}},
+	}))
+	e.must(svc.AddTemplate(e.ctx, "test", approvals.Template{
+		Key: "other-db", AppID: e.other.ID, Title: "Billing DB", Type: approvals.TypeApprove, Approvers: []string{"bob"},
+	}))
+	log := slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	e.srv = httptest.NewServer(NewHTTPHandler(HTTPConfig{Service: svc, Logger: log, MaxWait: maxWait}))
+	t.Cleanup(e.srv.Close)
+	t.Cleanup(func() {
+		logs := e.logs.String()
+		for _, s := range e.issued {
+			if strings.Contains(logs, s) {
+				t.Errorf("a credential appears in the log:\n%s", logs)
+				return
+			}
 		}
-	}
-	f.srv = httptest.NewServer(NewHTTPHandler(HTTPConfig{Service: svc, Logger: slog.New(slog.NewTextHandler(f.logs, nil)), MaxWait: 5 * time.Second}))
-	t.Cleanup(f.srv.Close)
-	return f
+		for _, secret := range [][]byte{e.app.Secret, e.other.Secret} {
+			if strings.Contains(logs, base64.RawURLEncoding.EncodeToString(secret)) {
+				t.Errorf("an application secret appears in the log")
+			}
+		}
+	})
+	return e
 }
 
-// intake signs a fresh intake token for app (a new jti per call).
-func (f *apiFixture) intake(app approvals.Application, sub string) string {
-	var c tokens.IntakeClaims
-	jti := make([]byte, 8)
-	rand.Read(jti)
-	now := time.Now()
-	c.Issuer, c.Subject, c.ID = app.ID, sub, hex.EncodeToString(jti)
-	c.Audience = []string{issuer}
-	c.IssuedAt, c.ExpiresAt = jwt.NewNumericDate(now), jwt.NewNumericDate(now.Add(2*time.Minute))
-	tok, err := tokens.SignIntake(app.Secret, c)
+func (e *env) must(err error) {
+	e.t.Helper()
 	if err != nil {
-		f.t.Fatal(err)
+		e.t.Fatal(err)
 	}
+}
+
+func randomID() string {
+	b := make([]byte, 12)
+	rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// claims returns valid intake claims for app at the service clock.
+func (e *env) claims(app approvals.Application, sub string) jwt.RegisteredClaims {
+	now := e.clock.Now()
+	return jwt.RegisteredClaims{
+		Issuer: app.ID, Subject: sub, Audience: jwt.ClaimStrings{issuer}, ID: randomID(),
+		IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(now.Add(2 * time.Minute)),
+	}
+}
+
+// intake signs a fresh single-use intake token for app.
+func (e *env) intake(app approvals.Application) string {
+	e.t.Helper()
+	tok, err := tokens.SignIntake(app.Secret, tokens.IntakeClaims{RegisteredClaims: e.claims(app, "alice")})
+	e.must(err)
 	return tok
+}
+
+// raw signs arbitrary claims and header fields with HS256 and key, for attack tokens.
+func (e *env) raw(key []byte, c jwt.Claims, header map[string]any) string {
+	e.t.Helper()
+	tok := jwt.NewWithClaims(jwt.SigningMethodHS256, c)
+	for k, v := range header {
+		tok.Header[k] = v
+	}
+	s, err := tok.SignedString(key)
+	e.must(err)
+	return s
+}
+
+// observed collects every (method, route, status) the tests saw, checked
+// against openapi.yaml in TestMain.
+var observed = struct {
+	sync.Mutex
+	m map[string]bool
+}{m: map[string]bool{}}
+
+func route(path string) string {
+	p := strings.Split(strings.Trim(path, "/"), "/")
+	if len(p) >= 3 && p[0] == "v1" && p[1] == "requests" {
+		p[2] = "{id}"
+	}
+	return "/" + strings.Join(p, "/")
 }
 
 type resp struct {
 	status int
 	header http.Header
-	body   map[string]any
-	raw    string
+	body   []byte
 }
 
-func (f *apiFixture) do(method, path, token, contentType string, body io.Reader) resp {
-	f.t.Helper()
-	req, _ := http.NewRequest(method, f.srv.URL+path, body)
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
+func (r resp) json(t *testing.T) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(r.body, &m); err != nil {
+		t.Fatalf("body is not JSON: %v\n%s", err, r.body)
+	}
+	return m
+}
+
+// do sends one request. bearer "" sends no Authorization header.
+func (e *env) do(method, path, bearer, contentType string, body io.Reader) resp {
+	e.t.Helper()
+	req, err := http.NewRequest(method, e.srv.URL+path, body)
+	e.must(err)
+	if bearer != "" {
+		e.issued = append(e.issued, bearer)
+		req.Header.Set("Authorization", "Bearer "+bearer)
 	}
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
 	}
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		f.t.Fatal(err)
-	}
+	res, err := e.srv.Client().Do(req)
+	e.must(err)
 	defer res.Body.Close()
-	b, _ := io.ReadAll(res.Body)
-	r := resp{status: res.StatusCode, header: res.Header, raw: string(b)}
-	_ = json.Unmarshal(b, &r.body)
-	return r
+	b, err := io.ReadAll(res.Body)
+	e.must(err)
+	u, _ := url.Parse(path)
+	observed.Lock()
+	observed.m[fmt.Sprintf("%s %s %d", method, route(u.Path), res.StatusCode)] = true
+	observed.Unlock()
+	return resp{status: res.StatusCode, header: res.Header, body: b}
 }
 
-func (f *apiFixture) create(token, body string) resp {
-	return f.do("POST", "/v1/requests", token, "application/json", strings.NewReader(body))
+func (e *env) postJSON(path, bearer string, v any) resp {
+	e.t.Helper()
+	b, err := json.Marshal(v)
+	e.must(err)
+	return e.do("POST", path, bearer, "application/json", bytes.NewReader(b))
 }
 
-func wantProblem(t *testing.T, r resp, status int, detail string) {
+func (e *env) postForm(path, bearer string, form url.Values) resp {
+	e.t.Helper()
+	return e.do("POST", path, bearer, "application/x-www-form-urlencoded", strings.NewReader(form.Encode()))
+}
+
+var goodBody = map[string]any{"template": "k8s", "reason": "debug OPS-123", "ttl": "30m", "metadata": map[string]string{"namespace": "payments"}}
+
+// submit creates a request as e.app and returns its id.
+func (e *env) submit() string {
+	e.t.Helper()
+	r := e.postJSON("/v1/requests", e.intake(e.app), goodBody)
+	if r.status != http.StatusCreated {
+		e.t.Fatalf("submit: %d %s", r.status, r.body)
+	}
+	return r.json(e.t)["id"].(string)
+}
+
+func (e *env) approve(id string) {
+	e.t.Helper()
+	d, err := e.svc.Get(e.ctx, id)
+	e.must(err)
+	_, err = e.svc.Approve(e.ctx, approvals.ApproveInput{RequestID: id, Approver: "bob", Digest: d.Digest})
+	e.must(err)
+}
+
+// accessToken returns the access token of a freshly approved request.
+func (e *env) accessToken() (id, token string) {
+	e.t.Helper()
+	id = e.submit()
+	e.approve(id)
+	r := e.do("GET", "/v1/requests/"+id+"/token", e.intake(e.app), "", nil)
+	if r.status != http.StatusOK {
+		e.t.Fatalf("token: %d %s", r.status, r.body)
+	}
+	token = r.json(e.t)["access_token"].(string)
+	e.issued = append(e.issued, token)
+	return id, token
+}
+
+// problemIs checks an RFC 9457 answer: status, media type, fields, detail.
+func problemIs(t *testing.T, r resp, status int, detail string) {
 	t.Helper()
-	if r.status != status || r.header.Get("Content-Type") != "application/problem+json" || !strings.Contains(fmt.Sprint(r.body["detail"]), detail) {
-		t.Fatalf("want %d problem mentioning %q, got %d %s %s", status, detail, r.status, r.header.Get("Content-Type"), r.raw)
+	if r.status != status {
+		t.Fatalf("status %d, want %d: %s", r.status, status, r.body)
+	}
+	if ct := r.header.Get("Content-Type"); ct != "application/problem+json" {
+		t.Fatalf("Content-Type %q, want application/problem+json", ct)
+	}
+	var p struct {
+		Type   string `json:"type"`
+		Title  string `json:"title"`
+		Status int    `json:"status"`
+		Detail string `json:"detail"`
+	}
+	if err := json.Unmarshal(r.body, &p); err != nil {
+		t.Fatalf("problem body: %v: %s", err, r.body)
+	}
+	if p.Type == "" || p.Title == "" || p.Status != status || p.Detail == "" {
+		t.Fatalf("incomplete problem: %s", r.body)
+	}
+	if !strings.Contains(strings.ToLower(p.Detail), strings.ToLower(detail)) {
+		t.Fatalf("detail %q does not mention %q", p.Detail, detail)
 	}
 }
 
-func TestSubmitReturnsTheRequestWithLocation(t *testing.T) {
-	f := newAPI(t)
-	r := f.create(f.intake(f.app, "alice"), `{"template":"k8s","reason":"debug pods","ttl":"30m","metadata":{"ticket":"OPS-1"}}`)
-	if r.status != 201 || r.body["requester"] != "alice" || r.body["status"] != "pending" || r.body["ttl"] != "30m" {
-		t.Fatalf("%d %s", r.status, r.raw)
+func (e *env) countRequests() int {
+	e.t.Helper()
+	n, err := e.svc.Count(e.ctx, approvals.RequestQuery{Scope: approvals.ScopeAll})
+	e.must(err)
+	return n
+}
+
+func TestHealthAndJWKS(t *testing.T) {
+	e := newEnv(t, 0)
+	r := e.do("GET", "/healthz", "", "", nil)
+	if r.status != 200 || r.json(t)["status"] != "ok" {
+		t.Fatalf("healthz: %d %s", r.status, r.body)
 	}
-	if r.header.Get("Location") != "/v1/requests/"+r.body["id"].(string) {
-		t.Fatalf("location %q", r.header.Get("Location"))
+	r = e.do("GET", "/.well-known/jwks.json", "", "", nil)
+	if r.status != 200 {
+		t.Fatalf("jwks: %d %s", r.status, r.body)
+	}
+	var j struct {
+		Keys []map[string]any `json:"keys"`
+	}
+	e.must(json.Unmarshal(r.body, &j))
+	if len(j.Keys) != 1 || j.Keys[0]["kid"] == "" || j.Keys[0]["kty"] != "OKP" {
+		t.Fatalf("jwks: %s", r.body)
+	}
+	if _, ok := j.Keys[0]["d"]; ok {
+		t.Fatal("JWKS publishes a private key")
 	}
 }
 
-func TestBadInputIsRefusedWithAProblemAndNothingStored(t *testing.T) {
-	f := newAPI(t)
+func TestSubmitStatusTokenFlow(t *testing.T) {
+	e := newEnv(t, 0)
+	r := e.postJSON("/v1/requests", e.intake(e.app), goodBody)
+	if r.status != http.StatusCreated {
+		t.Fatalf("submit: %d %s", r.status, r.body)
+	}
+	m := r.json(t)
+	id, _ := m["id"].(string)
+	if r.header.Get("Location") != "/v1/requests/"+id {
+		t.Fatalf("Location %q", r.header.Get("Location"))
+	}
+	for _, k := range []string{"id", "status", "template", "requester", "ttl", "approvals", "created_at", "expires_at"} {
+		if _, ok := m[k]; !ok {
+			t.Errorf("201 body lacks %q: %s", k, r.body)
+		}
+	}
+	if m["status"] != "pending" || m["requester"] != "alice" || m["template"] != "k8s" || m["ttl"] != "30m" {
+		t.Fatalf("201 body: %s", r.body)
+	}
+
+	r = e.do("GET", "/v1/requests/"+id, e.intake(e.app), "", nil)
+	if r.status != 200 || r.json(t)["status"] != "pending" {
+		t.Fatalf("status: %d %s", r.status, r.body)
+	}
+	problemIs(t, e.do("GET", "/v1/requests/"+id+"/token", e.intake(e.app), "", nil), http.StatusConflict, "pending")
+
+	e.approve(id)
+	r = e.do("GET", "/v1/requests/"+id, e.intake(e.app), "", nil)
+	if m := r.json(t); r.status != 200 || m["status"] != "approved" || m["decided_by"] != "bob" {
+		t.Fatalf("status after approval: %d %s", r.status, r.body)
+	}
+	r = e.do("GET", "/v1/requests/"+id+"/token", e.intake(e.app), "", nil)
+	m = r.json(t)
+	if r.status != 200 || m["token_type"] != "Bearer" || m["access_token"] == "" || m["expires_in"].(float64) < 1790 {
+		t.Fatalf("token: %d %s", r.status, r.body)
+	}
+	if r.header.Get("Cache-Control") != "no-store" {
+		t.Fatal("token response may be cached")
+	}
+	e.issued = append(e.issued, m["access_token"].(string))
+
+	// The grant expires with time: 410.
+	e.clock.Advance(31 * time.Minute)
+	problemIs(t, e.do("GET", "/v1/requests/"+id+"/token", e.intake(e.app), "", nil), http.StatusGone, "expired")
+}
+
+func TestTokenGoneAfterDecision(t *testing.T) {
+	e := newEnv(t, 0)
+	denied := e.submit()
+	d, err := e.svc.Get(e.ctx, denied)
+	e.must(err)
+	_, err = e.svc.Deny(e.ctx, approvals.DenyInput{RequestID: denied, Approver: "bob", Digest: d.Digest, Comment: "no"})
+	e.must(err)
+	problemIs(t, e.do("GET", "/v1/requests/"+denied+"/token", e.intake(e.app), "", nil), http.StatusGone, "denied")
+
+	cancelled := e.submit()
+	r := e.do("POST", "/v1/requests/"+cancelled+"/cancel", e.intake(e.app), "", nil)
+	if r.status != 200 || r.json(t)["status"] != "cancelled" {
+		t.Fatalf("cancel: %d %s", r.status, r.body)
+	}
+	problemIs(t, e.do("POST", "/v1/requests/"+cancelled+"/cancel", e.intake(e.app), "", nil), http.StatusConflict, "")
+	problemIs(t, e.do("GET", "/v1/requests/"+cancelled+"/token", e.intake(e.app), "", nil), http.StatusGone, "cancelled")
+
+	expired := e.submit()
+	e.clock.Advance(61 * time.Minute)
+	if _, err := e.svc.ExpireDue(e.ctx); err != nil {
+		t.Fatal(err)
+	}
+	problemIs(t, e.do("GET", "/v1/requests/"+expired+"/token", e.intake(e.app), "", nil), http.StatusGone, "expired")
+
+	id, tok := e.accessToken()
+	r = e.postForm("/v1/revoke", e.intake(e.app), url.Values{"token": {tok}})
+	if r.status != 200 {
+		t.Fatalf("revoke: %d %s", r.status, r.body)
+	}
+	problemIs(t, e.do("GET", "/v1/requests/"+id+"/token", e.intake(e.app), "", nil), http.StatusGone, "revoked")
+}
+
+func TestOtherApplicationSeesNothing(t *testing.T) {
+	e := newEnv(t, 0)
+	id := e.submit()
+	problemIs(t, e.do("GET", "/v1/requests/"+id, e.intake(e.other), "", nil), http.StatusNotFound, "not found")
+	problemIs(t, e.do("GET", "/v1/requests/"+id+"?wait=1s", e.intake(e.other), "", nil), http.StatusNotFound, "not found")
+	problemIs(t, e.do("GET", "/v1/requests/"+id+"/token", e.intake(e.other), "", nil), http.StatusNotFound, "not found")
+	problemIs(t, e.do("POST", "/v1/requests/"+id+"/cancel", e.intake(e.other), "", nil), http.StatusNotFound, "not found")
+	problemIs(t, e.do("GET", "/v1/requests/01J0000000000000000000000X", e.intake(e.app), "", nil), http.StatusNotFound, "not found")
+	// Another application's template is not even acknowledged.
+	body := map[string]any{"template": "other-db", "reason": "x"}
+	problemIs(t, e.postJSON("/v1/requests", e.intake(e.app), body), http.StatusNotFound, "other-db")
+	// The request is untouched.
+	d, err := e.svc.Get(e.ctx, id)
+	e.must(err)
+	if d.Request.Status != approvals.StatusPending {
+		t.Fatalf("status %s", d.Request.Status)
+	}
+}
+
+func TestIntrospectAndRevoke(t *testing.T) {
+	e := newEnv(t, 0)
+	_, tok := e.accessToken()
+
+	r := e.postForm("/v1/introspect", e.intake(e.app), url.Values{"token": {tok}})
+	m := r.json(t)
+	if r.status != 200 || m["active"] != true || m["sub"] != "alice" || m["scope"] != "k8s" || m["client_id"] != e.app.ID || m["iss"] != issuer {
+		t.Fatalf("introspect own token: %d %s", r.status, r.body)
+	}
+	inactive := func(r resp) {
+		t.Helper()
+		if r.status != 200 || string(bytes.TrimSpace(r.body)) != `{"active":false}` {
+			t.Fatalf("want exactly {\"active\":false}, got %d %s", r.status, r.body)
+		}
+	}
+	// Foreign, unknown and garbage tokens: inactive and nothing more.
+	inactive(e.postForm("/v1/introspect", e.intake(e.other), url.Values{"token": {tok}}))
+	inactive(e.postForm("/v1/introspect", e.intake(e.app), url.Values{"token": {"not-a-token"}}))
+	inactive(e.postForm("/v1/introspect", e.intake(e.app), url.Values{"token": {e.intake(e.app)}}))
+	problemIs(t, e.postForm("/v1/introspect", e.intake(e.app), url.Values{}), http.StatusBadRequest, "token")
+	problemIs(t, e.postForm("/v1/introspect", "", url.Values{"token": {tok}}), http.StatusUnauthorized, "Authorization")
+
+	// Another application cannot revoke it (200, nothing done).
+	if r := e.postForm("/v1/revoke", e.intake(e.other), url.Values{"token": {tok}}); r.status != 200 {
+		t.Fatalf("foreign revoke: %d %s", r.status, r.body)
+	}
+	if r := e.postForm("/v1/introspect", e.intake(e.app), url.Values{"token": {tok}}); r.json(t)["active"] != true {
+		t.Fatalf("foreign revoke took effect: %s", r.body)
+	}
+	// Unknown token: 200.
+	if r := e.postForm("/v1/revoke", e.intake(e.app), url.Values{"token": {"garbage"}}); r.status != 200 {
+		t.Fatalf("revoke garbage: %d %s", r.status, r.body)
+	}
+	// Own token: revoked, then inactive; revoking again is still 200.
+	for range 2 {
+		if r := e.postForm("/v1/revoke", e.intake(e.app), url.Values{"token": {tok}}); r.status != 200 {
+			t.Fatalf("revoke: %d %s", r.status, r.body)
+		}
+	}
+	inactive(e.postForm("/v1/introspect", e.intake(e.app), url.Values{"token": {tok}}))
+	if _, err := e.svc.VerifyToken(e.ctx, tok, ""); err == nil {
+		t.Fatal("revoked token still verifies")
+	}
+	problemIs(t, e.postForm("/v1/revoke", e.intake(e.app), url.Values{"token": {strings.Repeat("a", 20<<10)}}), http.StatusRequestEntityTooLarge, "larger")
+}
+
+func TestAttackTokens(t *testing.T) {
+	e := newEnv(t, 0)
+	_, access := e.accessToken()
+	wrongSecret := make([]byte, 32)
+	rand.Read(wrongSecret)
+
+	expired := e.claims(e.app, "alice")
+	expired.IssuedAt = jwt.NewNumericDate(e.clock.Now().Add(-10 * time.Minute))
+	expired.ExpiresAt = jwt.NewNumericDate(e.clock.Now().Add(-7 * time.Minute))
+	tooLong := e.claims(e.app, "alice")
+	tooLong.ExpiresAt = jwt.NewNumericDate(e.clock.Now().Add(time.Hour))
+	wrongAud := e.claims(e.app, "alice")
+	wrongAud.Audience = jwt.ClaimStrings{"https://elsewhere"}
+	noSub := e.claims(e.app, "")
+	unknownApp := e.claims(approvals.Application{ID: "app_nobody"}, "alice")
+	noExp := e.claims(e.app, "alice")
+	noExp.ExpiresAt = nil
+
+	b64 := base64.RawURLEncoding.EncodeToString
+	payload, _ := json.Marshal(e.claims(e.app, "alice"))
+	algNone := b64([]byte(`{"alg":"none","typ":"JWT"}`)) + "." + b64(payload) + ".AAAA"
+	algNoneEmpty := b64([]byte(`{"alg":"none","typ":"JWT"}`)) + "." + b64(payload) + "."
+
+	replayed := e.intake(e.app)
+	if r := e.do("GET", "/.well-known/jwks.json", "", "", nil); r.status != 200 {
+		t.Fatal(r.status)
+	}
+	if r := e.postJSON("/v1/requests", replayed, goodBody); r.status != 201 {
+		t.Fatalf("first use: %d %s", r.status, r.body)
+	}
+
+	cases := []struct {
+		name, token, reason string
+	}{
+		{"alg none", algNone, `alg "none"`},
+		{"alg none, empty signature", algNoneEmpty, "empty signature"},
+		{"wrong secret", e.raw(wrongSecret, e.claims(e.app, "alice"), nil), "signature"},
+		{"expired", e.raw(e.app.Secret, expired, nil), "expired"},
+		{"lifetime over 5m", e.raw(e.app.Secret, tooLong, nil), "lifetime"},
+		{"wrong audience", e.raw(e.app.Secret, wrongAud, nil), "aud"},
+		{"no sub", e.raw(e.app.Secret, noSub, nil), "sub"},
+		{"no exp", e.raw(e.app.Secret, noExp, nil), "exp"},
+		{"unknown application", e.raw(e.app.Secret, unknownApp, nil), "unknown application"},
+		{"jku header", e.raw(e.app.Secret, e.claims(e.app, "alice"), map[string]any{"jku": "https://evil/jwks"}), "jku"},
+		{"access token as intake token", access, "access token"},
+		{"replayed jti", replayed, "already used"},
+		{"garbage", "abc.def", "3 dot-separated"},
+		{"8000 dots", strings.Repeat(".", 8000), "3 dot-separated"},
+		{"other application's secret", e.raw(e.other.Secret, e.claims(e.app, "alice"), nil), "signature"},
+		{"typ at+jwt", e.raw(e.app.Secret, e.claims(e.app, "alice"), map[string]any{"typ": "at+jwt"}), "access token"},
+		{"EdDSA signed", func() string {
+			k, err := tokens.GenerateKey(tokens.EdDSA, e.clock.Now())
+			e.must(err)
+			s, err := jwt.NewWithClaims(jwt.SigningMethodEdDSA, e.claims(e.app, "alice")).SignedString(k.Private)
+			e.must(err)
+			return s
+		}(), "HS256"},
+		{"tampered", func() string { s := e.intake(e.app); return s[:len(s)-3] + "AAA" }(), "signature"},
+	}
+	calls := []struct {
+		method, path, ct string
+		body             func() io.Reader
+	}{
+		{"POST", "/v1/requests", "application/json", func() io.Reader { b, _ := json.Marshal(goodBody); return bytes.NewReader(b) }},
+		{"GET", "/v1/requests/01J0000000000000000000000X", "", func() io.Reader { return nil }},
+		{"GET", "/v1/requests/01J0000000000000000000000X/token", "", func() io.Reader { return nil }},
+		{"POST", "/v1/requests/01J0000000000000000000000X/cancel", "", func() io.Reader { return nil }},
+		{"POST", "/v1/introspect", "application/x-www-form-urlencoded", func() io.Reader { return strings.NewReader("token=" + access) }},
+		{"POST", "/v1/revoke", "application/x-www-form-urlencoded", func() io.Reader { return strings.NewReader("token=" + access) }},
+	}
+	before := e.countRequests()
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			for _, call := range calls {
+				r := e.do(call.method, call.path, c.token, call.ct, call.body())
+				problemIs(t, r, http.StatusUnauthorized, c.reason)
+				if h := r.header.Get("WWW-Authenticate"); !strings.Contains(h, `error="invalid_token"`) {
+					t.Fatalf("%s %s: WWW-Authenticate %q", call.method, call.path, h)
+				}
+			}
+		})
+	}
+	if n := e.countRequests(); n != before {
+		t.Fatalf("attack tokens stored %d requests", n-before)
+	}
+	if _, err := e.svc.VerifyToken(e.ctx, access, ""); err != nil {
+		t.Fatalf("an unauthenticated revoke took effect: %v", err)
+	}
+
+	// Missing or malformed Authorization.
+	problemIs(t, e.do("GET", "/v1/requests/x", "", "", nil), http.StatusUnauthorized, "Authorization")
+	req, _ := http.NewRequest("GET", e.srv.URL+"/v1/requests/x", nil)
+	req.Header.Set("Authorization", "Basic YWxpY2U6cHc=")
+	res, err := e.srv.Client().Do(req)
+	e.must(err)
+	b, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	problemIs(t, resp{res.StatusCode, res.Header, b}, http.StatusUnauthorized, "Bearer")
+}
+
+func TestOversizedAndMalformedInput(t *testing.T) {
+	e := newEnv(t, 0)
+	before := e.countRequests()
+
+	// Authorization over 8 KiB: refused before any parsing (no jti burned, nothing verified).
+	problemIs(t, e.do("GET", "/v1/requests/x", strings.Repeat("a", MaxAuthHeader+1), "", nil), http.StatusRequestHeaderFieldsTooLarge, "Authorization")
+
 	big := `{"template":"k8s","reason":"` + strings.Repeat("x", MaxBodyBytes) + `"}`
-	manyMeta := map[string]string{}
-	for i := 0; i < 40; i++ {
-		manyMeta[fmt.Sprint("k", i)] = "v"
-	}
-	mm, _ := json.Marshal(map[string]any{"template": "k8s", "reason": "r", "metadata": manyMeta})
+	problemIs(t, e.do("POST", "/v1/requests", e.intake(e.app), "application/json", strings.NewReader(big)), http.StatusRequestEntityTooLarge, "larger")
+
 	cases := []struct {
 		name, body string
 		status     int
 		detail     string
 	}{
-		{"oversized body", big, 413, "larger than"},
-		{"unknown field", `{"template":"k8s","reason":"r","admin":true}`, 400, "unknown field"},
-		{"trailing data", `{"template":"k8s","reason":"r"} {}`, 400, "after the JSON"},
-		{"bad ttl", `{"template":"k8s","reason":"r","ttl":"forever"}`, 400, "ttl"},
-		{"ttl over max", `{"template":"k8s","reason":"r","ttl":"30h"}`, 422, "exceeds the template's maximum"},
-		{"too many metadata keys", string(mm), 422, "at most 32"},
-		{"unknown metadata key", `{"template":"k8s","reason":"r","metadata":{"x":"1"}}`, 422, "not a field"},
-		{"missing template", `{"reason":"r"}`, 400, "template"},
-		{"another app's template", `{"template":"theirs","reason":"r"}`, 404, "not found"},
+		{"unknown field", `{"template":"k8s","reason":"r","metadata":{"namespace":"a"},"admin":true}`, 400, "unknown field"},
+		{"trailing data", `{"template":"k8s","reason":"r","metadata":{"namespace":"a"}} {}`, 400, "after the JSON"},
+		{"not an object", `["k8s"]`, 400, "JSON"},
+		{"empty", ``, 400, "JSON"},
+		{"no template", `{"reason":"r"}`, 400, "template"},
+		{"bad ttl", `{"template":"k8s","reason":"r","ttl":"soon","metadata":{"namespace":"a"}}`, 400, "ttl"},
+		{"ttl over max", `{"template":"k8s","reason":"r","ttl":"3h","metadata":{"namespace":"a"}}`, 422, "maximum"},
+		{"missing required field", `{"template":"k8s","reason":"r"}`, 422, "namespace"},
+		{"undeclared metadata", `{"template":"k8s","reason":"r","metadata":{"namespace":"a","x":"y"}}`, 422, `"x"`},
+		{"reason too long", `{"template":"k8s","reason":"` + strings.Repeat("x", approvals.MaxReasonLen+1) + `","metadata":{"namespace":"a"}}`, 422, "reason"},
+		{"empty reason", `{"template":"k8s","reason":"  ","metadata":{"namespace":"a"}}`, 422, "reason"},
+		{"metadata value too long", `{"template":"k8s","reason":"r","metadata":{"namespace":"` + strings.Repeat("x", approvals.MaxMetadataVal+1) + `"}}`, 422, "namespace"},
+		{"too many metadata keys", func() string {
+			md := map[string]string{}
+			for i := range approvals.MaxMetadataKeys + 1 {
+				md[fmt.Sprint("k", i)] = "v"
+			}
+			b, _ := json.Marshal(map[string]any{"template": "k8s", "reason": "r", "metadata": md})
+			return string(b)
+		}(), 422, "metadata keys"},
+		{"unknown template", `{"template":"nope","reason":"r"}`, 404, "nope"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			wantProblem(t, f.create(f.intake(f.app, "alice"), c.body), c.status, c.detail)
+			problemIs(t, e.do("POST", "/v1/requests", e.intake(e.app), "application/json", strings.NewReader(c.body)), c.status, c.detail)
 		})
 	}
-	if n, _ := f.svc.Count(context.Background(), approvals.RequestQuery{Scope: approvals.ScopeAll}); n != 0 {
-		t.Fatalf("%d requests stored from bad input", n)
+	problemIs(t, e.do("POST", "/v1/requests", e.intake(e.app), "text/plain", strings.NewReader(`{}`)), http.StatusUnsupportedMediaType, "application/json")
+	// A malformed body from an unauthenticated caller learns nothing about the body.
+	problemIs(t, e.do("POST", "/v1/requests", "x.y.z", "application/json", strings.NewReader(`{"admin":1}`)), http.StatusUnauthorized, "")
+	// Bad wait.
+	id := e.submit()
+	before++
+	problemIs(t, e.do("GET", "/v1/requests/"+id+"?wait=forever", e.intake(e.app), "", nil), http.StatusBadRequest, "wait")
+
+	if n := e.countRequests(); n != before {
+		t.Fatalf("refused input stored %d requests", n-before)
+	}
+	// Unknown paths and methods are problems too.
+	problemIs(t, e.do("GET", "/v2/nothing", "", "", nil), http.StatusNotFound, "no such endpoint")
+	r := e.do("DELETE", "/v1/requests/"+id, "", "", nil)
+	problemIs(t, r, http.StatusMethodNotAllowed, "not allowed")
+	if !strings.Contains(r.header.Get("Allow"), "GET") {
+		t.Fatalf("Allow %q", r.header.Get("Allow"))
 	}
 }
 
-func TestAttackTokensGet401WithAReason(t *testing.T) {
-	f := newAPI(t)
-	valid := f.intake(f.app, "alice")
-	body := `{"template":"k8s","reason":"r"}`
-	if r := f.create(valid, body); r.status != 201 {
-		t.Fatalf("valid token: %d %s", r.status, r.raw)
-	}
-	now := time.Now()
-	sign := func(method jwt.SigningMethod, key any, mutate func(jwt.MapClaims, map[string]any)) string {
-		c := jwt.MapClaims{"iss": f.app.ID, "sub": "alice", "aud": issuer, "iat": now.Unix(), "exp": now.Add(time.Minute).Unix(), "jti": fmt.Sprint(time.Now().UnixNano())}
-		tok := jwt.NewWithClaims(method, c)
-		if mutate != nil {
-			mutate(c, tok.Header)
-		}
-		s, err := tok.SignedString(key)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s
-	}
-	key, _ := tokens.GenerateKey(tokens.EdDSA, now)
-	g, err := approveOne(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cases := map[string]string{
-		"replayed jti":           valid,
-		"alg none":               sign(jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, nil),
-		"other app's secret":     sign(jwt.SigningMethodHS256, f.other.Secret, nil),
-		"expired":                sign(jwt.SigningMethodHS256, f.app.Secret, func(c jwt.MapClaims, _ map[string]any) { c["exp"] = now.Add(-time.Hour).Unix(); c["iat"] = now.Add(-2 * time.Hour).Unix() }),
-		"exp too far":            sign(jwt.SigningMethodHS256, f.app.Secret, func(c jwt.MapClaims, _ map[string]any) { c["exp"] = now.Add(time.Hour).Unix() }),
-		"wrong aud":              sign(jwt.SigningMethodHS256, f.app.Secret, func(c jwt.MapClaims, _ map[string]any) { c["aud"] = "someone-else" }),
-		"missing exp":            sign(jwt.SigningMethodHS256, f.app.Secret, func(c jwt.MapClaims, _ map[string]any) { delete(c, "exp") }),
-		"EdDSA signed":           sign(jwt.SigningMethodEdDSA, key.Private, nil),
-		"access token as intake": g,
-		"typ at+jwt":             sign(jwt.SigningMethodHS256, f.app.Secret, func(_ jwt.MapClaims, h map[string]any) { h["typ"] = "at+jwt" }),
-		"garbage":                "not.a.token",
-		"100k dots":              strings.Repeat(".", 8000),
-	}
-	for name, tok := range cases {
-		t.Run(name, func(t *testing.T) {
-			r := f.create(tok, body)
-			wantProblem(t, r, 401, "")
-			if !strings.Contains(r.header.Get("WWW-Authenticate"), "Bearer") || r.body["detail"] == "" {
-				t.Fatalf("401 must name the reason: %s", r.raw)
-			}
-		})
-	}
-	wantProblem(t, f.create("", body), 401, "Authorization")
-	wantProblem(t, f.create(strings.Repeat("a", MaxAuthHeader+1), body), 431, "Authorization header")
-	if strings.Contains(f.logs.String(), valid) || strings.Contains(f.logs.String(), g) {
-		t.Fatal("a token reached the log")
-	}
-}
+func TestLongPoll(t *testing.T) {
+	e := newEnv(t, 2*time.Second)
+	id := e.submit()
 
-// approveOne submits and approves a request, returning its access token.
-func approveOne(f *apiFixture) (string, error) {
-	ctx := context.Background()
-	r := f.create(f.intake(f.app, "alice"), `{"template":"k8s","reason":"approve me"}`)
-	if r.status != 201 {
-		return "", fmt.Errorf("create: %s", r.raw)
-	}
-	id := r.body["id"].(string)
-	d, err := f.svc.Get(ctx, id)
-	if err != nil {
-		return "", err
-	}
-	out, err := f.svc.Approve(ctx, approvals.ApproveInput{RequestID: id, Approver: "bob", Digest: d.Digest})
-	return out.Token, err
-}
-
-func TestTokenPickUpFollowsTheRequestsState(t *testing.T) {
-	f := newAPI(t)
-	ctx := context.Background()
-	r := f.create(f.intake(f.app, "alice"), `{"template":"k8s","reason":"r"}`)
-	id := r.body["id"].(string)
-	wantProblem(t, f.do("GET", "/v1/requests/"+id+"/token", f.intake(f.app, "alice"), "", nil), 409, "pending")
-	wantProblem(t, f.do("GET", "/v1/requests/"+id, f.intake(f.other, "x"), "", nil), 404, "not found")
-	d, _ := f.svc.Get(ctx, id)
-	out, err := f.svc.Approve(ctx, approvals.ApproveInput{RequestID: id, Approver: "bob", Digest: d.Digest})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr := f.do("GET", "/v1/requests/"+id+"/token", f.intake(f.app, "alice"), "", nil)
-	if tr.status != 200 || tr.body["access_token"] != out.Token || tr.body["token_type"] != "Bearer" || tr.header.Get("Cache-Control") != "no-store" {
-		t.Fatalf("%d %s", tr.status, tr.raw)
-	}
-	wantProblem(t, f.do("GET", "/v1/requests/"+id+"/token", f.intake(f.other, "x"), "", nil), 404, "not found")
-	// Revoked through RFC 7009 by the application: the pick-up is gone, introspection inactive.
-	form := url.Values{"token": {out.Token}}.Encode()
-	intro := f.do("POST", "/v1/introspect", f.intake(f.other, "x"), "application/x-www-form-urlencoded", strings.NewReader(form))
-	if intro.status != 200 || intro.body["active"] != false || len(intro.body) != 1 {
-		t.Fatalf("foreign introspection must say only active=false: %s", intro.raw)
-	}
-	intro = f.do("POST", "/v1/introspect", f.intake(f.app, "x"), "application/x-www-form-urlencoded", strings.NewReader(form))
-	if intro.body["active"] != true || intro.body["sub"] != "alice" || intro.body["scope"] != "k8s" {
-		t.Fatalf("own introspection: %s", intro.raw)
-	}
-	if r := f.do("POST", "/v1/revoke", f.intake(f.other, "x"), "application/x-www-form-urlencoded", strings.NewReader(form)); r.status != 200 {
-		t.Fatalf("foreign revoke must be a silent 200: %d", r.status)
-	}
-	if _, err := f.svc.VerifyToken(ctx, out.Token, ""); err != nil {
-		t.Fatal("a foreign revoke must do nothing")
-	}
-	if r := f.do("POST", "/v1/revoke", f.intake(f.app, "x"), "application/x-www-form-urlencoded", strings.NewReader(form)); r.status != 200 {
-		t.Fatalf("revoke: %d", r.status)
-	}
-	intro = f.do("POST", "/v1/introspect", f.intake(f.app, "x"), "application/x-www-form-urlencoded", strings.NewReader(form))
-	if intro.body["active"] != false {
-		t.Fatalf("revoked token introspects active: %s", intro.raw)
-	}
-	wantProblem(t, f.do("GET", "/v1/requests/"+id+"/token", f.intake(f.app, "alice"), "", nil), 410, "revoked")
-	if r := f.do("POST", "/v1/revoke", f.intake(f.app, "x"), "application/x-www-form-urlencoded", strings.NewReader("token=unknown")); r.status != 200 {
-		t.Fatalf("unknown token revoke: %d", r.status)
-	}
-}
-
-func TestCancelThenTokenIsGone(t *testing.T) {
-	f := newAPI(t)
-	id := f.create(f.intake(f.app, "alice"), `{"template":"k8s","reason":"r"}`).body["id"].(string)
-	wantProblem(t, f.do("POST", "/v1/requests/"+id+"/cancel", f.intake(f.other, "x"), "", nil), 404, "not found")
-	if r := f.do("POST", "/v1/requests/"+id+"/cancel", f.intake(f.app, "alice"), "", nil); r.status != 200 || r.body["status"] != "cancelled" {
-		t.Fatalf("cancel: %s", r.raw)
-	}
-	wantProblem(t, f.do("POST", "/v1/requests/"+id+"/cancel", f.intake(f.app, "alice"), "", nil), 409, "cancelled")
-	wantProblem(t, f.do("GET", "/v1/requests/"+id+"/token", f.intake(f.app, "alice"), "", nil), 410, "cancelled")
-}
-
-func TestLongPollWakesWhenTheRequestIsDecided(t *testing.T) {
-	f := newAPI(t)
-	ctx := context.Background()
-	id := f.create(f.intake(f.app, "alice"), `{"template":"k8s","reason":"r"}`).body["id"].(string)
-	d, _ := f.svc.Get(ctx, id)
-	go func() {
-		time.Sleep(200 * time.Millisecond) // let the poll start waiting
-		f.svc.Approve(ctx, approvals.ApproveInput{RequestID: id, Approver: "bob", Digest: d.Digest})
-	}()
+	// Nothing changes: the wait ends after ?wait and reports pending.
 	start := time.Now()
-	r := f.do("GET", "/v1/requests/"+id+"?wait=5s", f.intake(f.app, "alice"), "", nil)
-	if r.status != 200 || r.body["status"] != "approved" {
-		t.Fatalf("%d %s", r.status, r.raw)
+	r := e.do("GET", "/v1/requests/"+id+"?wait=300ms", e.intake(e.app), "", nil)
+	if el := time.Since(start); r.status != 200 || r.json(t)["status"] != "pending" || el < 300*time.Millisecond || el > 2*time.Second {
+		t.Fatalf("wait=300ms: %d after %v: %s", r.status, el, r.body)
 	}
-	if took := time.Since(start); took > 3*time.Second {
-		t.Fatalf("long-poll returned after %s, not on the change", took)
+	// ?wait beyond MaxWait is capped.
+	start = time.Now()
+	r = e.do("GET", "/v1/requests/"+id+"?wait=1h", e.intake(e.app), "", nil)
+	if el := time.Since(start); r.status != 200 || el < 2*time.Second || el > 4*time.Second {
+		t.Fatalf("wait=1h capped at 2s: %d after %v", r.status, el)
 	}
-	wantProblem(t, f.do("GET", "/v1/requests/"+id+"?wait=soon", f.intake(f.app, "alice"), "", nil), 400, "wait")
-}
 
-func TestPublicEndpoints(t *testing.T) {
-	f := newAPI(t)
-	if r := f.do("GET", "/healthz", "", "", nil); r.status != 200 || r.body["status"] != "ok" {
-		t.Fatalf("healthz: %s", r.raw)
+	// An approval wakes the waiter promptly.
+	done := make(chan resp, 1)
+	tok := e.intake(e.app)
+	go func() {
+		req, _ := http.NewRequest("GET", e.srv.URL+"/v1/requests/"+id+"?wait=30s", nil)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		res, err := e.srv.Client().Do(req)
+		if err != nil {
+			done <- resp{}
+			return
+		}
+		b, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		done <- resp{status: res.StatusCode, header: res.Header, body: b}
+	}()
+	time.Sleep(200 * time.Millisecond)
+	approved := time.Now()
+	e.approve(id)
+	select {
+	case r := <-done:
+		if r.status != 200 || r.json(t)["status"] != "approved" {
+			t.Fatalf("long-poll: %d %s", r.status, r.body)
+		}
+		t.Logf("woke %v after the approval", time.Since(approved))
+	case <-time.After(5 * time.Second):
+		t.Fatal("long-poll did not wake on approval")
 	}
-	r := f.do("GET", "/.well-known/jwks.json", "", "", nil)
-	keys, _ := r.body["keys"].([]any)
-	if r.status != 200 || len(keys) != 1 {
-		t.Fatalf("jwks: %s", r.raw)
+	// A decided request answers at once even with ?wait.
+	start = time.Now()
+	if r := e.do("GET", "/v1/requests/"+id+"?wait=30s", e.intake(e.app), "", nil); r.status != 200 || time.Since(start) > time.Second {
+		t.Fatalf("decided with wait: %d after %v", r.status, time.Since(start))
 	}
-	wantProblem(t, f.do("GET", "/v2/nothing", "", "", nil), 404, "no such endpoint")
 }
