@@ -96,7 +96,7 @@ func (w *world) submit(tmpl, requester, reason string, ttl time.Duration, md map
 // seedStandard fills the world with a small, deterministic queue and
 // history, and leaves the clock at t0.
 func (w *world) seedStandard() (approve, sign approvals.Request) {
-	old := w.submit("k8s-exec", "mei", "Rotate stuck cert-manager lease", 0, map[string]string{"namespace": "gateway"})
+	old := w.submit("k8s-exec", "mei", "Rotate stuck cert-manager lease", 4*time.Hour, map[string]string{"namespace": "gateway"})
 	d, err := w.svc.Get(w.ctx, old.ID)
 	w.check(err)
 	_, err = w.svc.Approve(w.ctx, approvals.ApproveInput{RequestID: old.ID, Approver: "bob", Digest: d.Digest})

@@ -1,0 +1,182 @@
+package ui
+
+import (
+	"strings"
+	"testing"
+
+	tea "charm.land/bubbletea/v2"
+
+	"github.com/jitdesk/jitdesk/approvals"
+)
+
+// Flows run the console in a real Bubble Tea program (teatest) against a
+// real SQLite store, driving it with keys and mouse events and checking the
+// screen and the Service's state.
+
+func approvedWithToken(t *testing.T, w *world, id string) approvals.Detail {
+	t.Helper()
+	d, err := w.svc.Get(w.ctx, id)
+	w.check(err)
+	if d.Request.Status != approvals.StatusApproved || d.Grant == nil {
+		t.Fatalf("request %s: status %s, grant %v", id, d.Request.Status, d.Grant)
+	}
+	if _, err := w.svc.VerifyToken(w.ctx, d.Grant.Token, ""); err != nil {
+		t.Fatalf("issued token does not verify: %v", err)
+	}
+	return d
+}
+
+func TestFlowApprove(t *testing.T) {
+	w := newWorld(t)
+	approve, _ := w.seedStandard()
+	tm, p := startProgram(t, w, "alex", 100, 30)
+	waitText(t, p, "Needs me (3)")
+	keys(tm, "enter")
+	waitText(t, p, "Debug OOM-killed checkout pods")
+	keys(tm, "a")
+	waitText(t, p, "Approve this access?")
+	keys(tm, "y")
+	f := waitText(t, p, "valid — signed by kid")
+	mustContain(t, "token", f, "Access token for priya", "expires 2026-03-02 16:00:00", `"alg": "EdDSA"`)
+	approvedWithToken(t, w, approve.ID)
+}
+
+func TestFlowSignAndApproveDrawn(t *testing.T) {
+	w := newWorld(t)
+	_, sign := w.seedStandard()
+	tm, p := startProgram(t, w, "alex", 100, 30)
+	waitText(t, p, "Needs me (3)")
+	keys(tm, "down", "enter")
+	waitText(t, p, "Backfill settlement rows")
+	keys(tm, "a")
+	f := waitText(t, p, "Sign to approve")
+	mustContain(t, "pad", f, "I approve JIT access for tomas to Prod DB write for 30m — request "+sign.ID[:10], "Signed by Alex Rivera (alex)")
+	top := -1
+	for i, l := range strings.Split(f, "\n") {
+		if strings.HasPrefix(l, "╭") {
+			top = i
+			break
+		}
+	}
+	if top < 0 {
+		t.Fatalf("no canvas on screen:\n%s", f)
+	}
+	// A zig-zag stroke: press, drag across the pad, release.
+	y0 := top + 2
+	tm.Send(tea.MouseClickMsg{X: 4, Y: y0, Button: tea.MouseLeft})
+	for i := 1; i <= 30; i++ {
+		tm.Send(tea.MouseMotionMsg{X: 4 + i, Y: y0 + (i/3)%3, Button: tea.MouseLeft})
+	}
+	tm.Send(tea.MouseReleaseMsg{X: 34, Y: y0 + 1, Button: tea.MouseLeft})
+	// A second stroke underneath.
+	tm.Send(tea.MouseClickMsg{X: 6, Y: y0 + 4, Button: tea.MouseLeft})
+	tm.Send(tea.MouseMotionMsg{X: 20, Y: y0 + 4, Button: tea.MouseLeft})
+	tm.Send(tea.MouseReleaseMsg{X: 20, Y: y0 + 4, Button: tea.MouseLeft})
+	keys(tm, "enter")
+	f = waitText(t, p, "Approve this access?")
+	mustContain(t, "confirm", f, "drawn by Alex Rivera", "[ Sign and Approve ]")
+	keys(tm, "y")
+	waitText(t, p, "valid — signed by kid")
+	d := approvedWithToken(t, w, sign.ID)
+	if len(d.Reviews) != 1 || d.Reviews[0].SignatureDigest == "" {
+		t.Fatalf("review without a signature: %+v", d.Reviews)
+	}
+}
+
+func TestFlowSignAndApproveTyped(t *testing.T) {
+	w := newWorld(t)
+	_, sign := w.seedStandard()
+	tm, p := startProgram(t, w, "alex", 80, 24)
+	waitText(t, p, "Needs me (3)")
+	keys(tm, "down", "enter")
+	waitText(t, p, "Backfill settlement rows")
+	keys(tm, "a")
+	waitText(t, p, "Sign to approve")
+	keys(tm, "tab")
+	tm.Type("alex   rivera")
+	waitText(t, p, "your full name: alex   rivera")
+	keys(tm, "enter")
+	f := waitText(t, p, "Approve this access?")
+	mustContain(t, "confirm", f, "typed by Alex Rivera")
+	keys(tm, "tab", "enter")
+	waitText(t, p, "valid — signed by kid")
+	d := approvedWithToken(t, w, sign.ID)
+	if d.Reviews[0].SignatureDigest == "" {
+		t.Fatal("no signature recorded")
+	}
+}
+
+func TestFlowDenyWithComment(t *testing.T) {
+	w := newWorld(t)
+	approve, _ := w.seedStandard()
+	tm, p := startProgram(t, w, "alex", 80, 24)
+	waitText(t, p, "Needs me (3)")
+	keys(tm, "enter")
+	waitText(t, p, "Debug OOM-killed")
+	keys(tm, "d")
+	waitText(t, p, "deny because:")
+	keys(tm, "enter")
+	waitText(t, p, "a comment is required")
+	tm.Type("use the runbook, not exec")
+	keys(tm, "enter")
+	waitText(t, p, "Deny this request?")
+	keys(tm, "y")
+	waitText(t, p, "denied priya's request")
+	waitText(t, p, "Needs me (2)")
+	d, err := w.svc.Get(w.ctx, approve.ID)
+	w.check(err)
+	if d.Request.Status != approvals.StatusDenied || d.Reviews[0].Comment != "use the runbook, not exec" {
+		t.Fatalf("status %s, reviews %+v", d.Request.Status, d.Reviews)
+	}
+}
+
+func TestFlowDecidedElsewhere(t *testing.T) {
+	w := newWorld(t)
+	approve, _ := w.seedStandard()
+	tm, p := startProgram(t, w, "alex", 80, 24)
+	waitText(t, p, "Needs me (3)")
+	keys(tm, "enter")
+	waitText(t, p, "Debug OOM-killed")
+	d, err := w.svc.Get(w.ctx, approve.ID)
+	w.check(err)
+	_, err = w.svc.Approve(w.ctx, approvals.ApproveInput{RequestID: approve.ID, Approver: "bob", Digest: d.Digest})
+	w.check(err)
+	waitText(t, p, "Approved by bob at 14:00 — no action possible")
+	keys(tm, "a")
+	waitText(t, p, "no action possible: this request was approved by bob at 14:00")
+	keys(tm, "esc")
+	f := waitText(t, p, "Needs me (2)")
+	if strings.Contains(f, "priya") {
+		t.Fatalf("a request decided elsewhere is still in Needs me:\n%s", f)
+	}
+}
+
+func TestFlowLiveArrival(t *testing.T) {
+	w := newWorld(t)
+	w.seedStandard()
+	_, p := startProgram(t, w, "alex", 100, 30)
+	waitText(t, p, "Needs me (3)")
+	w.submit("k8s-exec", "grace", "Inspect failing readiness probe on search-indexer", 0, map[string]string{"namespace": "search"})
+	f := waitText(t, p, "Needs me (4)")
+	mustContain(t, "live", f, "grace")
+	waitText(t, p, "new request from grace")
+}
+
+func TestFlowTokenFromHistoryCopyAndRevoke(t *testing.T) {
+	w := newWorld(t)
+	w.seedStandard()
+	tm, p := startProgram(t, w, "alex", 100, 30)
+	waitText(t, p, "Needs me (3)")
+	keys(tm, "tab", "tab")
+	waitText(t, p, "approved bob")
+	keys(tm, "v")
+	f := waitText(t, p, "valid — signed by kid")
+	mustContain(t, "token", f, "Access token for mei · k8s-exec")
+	keys(tm, "c")
+	waitText(t, p, "token copied to the clipboard (OSC 52)")
+	keys(tm, "r")
+	waitText(t, p, "revoke because:")
+	tm.Type("incident closed")
+	keys(tm, "enter")
+	waitText(t, p, "REVOKED by alex at 14:00: incident closed")
+}
