@@ -158,6 +158,11 @@ func (q *queueScreen) reset(kind pageKind) tea.Cmd {
 	q.gen++
 	q.loadingPrev, q.loadingNext = false, false
 	rq := q.baseQuery()
+	if q.filterText != "" {
+		// A filtered first page costs a scan until it is full: ask only for
+		// what the screen shows (plus a little); neighbours come by prefetch.
+		rq.Limit = max(q.listHeight()+10, 30)
+	}
 	if kind == pageLast {
 		// A cursor beyond the end of the order: Before it is the last page.
 		c := approvals.Cursor{At: time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC), ID: "~"}
