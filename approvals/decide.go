@@ -76,8 +76,10 @@ func (s *Service) decisionCheck(tx Tx, id, login, digest string, now time.Time) 
 	if a.Login == req.Requester {
 		return Request{}, Template{}, Approver{}, fmt.Errorf("%w (%s asked for this access)", ErrSelfApproval, a.Login)
 	}
-	if !Eligible(t, a) {
-		return Request{}, Template{}, Approver{}, fmt.Errorf("%w: %s is not named on template %s nor in its groups %v", ErrNotEligible, a.Login, t.Key, t.Groups)
+	if ok, err := eligibleAt(tx, t, a, now); err != nil {
+		return Request{}, Template{}, Approver{}, err
+	} else if !ok {
+		return Request{}, Template{}, Approver{}, fmt.Errorf("%w: %s may not decide template %s (%s)", ErrNotEligible, a.Login, t.Key, describeApprovers(t))
 	}
 	reviews, err := tx.Reviews(id)
 	if err != nil {
@@ -145,8 +147,10 @@ func (s *Service) CanDecide(ctx context.Context, id, login string) error {
 		if a.Login == d.Request.Requester {
 			return ErrSelfApproval
 		}
-		if !Eligible(d.Template, a) {
-			return fmt.Errorf("%w: %s is not named on template %s nor in its groups", ErrNotEligible, a.Login, d.Template.Key)
+		if ok, err := eligibleAt(tx, d.Template, a, s.Now()); err != nil {
+			return err
+		} else if !ok {
+			return fmt.Errorf("%w: %s may not decide template %s (%s)", ErrNotEligible, a.Login, d.Template.Key, describeApprovers(d.Template))
 		}
 		for _, r := range d.Reviews {
 			if r.Approver == login {
@@ -446,8 +450,10 @@ func (s *Service) Revoke(ctx context.Context, in RevokeInput) (Grant, error) {
 			if err != nil {
 				return err
 			}
-			if !Eligible(t, a) {
-				return fmt.Errorf("%w: %s may not revoke grants of template %s", ErrNotEligible, a.Login, t.Key)
+			if ok, err := eligibleAt(tx, t, a, s.Now()); err != nil {
+				return err
+			} else if !ok {
+				return fmt.Errorf("%w: %s may not revoke grants of template %s (%s)", ErrNotEligible, a.Login, t.Key, describeApprovers(t))
 			}
 			actor = a.Login
 		}

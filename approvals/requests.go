@@ -229,6 +229,9 @@ func (s *Service) List(ctx context.Context, q RequestQuery) ([]Request, error) {
 	}
 	var out []Request
 	err := s.store.View(ctx, func(tx ReadTx) error {
+		if err := s.fillOnCall(tx, &q); err != nil {
+			return err
+		}
 		var err error
 		out, err = tx.Requests(q)
 		return err
@@ -243,6 +246,9 @@ func (s *Service) List(ctx context.Context, q RequestQuery) ([]Request, error) {
 func (s *Service) Count(ctx context.Context, q RequestQuery) (int, error) {
 	var n int
 	err := s.store.View(ctx, func(tx ReadTx) error {
+		if err := s.fillOnCall(tx, &q); err != nil {
+			return err
+		}
 		var err error
 		n, err = tx.CountRequests(q)
 		return err
@@ -294,4 +300,18 @@ func (s *Service) PrepareRequests(ctx context.Context, ins []NewRequest, at []ti
 		evs = append(evs, AuditEvent{At: r.CreatedAt, Actor: "app:" + t.AppID, Action: "request.created", Subject: r.ID, Payload: payload})
 	}
 	return reqs, evs, nil
+}
+
+// fillOnCall makes "needs me" follow the pager: the rotations the approver
+// holds right now join the templates they may decide.
+func (s *Service) fillOnCall(tx ReadTx, q *RequestQuery) error {
+	if q.EligibleFor == "" || q.OnCall != nil {
+		return nil
+	}
+	on, err := onCallRotations(tx, q.EligibleFor, s.Now())
+	if err != nil {
+		return err
+	}
+	q.OnCall = on
+	return nil
 }

@@ -234,8 +234,9 @@ func (s *Service) AddTemplate(ctx context.Context, actor string, t Template) err
 	}
 	t.Approvers = dedupe(t.Approvers)
 	t.Groups = dedupe(t.Groups)
-	if len(t.Approvers) == 0 && len(t.Groups) == 0 {
-		return invalidf("template %s: name at least one --approver or --group, or nobody could ever approve it", t.Key)
+	t.OnCall = dedupe(t.OnCall)
+	if len(t.Approvers) == 0 && len(t.Groups) == 0 && len(t.OnCall) == 0 {
+		return invalidf("template %s: name at least one --approver, --group or --oncall rotation, or nobody could ever approve it", t.Key)
 	}
 	if t.Quorum == 0 {
 		t.Quorum = 1
@@ -293,14 +294,19 @@ func (s *Service) AddTemplate(ctx context.Context, actor string, t Template) err
 				return fmt.Errorf("approver %q: %w (add them first with: jitdesk approver add %s --name ...)", login, err, login)
 			}
 		}
-		if len(t.Groups) == 0 && t.Quorum > len(t.Approvers) {
+		for _, r := range t.OnCall {
+			if _, err := tx.Rotation(r, t.CreatedAt); err != nil {
+				return fmt.Errorf("rotation %q: %w (add it first with: jitdesk oncall add %s ...)", r, err, r)
+			}
+		}
+		if len(t.Groups) == 0 && len(t.OnCall) == 0 && t.Quorum > len(t.Approvers) {
 			return invalidf("quorum %d needs more approvers than the %d named", t.Quorum, len(t.Approvers))
 		}
 		if err := tx.InsertTemplate(t); err != nil {
 			return err
 		}
 		return s.audit(tx, t.CreatedAt, actor, "template.added", t.Key, map[string]any{
-			"app": t.AppID, "type": string(t.Type), "quorum": t.Quorum, "approvers": t.Approvers, "groups": t.Groups,
+			"app": t.AppID, "type": string(t.Type), "quorum": t.Quorum, "approvers": t.Approvers, "groups": t.Groups, "oncall": t.OnCall,
 			"default_ttl": t.DefaultTTL.String(), "max_ttl": t.MaxTTL.String(), "pending_timeout": t.PendingTimeout.String(),
 		})
 	})

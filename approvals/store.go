@@ -48,6 +48,9 @@ type RequestQuery struct {
 	// could still decide: named on the template or in one of its groups, not
 	// the requester, and not yet reviewed by them ("needs me").
 	EligibleFor string
+	// OnCall names the rotations EligibleFor is on call for right now;
+	// templates naming them count as eligible too. Service.List fills it.
+	OnCall []string
 	// Requester, when set, keeps only this requester's requests.
 	Requester string
 	// Filter, when set, keeps requests whose requester, template key or
@@ -97,6 +100,10 @@ type ReadTx interface {
 	GrantByRequest(requestID string) (Grant, error)
 	// SigningKeys lists all signing keys, newest first.
 	SigningKeys() ([]SigningKey, error)
+	// Rotation returns a rotation with its overrides that end after now.
+	Rotation(name string, now time.Time) (Rotation, error)
+	// Rotations lists every rotation (there are few) with overrides ending after now.
+	Rotations(now time.Time) ([]Rotation, error)
 	// AuditHead returns the newest event's seq and hash (0, "" when empty).
 	AuditHead() (int64, string, error)
 	// AuditEvents returns up to limit events with seq > afterSeq, ascending.
@@ -125,6 +132,8 @@ type Tx interface {
 	// UseIntakeJTI records an intake token's (application, jti) until exp;
 	// ErrReplay when it was already recorded. Records past their exp may be pruned.
 	UseIntakeJTI(appID, jti string, exp, now time.Time) error
+	InsertRotation(Rotation) error // ErrConflict on a duplicate name
+	InsertOverride(rotation string, o Override) error
 	InsertSigningKey(SigningKey) error
 	// RetireSigningKey marks the key retired at "at" and publishable until publishUntil.
 	RetireSigningKey(kid string, at, publishUntil time.Time) error

@@ -116,6 +116,7 @@ type Template struct {
 	Fields         []MetadataField
 	Approvers      []string // logins
 	Groups         []string // approver groups
+	OnCall         []string // rotations whose current on-call person is eligible
 	Quorum         int      // approvals needed
 	DefaultTTL     time.Duration
 	MaxTTL         time.Duration

@@ -122,12 +122,22 @@ func listSQL(q approvals.RequestQuery, count bool) (string, []any) {
 		timeCol = "r.decided_at"
 	}
 	if q.EligibleFor != "" {
+		oncall := ""
+		var oncallArgs []any
+		if len(q.OnCall) > 0 {
+			oncall = ` UNION ALL SELECT template_key FROM template_oncall WHERE rotation IN (?` + strings.Repeat(", ?", len(q.OnCall)-1) + `)`
+			for _, r := range q.OnCall {
+				oncallArgs = append(oncallArgs, r)
+			}
+		}
 		where = append(where,
 			`r.template_key IN (SELECT template_key FROM template_approvers WHERE login = ?
-				UNION ALL SELECT tg.template_key FROM template_groups tg JOIN approver_groups ag ON ag.group_name = tg.group_name WHERE ag.login = ?)`,
+				UNION ALL SELECT tg.template_key FROM template_groups tg JOIN approver_groups ag ON ag.group_name = tg.group_name WHERE ag.login = ?`+oncall+`)`,
 			"r.requester <> ?",
 			"NOT EXISTS (SELECT 1 FROM reviews v WHERE v.request_id = r.id AND v.approver = ?)")
-		args = append(args, q.EligibleFor, q.EligibleFor, q.EligibleFor, q.EligibleFor)
+		args = append(args, q.EligibleFor, q.EligibleFor)
+		args = append(args, oncallArgs...)
+		args = append(args, q.EligibleFor, q.EligibleFor)
 	}
 	if q.Requester != "" {
 		where = append(where, "r.requester = ?")

@@ -222,6 +222,9 @@ func (t *tx) Template(key string) (approvals.Template, error) {
 	if tm.Groups, err = t.strings(`SELECT group_name FROM template_groups WHERE template_key = ? ORDER BY group_name`, key); err != nil {
 		return tm, err
 	}
+	if tm.OnCall, err = t.strings(`SELECT rotation FROM template_oncall WHERE template_key = ? ORDER BY rotation`, key); err != nil {
+		return tm, err
+	}
 	return tm, nil
 }
 
@@ -266,6 +269,11 @@ func (t *tx) InsertTemplate(tm approvals.Template) error {
 	for _, g := range tm.Groups {
 		if _, err := t.exec(`INSERT INTO template_groups (template_key, group_name) VALUES (?, ?)`, tm.Key, g); err != nil {
 			return fmt.Errorf("insert template %s group %s: %w", tm.Key, g, err)
+		}
+	}
+	for _, r := range tm.OnCall {
+		if _, err := t.exec(`INSERT INTO template_oncall (template_key, rotation) VALUES (?, ?)`, tm.Key, r); err != nil {
+			return fmt.Errorf("insert template %s rotation %s: %w", tm.Key, r, err)
 		}
 	}
 	return nil

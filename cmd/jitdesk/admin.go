@@ -205,7 +205,7 @@ func newTemplateCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "template", Short: "Manage approval templates"}
 	var (
 		app, title, name, typ, ttl, maxTTL, pending string
-		approvers, groups, fields, required         []string
+		approvers, groups, fields, required, oncall []string
 		quorum, minReason                           int
 	)
 	add := &cobra.Command{
@@ -220,7 +220,7 @@ func newTemplateCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return usagef(cmd, "--type: %v", err)
 			}
-			t := approvals.Template{Key: args[0], AppID: app, Title: title, Name: name, Type: tt, Approvers: approvers, Groups: groups, Quorum: quorum, MinReason: minReason}
+			t := approvals.Template{Key: args[0], AppID: app, Title: title, Name: name, Type: tt, Approvers: approvers, Groups: groups, OnCall: oncall, Quorum: quorum, MinReason: minReason}
 			for _, d := range []struct {
 				flag, value string
 				dst         *time.Duration
@@ -273,6 +273,7 @@ func newTemplateCmd(g *globals) *cobra.Command {
 	f.StringVar(&typ, "type", "", "approve | sign_and_approve (required)")
 	f.StringArrayVar(&approvers, "approver", nil, "approver login (repeatable)")
 	f.StringArrayVar(&groups, "group", nil, "approver group (repeatable)")
+	f.StringArrayVar(&oncall, "oncall", nil, "rotation whose on-call person may decide (repeatable)")
 	f.IntVar(&quorum, "quorum", 1, "approvals needed")
 	f.StringVar(&ttl, "ttl", "", "default grant lifetime (default 1h)")
 	f.StringVar(&maxTTL, "max-ttl", "", "longest grant a request may ask for (default 8h)")
@@ -323,7 +324,7 @@ func templateJSON(t approvals.Template) map[string]any {
 	}
 	return map[string]any{
 		"key": t.Key, "app": t.AppID, "name": t.Name, "title": t.Title, "type": t.Type, "quorum": t.Quorum,
-		"approvers": nonNilS(t.Approvers), "groups": nonNilS(t.Groups), "fields": fields,
+		"approvers": nonNilS(t.Approvers), "groups": nonNilS(t.Groups), "oncall": nonNilS(t.OnCall), "fields": fields,
 		"ttl": t.DefaultTTL.String(), "max_ttl": t.MaxTTL.String(), "pending_timeout": t.PendingTimeout.String(), "min_reason": t.MinReason,
 	}
 }

@@ -53,7 +53,7 @@ Run with no command to open the console (same as "jitdesk console").`,
 		newInitCmd(g), newAppCmd(g), newApproverCmd(g), newTemplateCmd(g),
 		newRequestCmd(g), newApproveCmd(g), newDenyCmd(g), newRevokeCmd(g),
 		newTokenCmd(g), newVerifyCmd(g), newKeysCmd(g), newJWKSCmd(g), newAuditCmd(g),
-		newDemoCmd(g), consoleCmd, newServeCmd(g),
+		newDemoCmd(g), consoleCmd, newServeCmd(g), newOnCallCmd(g),
 	)
 	wrapArgs(root)
 	return root

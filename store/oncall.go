@@ -1,0 +1,78 @@
+package store
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/jitdesk/jitdesk/approvals"
+)
+
+func (t *tx) Rotation(name string, now time.Time) (approvals.Rotation, error) {
+	var r approvals.Rotation
+	var shift, start, created int64
+	err := t.queryRow(`SELECT name, shift_ms, start_at, created_at FROM rotations WHERE name = ?`, name).Scan(&r.Name, &shift, &start, &created)
+	if err != nil {
+		return r, notFound("rotation", name, err)
+	}
+	r.Shift, r.Start, r.CreatedAt = msDur(shift), fromMS(start), fromMS(created)
+	if r.Members, err = t.strings(`SELECT login FROM rotation_members WHERE rotation = ? ORDER BY position`, name); err != nil {
+		return r, err
+	}
+	rows, err := t.q.QueryContext(t.ctx, `SELECT login, from_at, until_at, created_at FROM rotation_overrides
+		WHERE rotation = ? AND until_at > ? ORDER BY created_at, id`, name, ms(now))
+	if err != nil {
+		return r, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var o approvals.Override
+		var from, until, at int64
+		if err := rows.Scan(&o.Login, &from, &until, &at); err != nil {
+			return r, err
+		}
+		o.From, o.Until, o.CreatedAt = fromMS(from), fromMS(until), fromMS(at)
+		r.Overrides = append(r.Overrides, o)
+	}
+	return r, rows.Err()
+}
+
+func (t *tx) Rotations(now time.Time) ([]approvals.Rotation, error) {
+	names, err := t.strings(`SELECT name FROM rotations ORDER BY name`)
+	if err != nil {
+		return nil, fmt.Errorf("list rotations: %w", err)
+	}
+	out := make([]approvals.Rotation, 0, len(names))
+	for _, n := range names {
+		r, err := t.Rotation(n, now)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+func (t *tx) InsertRotation(r approvals.Rotation) error {
+	_, err := t.exec(`INSERT INTO rotations (name, shift_ms, start_at, created_at) VALUES (?, ?, ?, ?)`, r.Name, r.Shift.Milliseconds(), ms(r.Start), ms(r.CreatedAt))
+	if isConstraint(err) {
+		return fmt.Errorf("rotation %q: %w", r.Name, approvals.ErrConflict)
+	}
+	if err != nil {
+		return fmt.Errorf("insert rotation %s: %w", r.Name, err)
+	}
+	for i, m := range r.Members {
+		if _, err := t.exec(`INSERT INTO rotation_members (rotation, position, login) VALUES (?, ?, ?)`, r.Name, i, m); err != nil {
+			return fmt.Errorf("insert rotation %s member %s: %w", r.Name, m, err)
+		}
+	}
+	return nil
+}
+
+func (t *tx) InsertOverride(rotation string, o approvals.Override) error {
+	_, err := t.exec(`INSERT INTO rotation_overrides (rotation, login, from_at, until_at, created_at) VALUES (?, ?, ?, ?, ?)`,
+		rotation, o.Login, ms(o.From), ms(o.Until), ms(o.CreatedAt))
+	if err != nil {
+		return fmt.Errorf("insert override of %s: %w", rotation, err)
+	}
+	return nil
+}
