@@ -145,7 +145,9 @@ func BenchmarkQueueFilterKeystrokeNoMatch(b *testing.B) { benchFilter(b, "zz", '
 
 type listItem struct{ r approvals.Request }
 
-func (i listItem) FilterValue() string { return i.r.Requester + " " + i.r.TemplateTitle + " " + i.r.Reason }
+func (i listItem) FilterValue() string {
+	return i.r.Requester + " " + i.r.TemplateTitle + " " + i.r.Reason
+}
 func (i listItem) Title() string       { return i.r.Requester + " · " + i.r.TemplateTitle }
 func (i listItem) Description() string { return i.r.Reason }
 

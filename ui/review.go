@@ -431,7 +431,7 @@ func (r *reviewScreen) ShortHelp() []key.Binding {
 	if r.mode != modeNone {
 		return []key.Binding{k.Submit, k.Back}
 	}
-	if r.pending() {
+	if r.pending() && r.canErr == nil {
 		return []key.Binding{k.Approve, k.Deny, k.TTL, k.Up, k.Down, k.Back, k.Help}
 	}
 	return []key.Binding{k.Token, k.Up, k.Down, k.Back, k.Help}
