@@ -2,6 +2,8 @@ module github.com/jitdesk/jitdesk
 
 go 1.26.8
 
+toolchain go1.26.10
+
 require (
 	charm.land/bubbles/v2 v2.2.1 // indirect
 	charm.land/bubbletea/v2 v2.1.1 // indirect
