@@ -18,13 +18,23 @@ import (
 	tea "charm.land/bubbletea/v2"
 	"charm.land/ssh"
 	"charm.land/wish/v2"
-	"charm.land/wish/v2/activeterm"
 	"charm.land/wish/v2/bubbletea"
+	wishrecover "charm.land/wish/v2/recover"
 	"github.com/charmbracelet/colorprofile"
 	gossh "golang.org/x/crypto/ssh"
 
 	"github.com/jitdesk/jitdesk/approvals"
 	"github.com/jitdesk/jitdesk/ui"
+)
+
+// Defaults of SSHConfig.
+const (
+	DefaultIdleTimeout          = 15 * time.Minute
+	DefaultMaxSession           = 12 * time.Hour
+	DefaultHandshakeTimeout     = 10 * time.Second
+	DefaultMaxSessions          = 200
+	DefaultMaxSessionsPerKey    = 5
+	DefaultConnectionsPerMinute = 30
 )
 
 // SSHConfig configures the SSH console.
@@ -33,37 +43,69 @@ type SSHConfig struct {
 	Logger  *slog.Logger
 	Addr    string
 	// HostKeyPath is where the host key lives; created once (ed25519, 0600)
-	// and reused so clients see a stable fingerprint. Required.
+	// and reused so clients see a stable fingerprint. Required: without it
+	// Wish would write a key into the working directory.
 	HostKeyPath string
 	// IdleTimeout ends a session after this long without input from the
 	// approver (output does not count: the console redraws countdowns).
 	IdleTimeout time.Duration // default 15m
 	// MaxSession ends any session after this long.
 	MaxSession time.Duration // default 12h
-	// HandshakeTimeout bounds the SSH handshake.
+	// HandshakeTimeout bounds the SSH handshake, authentication included.
 	HandshakeTimeout time.Duration // default 10s
-	// MaxSessions caps concurrent sessions in total; MaxSessionsPerKey per approver key.
+	// MaxSessions caps concurrent sessions in total; MaxSessionsPerKey per
+	// approver key.
 	MaxSessions       int // default 200
 	MaxSessionsPerKey int // default 5
-	// ConnectionsPerMinute limits new connections from one address.
+	// ConnectionsPerMinute limits new connections from one IP address.
 	ConnectionsPerMinute int // default 30
-	Bell                 bool
+	// Bell rings the terminal bell when a new request needs the approver.
+	Bell bool
 }
 
-// SSHServer is the SSH console server.
+// SSHServer is the SSH console server: one console per session, as the
+// approver who owns the authenticating key.
 type SSHServer struct {
 	srv *ssh.Server
 	cfg SSHConfig
 	log *slog.Logger
 
 	mu       sync.Mutex
+	closing  bool
 	total    int
 	perKey   map[string]int
 	attempts map[string][]time.Time
+	programs map[*tea.Program]*sessionState
 }
 
-const loginKey = "jitdesk-login"
-const fingerprintKey = "jitdesk-fingerprint"
+// Context keys set on an SSH session.
+type ctxKey string
+
+const (
+	loginKey       ctxKey = "jitdesk-login"
+	fingerprintKey ctxKey = "jitdesk-fingerprint"
+	stateKey       ctxKey = "jitdesk-session"
+)
+
+// sessionState is what the session's watchers share with its farewell.
+type sessionState struct {
+	mu     sync.Mutex
+	reason string // why the server ended the session, told to the approver
+}
+
+func (st *sessionState) end(reason string) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.reason == "" {
+		st.reason = reason
+	}
+}
+
+func (st *sessionState) why() string {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return st.reason
+}
 
 // NewSSHServer builds the SSH console. It refuses to run without a host key
 // path (Wish would otherwise write a key into the working directory) and
@@ -74,80 +116,149 @@ func NewSSHServer(cfg SSHConfig) (*SSHServer, error) {
 		return nil, errors.New("ssh: no service")
 	}
 	if cfg.HostKeyPath == "" {
-		return nil, errors.New("ssh: a host key path is required")
+		return nil, errors.New("ssh: a host key path is required (the key is created there once and reused)")
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	if cfg.IdleTimeout <= 0 {
-		cfg.IdleTimeout = 15 * time.Minute
+		cfg.IdleTimeout = DefaultIdleTimeout
 	}
 	if cfg.MaxSession <= 0 {
-		cfg.MaxSession = 12 * time.Hour
+		cfg.MaxSession = DefaultMaxSession
 	}
 	if cfg.HandshakeTimeout <= 0 {
-		cfg.HandshakeTimeout = 10 * time.Second
+		cfg.HandshakeTimeout = DefaultHandshakeTimeout
 	}
 	if cfg.MaxSessions <= 0 {
-		cfg.MaxSessions = 200
+		cfg.MaxSessions = DefaultMaxSessions
 	}
 	if cfg.MaxSessionsPerKey <= 0 {
-		cfg.MaxSessionsPerKey = 5
+		cfg.MaxSessionsPerKey = DefaultMaxSessionsPerKey
 	}
 	if cfg.ConnectionsPerMinute <= 0 {
-		cfg.ConnectionsPerMinute = 30
+		cfg.ConnectionsPerMinute = DefaultConnectionsPerMinute
 	}
 	if err := ensureHostKey(cfg.HostKeyPath); err != nil {
 		return nil, err
 	}
-	s := &SSHServer{cfg: cfg, log: cfg.Logger, perKey: map[string]int{}, attempts: map[string][]time.Time{}}
+	s := &SSHServer{
+		cfg: cfg, log: cfg.Logger,
+		perKey: map[string]int{}, attempts: map[string][]time.Time{}, programs: map[*tea.Program]*sessionState{},
+	}
+	// Middlewares run last-first: requirePTY, then identify, then
+	// limitSessions, then the console; farewell runs after the console ends.
+	// recover keeps one session's panic from taking the server down.
 	srv, err := wish.NewServer(
 		wish.WithAddress(cfg.Addr),
 		wish.WithHostKeyPath(cfg.HostKeyPath),
 		wish.WithPublicKeyAuth(s.authenticate),
-		wish.WithMaxTimeout(cfg.MaxSession),
-		wish.WithMiddleware(
+		// A hard backstop behind the session's own MaxSession timer.
+		wish.WithMaxTimeout(cfg.MaxSession+time.Minute),
+		wish.WithMiddleware(wishrecover.MiddlewareWithLogger(printfLogger{s.log},
+			s.farewell,
 			bubbletea.MiddlewareWithProgramHandler(s.program),
 			s.limitSessions,
-			activeterm.Middleware(),
-		),
+			s.identify,
+			s.requirePTY,
+		)),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("ssh: %w", err)
+	}
+	if srv.PasswordHandler != nil || srv.KeyboardInteractiveHandler != nil || srv.PublicKeyHandler == nil {
+		return nil, errors.New("ssh: only public-key authentication may be configured")
 	}
 	srv.HandshakeTimeout = cfg.HandshakeTimeout
 	srv.ConnCallback = s.rateLimit
 	// Only interactive shells: exec requests and subsystems (scp, sftp) are refused.
 	srv.SessionRequestCallback = func(sess ssh.Session, requestType string) bool {
 		if requestType != "shell" {
-			s.log.Warn("ssh request refused", "type", requestType, "login", sess.Context().Value(loginKey))
+			s.log.Warn("ssh request refused", "type", requestType, "remote", sess.RemoteAddr().String(),
+				"fingerprint", keyFingerprint(sess))
 			return false
 		}
 		return true
 	}
+	// Sessions only: no port forwarding in either direction, no global
+	// requests, whatever the library's defaults become.
 	srv.SubsystemHandlers = map[string]ssh.SubsystemHandler{}
+	srv.ChannelHandlers = map[string]ssh.ChannelHandler{"session": ssh.DefaultSessionHandler}
+	srv.RequestHandlers = map[string]ssh.RequestHandler{}
 	srv.LocalPortForwardingCallback = nil
 	srv.ReversePortForwardingCallback = nil
 	s.srv = srv
 	return s, nil
 }
 
-// ListenAndServe serves until Shutdown.
+// printfLogger adapts slog to Wish's Printf loggers.
+type printfLogger struct{ log *slog.Logger }
+
+func (p printfLogger) Printf(format string, v ...any) {
+	p.log.Error("ssh", "msg", fmt.Sprintf(format, v...))
+}
+
+// ListenAndServe serves on the configured address until Shutdown.
 func (s *SSHServer) ListenAndServe() error { return s.srv.ListenAndServe() }
 
 // Serve serves on l until Shutdown.
 func (s *SSHServer) Serve(l net.Listener) error { return s.srv.Serve(l) }
 
-// Shutdown stops accepting connections and waits for sessions to end or ctx.
-func (s *SSHServer) Shutdown(ctx context.Context) error { return s.srv.Shutdown(ctx) }
+// Shutdown stops accepting connections, ends every console (each approver is
+// told why), waits for the sessions to finish or ctx to end, then closes
+// what is left (connections without a session).
+func (s *SSHServer) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.closing = true
+	progs := make(map[*tea.Program]*sessionState, len(s.programs))
+	for p, st := range s.programs {
+		progs[p] = st
+	}
+	s.mu.Unlock()
+	// The library's Shutdown closes the listeners, then waits for every
+	// connection, including idle ones clients keep open; it is cancelled
+	// once the sessions are done.
+	shCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	shut := make(chan struct{})
+	go func() { _ = s.srv.Shutdown(shCtx); close(shut) }()
+	for p, st := range progs {
+		st.end("jitdesk is shutting down")
+		p.Quit()
+	}
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for s.sessions() > 0 && ctx.Err() == nil {
+		select {
+		case <-ctx.Done():
+		case <-tick.C:
+		}
+	}
+	cancel()
+	<-shut
+	_ = s.srv.Close()
+	return ctx.Err()
+}
+
+func (s *SSHServer) sessions() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.total
+}
 
 // Close closes the server and every session at once.
 func (s *SSHServer) Close() error { return s.srv.Close() }
 
-// ensureHostKey creates an ed25519 host key (0600) unless one exists.
+// ensureHostKey creates an ed25519 host key (0600) unless one exists, and
+// refuses a key file others can read.
 func ensureHostKey(path string) error {
-	if _, err := os.Stat(path); err == nil {
+	if fi, err := os.Stat(path); err == nil {
+		if fi.Mode().Perm()&0o077 != 0 {
+			return fmt.Errorf("ssh host key %s is readable by others (mode %v); chmod 600 it", path, fi.Mode().Perm())
+		}
 		return nil
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("ssh host key: %w", err)
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return fmt.Errorf("ssh host key: %w", err)
@@ -161,34 +272,48 @@ func ensureHostKey(path string) error {
 		return err
 	}
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, os.ErrExist) {
+		return nil // another process created it first
+	}
 	if err != nil {
 		return fmt.Errorf("ssh host key: %w", err)
 	}
 	if err := pem.Encode(f, block); err != nil {
 		f.Close()
-		return err
+		os.Remove(path)
+		return fmt.Errorf("ssh host key: %w", err)
 	}
 	return f.Close()
 }
 
-// authenticate maps the offered public key to an approver. The identity is
-// the key's owner, never the user name the client sent.
+// authenticate accepts a public key that belongs to an approver. It only
+// answers yes or no: the session's identity is looked up again from the key
+// that actually authenticated (identify), never from anything the client
+// said and never from state left by an earlier, unsigned key query.
 func (s *SSHServer) authenticate(ctx ssh.Context, key ssh.PublicKey) bool {
 	fp := gossh.FingerprintSHA256(key)
 	lctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	a, err := s.cfg.Service.ApproverBySSHKey(lctx, fp)
-	if err != nil {
-		s.log.Warn("ssh key refused", "fingerprint", fp, "user", ctx.User(), "remote", ctx.RemoteAddr().String())
+	if _, err := s.cfg.Service.ApproverBySSHKey(lctx, fp); err != nil {
+		level := slog.LevelWarn
+		if !errors.Is(err, approvals.ErrNotFound) {
+			level = slog.LevelError
+		}
+		s.log.Log(lctx, level, "ssh key refused", "fingerprint", fp, "user", ctx.User(), "remote", ctx.RemoteAddr().String(), "err", err.Error())
 		return false
 	}
-	ctx.SetValue(loginKey, a.Login)
-	ctx.SetValue(fingerprintKey, fp)
 	return true
 }
 
+func keyFingerprint(sess ssh.Session) string {
+	if k := sess.PublicKey(); k != nil {
+		return gossh.FingerprintSHA256(k)
+	}
+	return ""
+}
+
 // rateLimit refuses addresses that open too many connections per minute.
-func (s *SSHServer) rateLimit(ctx ssh.Context, conn net.Conn) net.Conn {
+func (s *SSHServer) rateLimit(_ ssh.Context, conn net.Conn) net.Conn {
 	host, _, _ := net.SplitHostPort(conn.RemoteAddr().String())
 	now := time.Now()
 	s.mu.Lock()
@@ -201,7 +326,8 @@ func (s *SSHServer) rateLimit(ctx ssh.Context, conn net.Conn) net.Conn {
 	}
 	if len(recent) >= s.cfg.ConnectionsPerMinute {
 		s.attempts[host] = recent
-		s.log.Warn("ssh connection rate limited", "remote", host)
+		s.log.Warn("ssh connection rate limited", "remote", host, "per_minute", s.cfg.ConnectionsPerMinute)
+		conn.Close()
 		return nil
 	}
 	s.attempts[host] = append(recent, now)
@@ -215,14 +341,67 @@ func (s *SSHServer) rateLimit(ctx ssh.Context, conn net.Conn) net.Conn {
 	return conn
 }
 
-// limitSessions caps sessions in total and per key.
+// requirePTY lets only interactive terminal sessions through; anything else
+// gets a one-line explanation.
+func (s *SSHServer) requirePTY(next ssh.Handler) ssh.Handler {
+	return func(sess ssh.Session) {
+		if _, _, ok := sess.Pty(); !ok {
+			s.log.Info("ssh session without a PTY refused", "remote", sess.RemoteAddr().String(), "fingerprint", keyFingerprint(sess))
+			wish.Println(sess, "jitdesk: the console needs a PTY (an interactive terminal); connect with `ssh -t` and no command.")
+			_ = sess.Exit(1)
+			return
+		}
+		next(sess)
+	}
+}
+
+// identify resolves the approver from the key that authenticated this
+// connection. The user name the client sent plays no part.
+func (s *SSHServer) identify(next ssh.Handler) ssh.Handler {
+	return func(sess ssh.Session) {
+		key := sess.PublicKey()
+		if key == nil {
+			wish.Println(sess, "jitdesk: public-key authentication is required.")
+			_ = sess.Exit(1)
+			return
+		}
+		fp := gossh.FingerprintSHA256(key)
+		ctx, cancel := context.WithTimeout(sess.Context(), 5*time.Second)
+		a, err := s.cfg.Service.ApproverBySSHKey(ctx, fp)
+		cancel()
+		if err != nil {
+			s.log.Warn("ssh key no longer belongs to an approver", "fingerprint", fp, "err", err.Error())
+			wish.Println(sess, "jitdesk: this key does not belong to an approver.")
+			_ = sess.Exit(1)
+			return
+		}
+		sess.Context().SetValue(loginKey, a.Login)
+		sess.Context().SetValue(fingerprintKey, fp)
+		if ssh.AgentRequested(sess) {
+			// The library acknowledges the request, but no agent channel is
+			// ever opened back to the client: nothing is forwarded.
+			s.log.Info("ssh agent forwarding requested and ignored", "login", a.Login)
+		}
+		next(sess)
+	}
+}
+
+// limitSessions caps sessions in total and per key, and refuses new ones
+// while shutting down.
 func (s *SSHServer) limitSessions(next ssh.Handler) ssh.Handler {
 	return func(sess ssh.Session) {
 		fp, _ := sess.Context().Value(fingerprintKey).(string)
 		s.mu.Lock()
-		if s.total >= s.cfg.MaxSessions || s.perKey[fp] >= s.cfg.MaxSessionsPerKey {
+		switch {
+		case s.closing:
 			s.mu.Unlock()
-			wish.Println(sess, "jitdesk: too many open sessions; close one and try again")
+			wish.Println(sess, "jitdesk: the server is shutting down; try again shortly.")
+			_ = sess.Exit(1)
+			return
+		case s.total >= s.cfg.MaxSessions || s.perKey[fp] >= s.cfg.MaxSessionsPerKey:
+			s.mu.Unlock()
+			s.log.Warn("ssh session refused: too many sessions", "fingerprint", fp, "total", s.total)
+			wish.Println(sess, "jitdesk: too many open sessions; close one and try again.")
 			_ = sess.Exit(1)
 			return
 		}
@@ -243,19 +422,19 @@ func (s *SSHServer) limitSessions(next ssh.Handler) ssh.Handler {
 }
 
 // program builds one session's console: its own model, size and colour
-// profile, with input watched for idleness.
+// profile (from the client's TERM and environment), input watched for
+// idleness, and a maximum length.
 func (s *SSHServer) program(sess ssh.Session) *tea.Program {
 	login, _ := sess.Context().Value(loginKey).(string)
-	if login == "" {
-		return nil
-	}
 	pty, _, ok := sess.Pty()
-	if !ok {
-		return nil
+	if login == "" || !ok {
+		return nil // identify and requirePTY already answered
 	}
 	envs := append(sess.Environ(), "TERM="+pty.Term)
-	in := &idleReader{r: sess, last: time.Now()}
-	m := ui.New(ui.Options{Service: s.cfg.Service, Login: login, Bell: s.cfg.Bell, Notify: s.cfg.Bell})
+	in := newIdleReader(sess)
+	st := &sessionState{}
+	sess.Context().SetValue(stateKey, st)
+	m := ui.New(ui.Options{Service: s.cfg.Service, Login: login, Bell: s.cfg.Bell})
 	p := tea.NewProgram(m,
 		tea.WithInput(in),
 		tea.WithOutput(sess),
@@ -264,35 +443,69 @@ func (s *SSHServer) program(sess ssh.Session) *tea.Program {
 		tea.WithWindowSize(pty.Window.Width, pty.Window.Height),
 		tea.WithFilter(func(_ tea.Model, msg tea.Msg) tea.Msg {
 			if _, ok := msg.(tea.SuspendMsg); ok {
-				return tea.ResumeMsg{}
+				return tea.ResumeMsg{} // there is no shell to suspend to
 			}
 			return msg
 		}),
 	)
-	s.log.Info("ssh session", "login", login, "remote", sess.RemoteAddr().String(), "term", pty.Term)
-	go s.watchIdle(sess, in, p)
+	s.mu.Lock()
+	s.programs[p] = st
+	s.mu.Unlock()
+	s.log.Info("ssh session", "login", login, "fingerprint", sess.Context().Value(fingerprintKey),
+		"remote", sess.RemoteAddr().String(), "term", pty.Term, "width", pty.Window.Width, "height", pty.Window.Height)
+	go s.watch(sess, in, p, st)
 	return p
 }
 
-// watchIdle ends the session when the approver has typed nothing for the
-// idle timeout.
-func (s *SSHServer) watchIdle(sess ssh.Session, in *idleReader, p *tea.Program) {
-	tick := min(s.cfg.IdleTimeout/4, time.Second)
-	t := time.NewTicker(max(tick, 10*time.Millisecond))
-	defer t.Stop()
+// watch ends the session when the approver has sent no input for the idle
+// timeout, or when it has lasted MaxSession. Output never counts as activity.
+func (s *SSHServer) watch(sess ssh.Session, in *idleReader, p *tea.Program, st *sessionState) {
+	defer func() {
+		s.mu.Lock()
+		delete(s.programs, p)
+		s.mu.Unlock()
+	}()
+	maxT := time.NewTimer(s.cfg.MaxSession)
+	defer maxT.Stop()
+	idle := time.NewTimer(s.cfg.IdleTimeout)
+	defer idle.Stop()
+	login := sess.Context().Value(loginKey)
 	for {
 		select {
 		case <-sess.Context().Done():
 			return
-		case <-t.C:
-			if in.idle() >= s.cfg.IdleTimeout {
-				s.log.Info("ssh session idle", "login", sess.Context().Value(loginKey))
-				p.Quit()
-				_, _ = io.WriteString(sess, "\r\njitdesk: session closed after "+s.cfg.IdleTimeout.String()+" without input\r\n")
-				_ = sess.Close()
-				return
+		case <-maxT.C:
+			s.log.Info("ssh session reached its maximum length", "login", login, "max", s.cfg.MaxSession.String())
+			st.end("session closed after its maximum length of " + s.cfg.MaxSession.String())
+		case <-idle.C:
+			if left := s.cfg.IdleTimeout - in.idle(); left > 0 {
+				idle.Reset(left) // input arrived meanwhile: wait out the rest
+				continue
+			}
+			s.log.Info("ssh session idle", "login", login, "idle_timeout", s.cfg.IdleTimeout.String())
+			st.end("session closed after " + s.cfg.IdleTimeout.String() + " without input")
+		}
+		p.Quit()
+		// If the console does not stop promptly, close the channel anyway.
+		select {
+		case <-sess.Context().Done():
+		case <-time.After(3 * time.Second):
+			_ = sess.Close()
+		}
+		return
+	}
+}
+
+// farewell runs after the console has ended and restored the terminal: it
+// tells the approver why the server closed the session, if it did.
+func (s *SSHServer) farewell(next ssh.Handler) ssh.Handler {
+	return func(sess ssh.Session) {
+		if st, ok := sess.Context().Value(stateKey).(*sessionState); ok {
+			if why := st.why(); why != "" {
+				_, _ = io.WriteString(sess, "\r\njitdesk: "+why+"\r\n")
 			}
 		}
+		next(sess)
 	}
 }
 
@@ -302,6 +515,8 @@ type idleReader struct {
 	mu   sync.Mutex
 	last time.Time
 }
+
+func newIdleReader(r io.Reader) *idleReader { return &idleReader{r: r, last: time.Now()} }
 
 func (i *idleReader) Read(p []byte) (int, error) {
 	n, err := i.r.Read(p)

@@ -5,6 +5,8 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"io"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -24,9 +26,16 @@ type sshFixture struct {
 	bob     gossh.Signer
 	dir     string
 	hostKey string
+	srv     *SSHServer
+	logs    *syncBuffer
 }
 
 func newSSH(t *testing.T, idle time.Duration) *sshFixture {
+	t.Helper()
+	return newSSHWith(t, func(c *SSHConfig) { c.IdleTimeout = idle })
+}
+
+func newSSHWith(t *testing.T, configure func(*SSHConfig)) *sshFixture {
 	t.Helper()
 	dir := t.TempDir()
 	db, err := store.Open(filepath.Join(dir, "j.db"))
@@ -45,7 +54,10 @@ func newSSH(t *testing.T, idle time.Duration) *sshFixture {
 		t.Fatal(err)
 	}
 	hostKey := filepath.Join(dir, "host", "ssh_host_ed25519_key")
-	s, err := NewSSHServer(SSHConfig{Service: svc, HostKeyPath: hostKey, IdleTimeout: idle})
+	logs := &syncBuffer{}
+	cfg := SSHConfig{Service: svc, HostKeyPath: hostKey, Logger: slog.New(slog.NewJSONHandler(logs, nil))}
+	configure(&cfg)
+	s, err := NewSSHServer(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,7 +67,7 @@ func newSSH(t *testing.T, idle time.Duration) *sshFixture {
 	}
 	go s.Serve(l)
 	t.Cleanup(func() { s.Close() })
-	return &sshFixture{addr: l.Addr().String(), bob: signer, dir: dir, hostKey: hostKey}
+	return &sshFixture{addr: l.Addr().String(), bob: signer, dir: dir, hostKey: hostKey, srv: s, logs: logs}
 }
 
 func dial(addr, user string, auth ...gossh.AuthMethod) (*gossh.Client, error) {
@@ -202,6 +214,171 @@ func TestIdleSessionsEndWithoutInput(t *testing.T) {
 		t.Fatal("idle session still open after 5s (timeout 300ms)")
 	}
 	if !strings.Contains(out.String(), "without input") {
+		t.Fatalf("the approver must be told why: %q", out.String())
+	}
+}
+
+// console opens an interactive PTY session as bob and waits for the console.
+func (f *sshFixture) console(t *testing.T) (*gossh.Session, *syncBuffer, io.WriteCloser, chan error) {
+	t.Helper()
+	c, err := dial(f.addr, "bob", gossh.PublicKeys(f.bob))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	sess, err := c.NewSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := &syncBuffer{}
+	sess.Stdout = out
+	stdin, _ := sess.StdinPipe()
+	if err := sess.RequestPty("xterm-256color", 24, 100, gossh.TerminalModes{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := sess.Shell(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, out, "(bob)")
+	done := make(chan error, 1)
+	go func() { done <- sess.Wait() }()
+	return sess, out, stdin, done
+}
+
+func waitDone(t *testing.T, done chan error, within time.Duration, what string) {
+	t.Helper()
+	select {
+	case <-done:
+	case <-time.After(within):
+		t.Fatalf("%s: session still open after %v", what, within)
+	}
+}
+
+func TestUnknownKeyIsLoggedWithItsFingerprint(t *testing.T) {
+	f := newSSH(t, time.Minute)
+	_, priv, _ := ed25519.GenerateKey(rand.Reader)
+	stranger, _ := gossh.NewSignerFromKey(priv)
+	if c, err := dial(f.addr, "bob", gossh.PublicKeys(stranger)); err == nil {
+		c.Close()
+		t.Fatal("an unknown key was accepted")
+	}
+	if fp := gossh.FingerprintSHA256(stranger.PublicKey()); !strings.Contains(f.logs.String(), fp) {
+		t.Fatalf("refusal not logged with fingerprint %s:\n%s", fp, f.logs.String())
+	}
+}
+
+func TestInputKeepsTheSessionAliveOutputDoesNot(t *testing.T) {
+	f := newSSH(t, 500*time.Millisecond)
+	_, out, stdin, done := f.console(t)
+	// Typing (cursor down, harmless) every 100ms for 1.5s keeps it open,
+	// three idle timeouts long.
+	for range 15 {
+		time.Sleep(100 * time.Millisecond)
+		select {
+		case <-done:
+			t.Fatalf("session closed although the approver was typing: %q", out.String())
+		default:
+		}
+		stdin.Write([]byte("\x1b[B"))
+	}
+	// Then silence: closed soon after the timeout, whatever the console draws.
+	waitDone(t, done, 5*time.Second, "idle after input stopped")
+	if !strings.Contains(out.String(), "without input") {
+		t.Fatalf("the approver must be told why: %q", out.String())
+	}
+}
+
+func TestMaxSessionLength(t *testing.T) {
+	f := newSSHWith(t, func(c *SSHConfig) { c.IdleTimeout = time.Minute; c.MaxSession = 700 * time.Millisecond })
+	_, out, stdin, done := f.console(t)
+	go func() {
+		for range 40 {
+			time.Sleep(100 * time.Millisecond)
+			if _, err := stdin.Write([]byte("\x1b[B")); err != nil {
+				return
+			}
+		}
+	}()
+	waitDone(t, done, 5*time.Second, "max session")
+	if !strings.Contains(out.String(), "maximum length") {
+		t.Fatalf("the approver must be told why: %q", out.String())
+	}
+}
+
+func TestSessionCapPerKey(t *testing.T) {
+	f := newSSHWith(t, func(c *SSHConfig) { c.IdleTimeout = time.Minute; c.MaxSessionsPerKey = 1 })
+	f.console(t)
+	c, err := dial(f.addr, "bob", gossh.PublicKeys(f.bob))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	sess, _ := c.NewSession()
+	var out syncBuffer
+	sess.Stdout = &out
+	sess.RequestPty("xterm", 24, 80, gossh.TerminalModes{})
+	if err := sess.Shell(); err != nil {
+		t.Fatal(err)
+	}
+	sess.Wait()
+	if !strings.Contains(out.String(), "too many open sessions") {
+		t.Fatalf("second session: %q", out.String())
+	}
+}
+
+func TestConnectionRateLimitPerAddress(t *testing.T) {
+	f := newSSHWith(t, func(c *SSHConfig) { c.ConnectionsPerMinute = 2 })
+	for i := range 3 {
+		c, err := dial(f.addr, "bob", gossh.PublicKeys(f.bob))
+		if i < 2 {
+			if err != nil {
+				t.Fatalf("connection %d: %v", i+1, err)
+			}
+			c.Close()
+			continue
+		}
+		if err == nil {
+			c.Close()
+			t.Fatal("third connection within a minute was accepted")
+		}
+	}
+}
+
+func TestRemoteForwardingRefused(t *testing.T) {
+	f := newSSH(t, time.Minute)
+	c, err := dial(f.addr, "bob", gossh.PublicKeys(f.bob))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if l, err := c.Listen("tcp", "127.0.0.1:0"); err == nil {
+		l.Close()
+		t.Fatal("remote port forwarding was allowed")
+	}
+}
+
+func TestHostKeyReadableByOthersIsRefused(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "key")
+	if err := ensureHostKey(path); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(path, 0o644)
+	if _, err := NewSSHServer(SSHConfig{Service: approvals.New(nil, approvals.Options{}), HostKeyPath: path}); err == nil {
+		t.Fatal("a world-readable host key was accepted")
+	}
+}
+
+func TestShutdownEndsConsolesWithAReason(t *testing.T) {
+	f := newSSH(t, time.Minute)
+	_, out, _, done := f.console(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := f.srv.Shutdown(ctx); err != nil {
+		t.Fatalf("shutdown: %v", err)
+	}
+	waitDone(t, done, 5*time.Second, "shutdown")
+	if !strings.Contains(out.String(), "shutting down") {
 		t.Fatalf("the approver must be told why: %q", out.String())
 	}
 }

@@ -1,0 +1,248 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/jitdesk/jitdesk/approvals"
+	"github.com/jitdesk/jitdesk/store"
+	"github.com/jitdesk/jitdesk/tokens"
+)
+
+// Benchmarks of the intake path and of long-poll wake-ups, each beside its
+// baseline in the same run:
+//
+//	go test ./server -run '^$' -bench . -benchtime 2000x
+//
+// BenchmarkIntake/api is POST /v1/requests over real loopback HTTP at
+// concurrency 32 (intake token verified, jti burned, row and audit event
+// stored; concurrent submissions share a synchronous=FULL commit).
+// BenchmarkIntake/bare is a bare net/http handler that decodes the same body
+// and stores the same request in its own transaction (Service.Submit: one
+// FULL commit per request, and no token check, so the baseline is flattered).
+// BenchmarkLongPollWake measures the time from an approval committing to the
+// long-polling client holding the answer.
+
+const benchConcurrency = 32
+
+type benchFixture struct {
+	svc *approvals.Service
+	app approvals.Application
+}
+
+func newBenchFixture(b *testing.B) *benchFixture {
+	b.Helper()
+	db, err := store.Open(filepath.Join(b.TempDir(), "jitdesk.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { db.Close() })
+	svc := approvals.New(db, approvals.Options{Issuer: "https://jitdesk.bench"})
+	ctx := context.Background()
+	if _, err := svc.Init(ctx, "bench"); err != nil {
+		b.Fatal(err)
+	}
+	app, err := svc.CreateApplication(ctx, "bench", "payments", "https://payments.example")
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := svc.AddApprover(ctx, "bench", approvals.Approver{Login: "bob", Name: "Bob Okafor"}); err != nil {
+		b.Fatal(err)
+	}
+	if err := svc.AddTemplate(ctx, "bench", approvals.Template{
+		Key: "k8s", AppID: app.ID, Title: "K8s exec", Type: approvals.TypeApprove, Approvers: []string{"bob"},
+		Fields: []approvals.MetadataField{{Name: "namespace", Required: true}},
+	}); err != nil {
+		b.Fatal(err)
+	}
+	return &benchFixture{svc: svc, app: app}
+}
+
+// intakeTokens signs n fresh intake tokens (outside the timed part).
+func (f *benchFixture) intakeTokens(b *testing.B, n int) []string {
+	b.Helper()
+	out := make([]string, n)
+	now := time.Now()
+	for i := range out {
+		tok, err := tokens.SignIntake(f.app.Secret, tokens.IntakeClaims{RegisteredClaims: jwt.RegisteredClaims{
+			Issuer: f.app.ID, Subject: "alice", Audience: jwt.ClaimStrings{f.svc.Issuer()}, ID: fmt.Sprintf("bench-%d-%d", now.UnixNano(), i),
+			IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(now.Add(4 * time.Minute)),
+		}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		out[i] = tok
+	}
+	return out
+}
+
+var benchBody = []byte(`{"template":"k8s","reason":"debug OPS-123","ttl":"30m","metadata":{"namespace":"payments"}}`)
+
+func benchClient() *http.Client {
+	return &http.Client{Transport: &http.Transport{MaxIdleConns: 2 * benchConcurrency, MaxIdleConnsPerHost: 2 * benchConcurrency}}
+}
+
+// hammer sends n POSTs from benchConcurrency workers and fails on any
+// answer other than 201.
+func hammer(b *testing.B, url string, toks []string) {
+	b.Helper()
+	client := benchClient()
+	defer client.CloseIdleConnections()
+	var next atomic.Int64
+	var failed atomic.Value
+	var wg sync.WaitGroup
+	for range benchConcurrency {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= len(toks) {
+					return
+				}
+				req, _ := http.NewRequest("POST", url, bytes.NewReader(benchBody))
+				req.Header.Set("Content-Type", "application/json")
+				req.Header.Set("Authorization", "Bearer "+toks[i])
+				res, err := client.Do(req)
+				if err != nil {
+					failed.Store(err.Error())
+					return
+				}
+				body, _ := io.ReadAll(res.Body)
+				res.Body.Close()
+				if res.StatusCode != http.StatusCreated {
+					failed.Store(fmt.Sprintf("%d %s", res.StatusCode, body))
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if v := failed.Load(); v != nil {
+		b.Fatal(v)
+	}
+}
+
+func BenchmarkIntake(b *testing.B) {
+	b.Run("api", func(b *testing.B) {
+		f := newBenchFixture(b)
+		srv := httptest.NewServer(NewHTTPHandler(HTTPConfig{Service: f.svc, Logger: slog.New(slog.DiscardHandler)}))
+		defer srv.Close()
+		toks := f.intakeTokens(b, b.N)
+		b.ResetTimer()
+		hammer(b, srv.URL+"/v1/requests", toks)
+		b.StopTimer()
+		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "req/s")
+	})
+	b.Run("bare", func(b *testing.B) {
+		f := newBenchFixture(b)
+		h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			var body createBody
+			if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
+				http.Error(w, err.Error(), 400)
+				return
+			}
+			ttl, _ := approvals.ParseDuration(body.TTL)
+			req, err := f.svc.Submit(r.Context(), approvals.NewRequest{
+				AppID: f.app.ID, TemplateKey: body.Template, Requester: "alice", Reason: body.Reason, TTL: ttl, Metadata: body.Metadata,
+			})
+			if err != nil {
+				http.Error(w, err.Error(), 500)
+				return
+			}
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusCreated)
+			_ = json.NewEncoder(w).Encode(requestJSON(req))
+		})
+		srv := httptest.NewServer(h)
+		defer srv.Close()
+		toks := f.intakeTokens(b, b.N) // same client work as the api run
+		b.ResetTimer()
+		hammer(b, srv.URL, toks)
+		b.StopTimer()
+		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "req/s")
+	})
+}
+
+// BenchmarkLongPollWake parks benchConcurrency long-polls on distinct
+// pending requests, approves them one by one at random moments, and
+// reports how long after each approval committed its waiter had the answer.
+func BenchmarkLongPollWake(b *testing.B) {
+	f := newBenchFixture(b)
+	srv := httptest.NewServer(NewHTTPHandler(HTTPConfig{Service: f.svc, Logger: slog.New(slog.DiscardHandler)}))
+	defer srv.Close()
+	client := benchClient()
+	defer client.CloseIdleConnections()
+	ctx := context.Background()
+	var lat []time.Duration
+	b.ResetTimer()
+	for range b.N {
+		b.StopTimer()
+		toks := f.intakeTokens(b, 2*benchConcurrency)
+		ids := make([]string, benchConcurrency)
+		for i := range ids {
+			req, err := f.svc.Submit(ctx, approvals.NewRequest{AppID: f.app.ID, TemplateKey: "k8s", Requester: "alice", Reason: "wake test", Metadata: map[string]string{"namespace": "x"}})
+			if err != nil {
+				b.Fatal(err)
+			}
+			ids[i] = req.ID
+		}
+		woke := make([]time.Time, len(ids))
+		var wg sync.WaitGroup
+		for i, id := range ids {
+			wg.Go(func() {
+				req, _ := http.NewRequest("GET", srv.URL+"/v1/requests/"+id+"?wait=30s", nil)
+				req.Header.Set("Authorization", "Bearer "+toks[i])
+				res, err := client.Do(req)
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				body, _ := io.ReadAll(res.Body)
+				res.Body.Close()
+				woke[i] = time.Now()
+				if !bytes.Contains(body, []byte(`"approved"`)) {
+					b.Errorf("long-poll answered without the approval: %d %s", res.StatusCode, body)
+				}
+			})
+		}
+		time.Sleep(300 * time.Millisecond) // let every waiter park
+		b.StartTimer()
+		committed := make([]time.Time, len(ids))
+		for i, id := range ids {
+			d, err := f.svc.Get(ctx, id)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := f.svc.Approve(ctx, approvals.ApproveInput{RequestID: id, Approver: "bob", Digest: d.Digest}); err != nil {
+				b.Fatal(err)
+			}
+			committed[i] = time.Now()
+			time.Sleep(time.Duration(i%7) * 3 * time.Millisecond) // approvals land at varied phases of the feed
+		}
+		wg.Wait()
+		b.StopTimer()
+		for i := range ids {
+			lat = append(lat, woke[i].Sub(committed[i]))
+		}
+	}
+	slices.Sort(lat)
+	q := func(p float64) float64 {
+		return float64(lat[min(len(lat)-1, int(p*float64(len(lat))))].Microseconds()) / 1000
+	}
+	b.ReportMetric(q(0.50), "p50-ms")
+	b.ReportMetric(q(0.99), "p99-ms")
+	b.ReportMetric(float64(len(lat)), "wakeups")
+}
