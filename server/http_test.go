@@ -525,6 +525,24 @@ func TestAttackTokens(t *testing.T) {
 	b, _ := io.ReadAll(res.Body)
 	res.Body.Close()
 	problemIs(t, resp{res.StatusCode, res.Header, b}, http.StatusUnauthorized, "Bearer")
+
+	// Two Authorization headers: refused, nothing verified or burned.
+	id := e.submit()
+	good := e.intake(e.app)
+	req, _ = http.NewRequest("GET", e.srv.URL+"/v1/requests/"+id+"/token", nil)
+	req.Header.Add("Authorization", "Bearer "+good)
+	req.Header.Add("Authorization", "Bearer "+e.intake(e.app))
+	res, err = e.srv.Client().Do(req)
+	e.must(err)
+	b, _ = io.ReadAll(res.Body)
+	res.Body.Close()
+	observed.Lock()
+	observed.m["GET /v1/requests/{id}/token "+fmt.Sprint(res.StatusCode)] = true
+	observed.Unlock()
+	problemIs(t, resp{res.StatusCode, res.Header, b}, http.StatusBadRequest, "more than one Authorization")
+	if r := e.do("GET", "/v1/requests/"+id, good, "", nil); r.status != 200 {
+		t.Fatalf("the token of a refused call must still be unused: %d %s", r.status, r.body)
+	}
 }
 
 func TestOversizedAndMalformedInput(t *testing.T) {
