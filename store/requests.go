@@ -15,6 +15,9 @@ import (
 const requestCols = `r.id, r.template_key, r.app_id, r.requester, r.reason, r.metadata, r.ttl_ms, r.created_at, r.expires_at,
 	r.status, r.decided_at, r.decided_by, r.approvals, t.title, t.type, a.name`
 
+// requestFrom joins what lists show beside a request. The joins are on
+// primary keys, one lookup per row returned, and the planner keeps requests
+// as the outer loop because only its index serves the ORDER BY.
 const requestFrom = ` FROM requests r JOIN templates t ON t.key = r.template_key JOIN applications a ON a.id = r.app_id`
 
 func scanRequest(s interface{ Scan(...any) error }) (approvals.Request, error) {
@@ -31,12 +34,19 @@ func scanRequest(s interface{ Scan(...any) error }) (approvals.Request, error) {
 	r.TTL, r.CreatedAt, r.ExpiresAt = msDur(ttl), fromMS(created), fromMS(expires)
 	r.Status, r.TemplateType = approvals.Status(status), approvals.TemplateType(typ)
 	r.DecidedAt, r.DecidedBy = fromNullMS(decided), by.String
-	if err := json.Unmarshal([]byte(md), &r.Metadata); err != nil {
-		return r, fmt.Errorf("request %s metadata: %w", r.ID, err)
+	if md != "{}" { // the common case needs no decoding
+		if err := json.Unmarshal([]byte(md), &r.Metadata); err != nil {
+			return r, fmt.Errorf("decode metadata of request %s: %w", r.ID, err)
+		}
+	}
+	if r.Metadata == nil {
+		r.Metadata = map[string]string{}
 	}
 	return r, nil
 }
 
+// Request returns the request with this id, with its template title and
+// type and application name.
 func (t *tx) Request(id string) (approvals.Request, error) {
 	r, err := scanRequest(t.queryRow(`SELECT `+requestCols+requestFrom+` WHERE r.id = ?`, id))
 	if err != nil {
@@ -45,14 +55,19 @@ func (t *tx) Request(id string) (approvals.Request, error) {
 	return r, nil
 }
 
+// metadataJSON is the canonical text of a request's metadata: a JSON object
+// with keys sorted (encoding/json sorts map keys), {} when empty.
 func metadataJSON(md map[string]string) (string, error) {
 	if md == nil {
 		md = map[string]string{}
 	}
-	b, err := json.Marshal(md) // keys sorted: one canonical text per map
+	b, err := json.Marshal(md)
 	return string(b), err
 }
 
+// InsertRequest stores a new request: ErrConflict on a duplicate id,
+// ErrNotFound when its template or application does not exist, ErrInvalid
+// when its status and decision fields disagree.
 func (t *tx) InsertRequest(r approvals.Request) error {
 	return insertRequest(t.ctx, t.q, r)
 }
@@ -67,7 +82,7 @@ const insertRequestSQL = `INSERT INTO requests (id, template_key, app_id, reques
 func requestArgs(r approvals.Request) ([]any, error) {
 	md, err := metadataJSON(r.Metadata)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("encode metadata: %w", err)
 	}
 	var by any
 	if r.DecidedBy != "" {
@@ -78,36 +93,48 @@ func requestArgs(r approvals.Request) ([]any, error) {
 }
 
 func insertRequest(ctx context.Context, q execer, r approvals.Request) error {
+	what := fmt.Sprintf("insert request %s (template %s, application %s)", r.ID, r.TemplateKey, r.AppID)
 	args, err := requestArgs(r)
 	if err != nil {
-		return fmt.Errorf("insert request %s: %w", r.ID, err)
+		return fmt.Errorf("%s: %w", what, err)
 	}
-	if _, err := q.ExecContext(ctx, insertRequestSQL, args...); err != nil {
-		if isConstraint(err) {
-			return fmt.Errorf("insert request %s (duplicate id or unknown template/application): %w", r.ID, approvals.ErrConflict)
-		}
-		return fmt.Errorf("insert request %s: %w", r.ID, err)
-	}
-	return nil
+	_, err = q.ExecContext(ctx, insertRequestSQL, args...)
+	return dbErr(what, err, approvals.ErrConflict)
 }
 
+// SetRequestStatus moves a pending request to status, decided at "at" by
+// "by". The status = 'pending' condition is in the UPDATE itself, so two
+// deciders cannot both win: ErrNotPending (naming the earlier decision)
+// when it was no longer pending, ErrNotFound when it does not exist.
 func (t *tx) SetRequestStatus(id string, status approvals.Status, at time.Time, by string) error {
 	res, err := t.exec(`UPDATE requests SET status = ?, decided_at = ?, decided_by = ? WHERE id = ? AND status = 'pending'`, string(status), ms(at), by, id)
 	if err != nil {
+		return dbErr(fmt.Sprintf("set request %s %s", id, status), err, approvals.ErrConflict)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
 		return fmt.Errorf("set request %s %s: %w", id, status, err)
 	}
-	if n, _ := res.RowsAffected(); n == 0 {
+	if n == 0 {
 		r, err := t.Request(id)
 		if err != nil {
 			return err
 		}
-		return fmt.Errorf("%w: %s by %s at %s", approvals.ErrNotPending, r.Status, r.DecidedBy, r.DecidedAt.Format(time.RFC3339))
+		return fmt.Errorf("request %s: %w: %s by %s at %s", id, approvals.ErrNotPending, r.Status, r.DecidedBy, r.DecidedAt.Format(time.RFC3339))
 	}
 	return nil
 }
 
-// listSQL builds the WHERE clause, ordering and arguments of q. reverse
-// walks the scope's order backwards (for Before).
+// listSQL builds the FROM, WHERE, ORDER BY and LIMIT of q (only FROM and
+// WHERE when count is set) and its arguments.
+//
+// Each scope walks one index in its order, so a page reads about Limit
+// index entries (more when a filter or EligibleFor skips rows) and never
+// sorts: pending uses (status, created_at, id) ascending, all
+// (created_at, id) descending, decided the partial (decided_at, id)
+// descending. The cursor is a row-value comparison, which SQLite ≥ 3.15 and
+// PostgreSQL both turn into an index range. Before walks the same index the
+// other way; Requests flips the page back into scope order.
 func listSQL(q approvals.RequestQuery, count bool) (string, []any) {
 	var where []string
 	var args []any
@@ -118,39 +145,55 @@ func listSQL(q approvals.RequestQuery, count bool) (string, []any) {
 		where = append(where, "r.status = 'pending'")
 		desc = false
 	case approvals.ScopeDecided:
+		// Same rows as status <> 'pending' (a CHECK ties decided_at to the
+		// status), but this form matches the partial index's WHERE.
 		where = append(where, "r.decided_at IS NOT NULL")
 		timeCol = "r.decided_at"
 	}
 	if q.EligibleFor != "" {
+		if q.Scope != approvals.ScopePending {
+			// Only a pending request can still be decided.
+			where = append(where, "r.status = 'pending'")
+		}
+		// The IN list is computed once per query (it is not correlated;
+		// UNION ALL because IN ignores duplicates and UNION would sort):
+		// the approver's templates, named, through a group or through a
+		// rotation they are on call for now (q.OnCall, which Service
+		// resolves), each lookup on an index. requester and reviews are
+		// checked per row; reviews by its (request_id, approver) key.
 		oncall := ""
-		var oncallArgs []any
 		if len(q.OnCall) > 0 {
-			oncall = ` UNION ALL SELECT template_key FROM template_oncall WHERE rotation IN (?` + strings.Repeat(", ?", len(q.OnCall)-1) + `)`
-			for _, r := range q.OnCall {
-				oncallArgs = append(oncallArgs, r)
-			}
+			oncall = `
+				UNION ALL SELECT tc.template_key FROM template_oncall tc WHERE tc.rotation IN (?` + strings.Repeat(", ?", len(q.OnCall)-1) + `)`
 		}
 		where = append(where,
-			`r.template_key IN (SELECT template_key FROM template_approvers WHERE login = ?
-				UNION ALL SELECT tg.template_key FROM template_groups tg JOIN approver_groups ag ON ag.group_name = tg.group_name WHERE ag.login = ?`+oncall+`)`,
+			`r.template_key IN (SELECT ta.template_key FROM template_approvers ta WHERE ta.login = ?
+				UNION ALL SELECT tg.template_key FROM approver_groups ag JOIN template_groups tg ON tg.group_name = ag.group_name WHERE ag.login = ?`+oncall+`)`,
 			"r.requester <> ?",
 			"NOT EXISTS (SELECT 1 FROM reviews v WHERE v.request_id = r.id AND v.approver = ?)")
 		args = append(args, q.EligibleFor, q.EligibleFor)
-		args = append(args, oncallArgs...)
+		for _, r := range q.OnCall {
+			args = append(args, r)
+		}
 		args = append(args, q.EligibleFor, q.EligibleFor)
 	}
 	if q.Requester != "" {
 		where = append(where, "r.requester = ?")
 		args = append(args, q.Requester)
 	}
+	from := ` FROM requests r`
 	if f := strings.TrimSpace(q.Filter); f != "" {
+		// LIKE is case-insensitive for ASCII in SQLite (PostgreSQL: ILIKE).
+		// The user's % and _ are escaped so the filter is literal text.
 		pat := "%" + likeEscape(f) + "%"
 		where = append(where, `(r.requester LIKE ? ESCAPE '\' OR r.template_key LIKE ? ESCAPE '\' OR t.title LIKE ? ESCAPE '\' OR r.reason LIKE ? ESCAPE '\')`)
 		args = append(args, pat, pat, pat, pat)
+		from = ` FROM requests r JOIN templates t ON t.key = r.template_key`
 	}
 	if count {
-		return joinWhere(where), args
+		return from + joinWhere(where), args
 	}
+	from = requestFrom
 	reverse := q.Before != nil && q.After == nil
 	cur := q.After
 	if reverse {
@@ -158,12 +201,8 @@ func listSQL(q approvals.RequestQuery, count bool) (string, []any) {
 	}
 	if cur != nil {
 		// Rows strictly past the cursor in the walking direction.
-		forwardGreater := !desc
-		if reverse {
-			forwardGreater = !forwardGreater
-		}
 		op := "<"
-		if forwardGreater {
+		if desc == reverse {
 			op = ">"
 		}
 		where = append(where, fmt.Sprintf("(%s, r.id) %s (?, ?)", timeCol, op))
@@ -173,7 +212,7 @@ func listSQL(q approvals.RequestQuery, count bool) (string, []any) {
 	if desc != reverse {
 		dir = "DESC"
 	}
-	clause := joinWhere(where) + fmt.Sprintf(" ORDER BY %s %s, r.id %s LIMIT ?", timeCol, dir, dir)
+	clause := from + joinWhere(where) + fmt.Sprintf(" ORDER BY %s %s, r.id %s LIMIT ?", timeCol, dir, dir)
 	args = append(args, pageLimit(q.Limit))
 	return clause, args
 }
@@ -190,9 +229,10 @@ func likeEscape(s string) string {
 	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
 }
 
+// Requests returns one keyset page of q in the scope's order (see listSQL).
 func (t *tx) Requests(q approvals.RequestQuery) ([]approvals.Request, error) {
 	clause, args := listSQL(q, false)
-	rows, err := t.q.QueryContext(t.ctx, `SELECT `+requestCols+requestFrom+clause, args...)
+	rows, err := t.q.QueryContext(t.ctx, `SELECT `+requestCols+clause, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list requests: %w", err)
 	}
@@ -214,54 +254,68 @@ func (t *tx) Requests(q approvals.RequestQuery) ([]approvals.Request, error) {
 	return out, nil
 }
 
+// CountRequests counts what q selects, ignoring paging. It walks every
+// matching index entry: cheap for the pending queue at normal sizes, linear
+// in the matches (tens of ms at a few hundred thousand).
 func (t *tx) CountRequests(q approvals.RequestQuery) (int, error) {
 	clause, args := listSQL(q, true)
-	from := ` FROM requests r`
-	if strings.TrimSpace(q.Filter) != "" {
-		from = ` FROM requests r JOIN templates t ON t.key = r.template_key`
-	}
 	var n int
-	if err := t.queryRow(`SELECT COUNT(*)`+from+clause, args...).Scan(&n); err != nil {
+	if err := t.queryRow(`SELECT COUNT(*)`+clause, args...).Scan(&n); err != nil {
 		return 0, fmt.Errorf("count requests: %w", err)
 	}
 	return n, nil
 }
 
-// BulkInsertRequests inserts many requests and their audit events in one
-// transaction with prepared statements: the batch path for demo and
-// benchmark databases (one fsync per batch instead of per row).
+// BulkInsertRequests inserts many requests and appends the given audit
+// events to the chain, all in one transaction with prepared statements: the
+// loading path for demo and benchmark databases (one fsync per call instead
+// of per row; about 10,000 rows a call is a good batch). Rows are inserted
+// as given, without the checks Service applies.
 func (db *DB) BulkInsertRequests(ctx context.Context, reqs []approvals.Request, audit []approvals.AuditEvent) error {
 	return db.Update(ctx, func(atx approvals.Tx) error {
 		t := atx.(*tx)
 		stmt, err := t.q.PrepareContext(ctx, insertRequestSQL)
 		if err != nil {
-			return err
+			return fmt.Errorf("bulk insert requests: prepare: %w", err)
 		}
 		defer stmt.Close()
 		for _, r := range reqs {
 			args, err := requestArgs(r)
 			if err != nil {
-				return err
-			}
-			if _, err := stmt.ExecContext(ctx, args...); err != nil {
 				return fmt.Errorf("bulk insert request %s: %w", r.ID, err)
 			}
+			if _, err := stmt.ExecContext(ctx, args...); err != nil {
+				return dbErr(fmt.Sprintf("bulk insert request %s (template %s, application %s)", r.ID, r.TemplateKey, r.AppID), err, approvals.ErrConflict)
+			}
+		}
+		if len(audit) == 0 {
+			return nil
 		}
 		seq, head, err := t.AuditHead()
 		if err != nil {
 			return err
 		}
+		astmt, err := t.q.PrepareContext(ctx, insertAuditSQL)
+		if err != nil {
+			return fmt.Errorf("bulk append audit events: prepare: %w", err)
+		}
+		defer astmt.Close()
 		for _, ev := range audit {
-			stored, err := t.appendAudit(ev, seq, head)
+			ev, args, err := chainAudit(ev, seq, head)
 			if err != nil {
 				return err
 			}
-			seq, head = stored.Seq, stored.Hash
+			if _, err := astmt.ExecContext(ctx, args...); err != nil {
+				return fmt.Errorf("bulk append audit event %d %s %s: %w", ev.Seq, ev.Action, ev.Subject, err)
+			}
+			seq, head = ev.Seq, ev.Hash
 		}
 		return nil
 	})
 }
 
+// DuePending returns up to limit pending requests whose pending timeout has
+// passed at now, soonest first, from the partial index on pending expiry.
 func (t *tx) DuePending(now time.Time, limit int) ([]approvals.Request, error) {
 	rows, err := t.q.QueryContext(t.ctx, `SELECT `+requestCols+requestFrom+
 		` WHERE r.status = 'pending' AND r.expires_at <= ? ORDER BY r.expires_at, r.id LIMIT ?`, ms(now), pageLimit(limit))

@@ -5,8 +5,15 @@
 // The database runs in WAL mode with synchronous=FULL (an approval must
 // survive power loss), foreign keys on and a busy timeout. Writes go through
 // one connection per process in transactions begun IMMEDIATE, so two writers
-// never both read and then collide on upgrade; reads use a separate pool
-// that sees consistent snapshots without blocking writers.
+// never both read and then collide on the lock upgrade (which SQLite reports
+// as SQLITE_BUSY at once, without waiting). Reads use a separate pool with
+// deferred BEGIN, which in WAL mode sees a consistent snapshot without
+// blocking or being blocked by the writer.
+//
+// Times are stored as INTEGER unix milliseconds UTC and durations as
+// milliseconds; the zero time.Time is NULL in nullable columns. The SQL
+// sticks to what PostgreSQL also accepts where that costs nothing, because a
+// PostgreSQL implementation of approvals.Store is planned.
 package store
 
 import (
@@ -16,7 +23,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"net/url"
 	"os"
 	"path/filepath"
 	"sort"
@@ -37,40 +43,66 @@ var migrationFS embed.FS
 type DB struct {
 	path  string
 	write *sql.DB // one connection, BEGIN IMMEDIATE
-	read  *sql.DB // several connections, read-only
+	read  *sql.DB // several connections, query_only, deferred BEGIN
+	// feedPool holds the change feed's one connection apart from the read
+	// pool, so the feed never takes a connection away from readers.
+	feedPool *sql.DB
 
 	feedMu   sync.Mutex
 	feedSubs map[int]chan struct{}
 	feedNext int
-	feedStop chan struct{}
+	feedStop chan struct{} // non-nil while the feed goroutine runs
 	feedDone chan struct{}
+	closed   bool
 }
 
 var _ approvals.Store = (*DB)(nil)
 
-// FeedInterval is how often the change feed polls PRAGMA data_version.
+// FeedInterval is how often the change feed polls PRAGMA data_version
+// (10 Hz: a poll costs about 10 µs, and a person does not notice 100 ms).
 const FeedInterval = 100 * time.Millisecond
 
+// readPoolSize bounds concurrent read transactions per process. WAL readers
+// do not block each other, but each connection holds its own page cache.
+const readPoolSize = 4
+
+// connPragmas run on every connection the driver opens (they are
+// per-connection settings, except journal_mode, which is persistent and a
+// no-op once the file is in WAL mode). The driver always runs busy_timeout
+// first, so the others wait for locks instead of failing.
+const connPragmas = "_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)"
+
+// dsn is the modernc.org/sqlite data source name for path with the common
+// pragmas and extra query parameters (already URI-encoded).
+//
+// The "file:" prefix makes SQLite parse the name as a URI, so the path's own
+// '%', '?' and '#' are escaped; the driver reads its parameters (_pragma,
+// _txlock) from the query and SQLite ignores the ones it does not know.
 func dsn(path string, extra ...string) string {
-	q := url.Values{}
-	q.Add("_pragma", "busy_timeout(10000)")
-	q.Add("_pragma", "foreign_keys(1)")
-	for _, e := range extra {
-		k, v, _ := strings.Cut(e, "=")
-		q.Add(k, v)
-	}
-	return "file:" + path + "?" + q.Encode()
+	return "file:" + uriPath(path) + "?" + strings.Join(append([]string{connPragmas}, extra...), "&")
 }
 
+func uriPath(path string) string {
+	return strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(path)
+}
+
+// writeDSN begins every transaction IMMEDIATE: the write lock is taken at
+// BEGIN, where busy_timeout applies, rather than at the first write of a
+// read-then-write transaction, where SQLite must fail with SQLITE_BUSY to
+// avoid a deadlock.
+func writeDSN(path string) string { return dsn(path, "_txlock=immediate") }
+
+// readDSN refuses writes on the read pool, so a write that slipped into a
+// View fails loudly instead of bypassing the single writer.
+func readDSN(path string) string { return dsn(path, "_pragma=query_only(1)") }
+
 // Open creates or opens the database at path: the parent folder (0700) and
-// the file (0600) are created when missing, pending migrations are applied,
-// and a database written by a newer jitdesk is refused without being touched.
+// the file (0600) are created when missing, pending migrations are applied
+// in one transaction, and a database written by a newer jitdesk is refused
+// (approvals.ErrSchemaTooNew) without anything being written to it.
 func Open(path string) (*DB, error) {
 	if path == "" {
 		return nil, errors.New("open database: empty path")
-	}
-	if strings.ContainsAny(path, "?#") {
-		return nil, fmt.Errorf("open database %q: the path may not contain '?' or '#'", path)
 	}
 	abs, err := filepath.Abs(path)
 	if err != nil {
@@ -79,8 +111,15 @@ func Open(path string) (*DB, error) {
 	if err := os.MkdirAll(filepath.Dir(abs), 0o700); err != nil {
 		return nil, fmt.Errorf("open database %s: create folder: %w", abs, err)
 	}
+	// Create the file ourselves so it is private from the first byte;
+	// SQLite would create it with 0644 minus umask. SQLite gives the -wal
+	// and -shm files the mode of the database file.
+	created := false
 	if f, err := os.OpenFile(abs, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600); err == nil {
-		f.Close()
+		created = true
+		if err := f.Close(); err != nil {
+			return nil, fmt.Errorf("open database %s: %w", abs, err)
+		}
 	} else if !errors.Is(err, fs.ErrExist) {
 		return nil, fmt.Errorf("open database %s: %w", abs, err)
 	}
@@ -88,26 +127,41 @@ func Open(path string) (*DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	// Check the schema version before anything may write to the file.
+	// Check the schema version on a connection that sets no persistent
+	// pragma (journal_mode would convert the file) before anything may write.
 	if err := checkVersion(abs, len(migs)); err != nil {
 		return nil, err
 	}
-	write, err := sql.Open("sqlite", dsn(abs, "_txlock=immediate", "_pragma=journal_mode(WAL)", "_pragma=synchronous(FULL)"))
+	write, err := sql.Open("sqlite", writeDSN(abs))
 	if err != nil {
 		return nil, fmt.Errorf("open database %s: %w", abs, err)
 	}
+	// One writer per process: the IMMEDIATE lock serialises writers anyway,
+	// and queueing them in database/sql is cheaper than in busy_timeout.
 	write.SetMaxOpenConns(1)
-	write.SetConnMaxIdleTime(0)
-	read, err := sql.Open("sqlite", dsn(abs, "_pragma=query_only(1)"))
+	read, err := sql.Open("sqlite", readDSN(abs))
 	if err != nil {
 		write.Close()
 		return nil, fmt.Errorf("open database %s: %w", abs, err)
 	}
-	read.SetMaxOpenConns(4)
-	db := &DB{path: abs, write: write, read: read, feedSubs: map[int]chan struct{}{}}
+	read.SetMaxOpenConns(readPoolSize)
+	feedPool, err := sql.Open("sqlite", readDSN(abs))
+	if err != nil {
+		write.Close()
+		read.Close()
+		return nil, fmt.Errorf("open database %s: %w", abs, err)
+	}
+	feedPool.SetMaxOpenConns(1)
+	db := &DB{path: abs, write: write, read: read, feedPool: feedPool, feedSubs: map[int]chan struct{}{}}
 	if err := db.migrate(migs); err != nil {
 		db.Close()
 		return nil, err
+	}
+	if created {
+		for _, suffix := range []string{"-wal", "-shm"} {
+			// Best effort: SQLite already copies the database file's mode.
+			_ = os.Chmod(abs+suffix, 0o600)
+		}
 	}
 	return db, nil
 }
@@ -118,10 +172,13 @@ type migration struct {
 	sql     string
 }
 
+// migrations returns the embedded migrations in version order. Version N
+// is the file named NNNN_*.sql; PRAGMA user_version records the last one
+// applied. Versions must run 1, 2, 3, … so a missing file cannot be skipped.
 func migrations() ([]migration, error) {
 	entries, err := fs.ReadDir(migrationFS, "migrations")
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("read embedded migrations: %w", err)
 	}
 	var out []migration
 	for _, e := range entries {
@@ -131,7 +188,7 @@ func migrations() ([]migration, error) {
 		}
 		b, err := migrationFS.ReadFile("migrations/" + e.Name())
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("read migration %s: %w", e.Name(), err)
 		}
 		out = append(out, migration{version: v, name: e.Name(), sql: string(b)})
 	}
@@ -144,59 +201,80 @@ func migrations() ([]migration, error) {
 	return out, nil
 }
 
-// SchemaVersion is the newest schema this build knows.
+// SchemaVersion is the newest schema version this build knows.
 func SchemaVersion() int {
 	m, _ := migrations()
 	return len(m)
 }
 
+func tooNew(path string, have, known int) error {
+	return fmt.Errorf("open database %s: %w: the file has schema version %d, this build supports up to %d; upgrade jitdesk",
+		path, approvals.ErrSchemaTooNew, have, known)
+}
+
 func checkVersion(path string, known int) error {
-	db, err := sql.Open("sqlite", dsn(path, "_pragma=query_only(1)"))
+	probe, err := sql.Open("sqlite", "file:"+uriPath(path)+"?_pragma=busy_timeout(10000)&_pragma=query_only(1)")
 	if err != nil {
 		return fmt.Errorf("open database %s: %w", path, err)
 	}
-	defer db.Close()
+	defer probe.Close()
 	var v int
-	if err := db.QueryRow("PRAGMA user_version").Scan(&v); err != nil {
-		return fmt.Errorf("open database %s: not a jitdesk database? %w", path, err)
+	if err := probe.QueryRow("PRAGMA user_version").Scan(&v); err != nil {
+		return fmt.Errorf("open database %s: read schema version (not a SQLite database?): %w", path, err)
 	}
 	if v > known {
-		return fmt.Errorf("open database %s: %w: the file has schema version %d, this build knows up to %d; upgrade jitdesk", path, approvals.ErrSchemaTooNew, v, known)
+		return tooNew(path, v, known)
 	}
 	return nil
 }
 
+// migrate applies the pending migrations in one IMMEDIATE transaction, so
+// two processes opening a new file at once apply them exactly once, and a
+// failed migration leaves the file as it was.
 func (db *DB) migrate(migs []migration) error {
 	ctx := context.Background()
 	tx, err := db.write.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("migrate: %w", err)
+		return fmt.Errorf("migrate %s: begin: %w", db.path, err)
 	}
 	defer tx.Rollback()
 	var v int
-	if err := tx.QueryRow("PRAGMA user_version").Scan(&v); err != nil {
-		return fmt.Errorf("migrate: %w", err)
+	if err := tx.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil {
+		return fmt.Errorf("migrate %s: read schema version: %w", db.path, err)
 	}
-	if v > len(migs) {
-		return fmt.Errorf("open database %s: %w: schema version %d, this build knows up to %d", db.path, approvals.ErrSchemaTooNew, v, len(migs))
+	if v > len(migs) { // another process upgraded it since checkVersion
+		return tooNew(db.path, v, len(migs))
+	}
+	if v == len(migs) {
+		return nil
 	}
 	for _, m := range migs[v:] {
-		if _, err := tx.Exec(m.sql); err != nil {
-			return fmt.Errorf("migrate %s: %w", m.name, err)
+		if _, err := tx.ExecContext(ctx, m.sql); err != nil {
+			return fmt.Errorf("migrate %s: apply %s: %w", db.path, m.name, err)
 		}
-		if _, err := tx.Exec(fmt.Sprintf("PRAGMA user_version = %d", m.version)); err != nil {
-			return fmt.Errorf("migrate %s: %w", m.name, err)
+		// PRAGMA takes no bound parameters; the version is our own integer.
+		if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", m.version)); err != nil {
+			return fmt.Errorf("migrate %s: record %s: %w", db.path, m.name, err)
 		}
 	}
-	return tx.Commit()
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("migrate %s: commit: %w", db.path, err)
+	}
+	return nil
 }
 
 // Path is the database file's absolute path.
 func (db *DB) Path() string { return db.path }
 
-// Close stops the change feed and closes the database.
+// Close stops the change feed and closes the database. Subscribers' channels
+// are left open; they simply receive nothing more.
 func (db *DB) Close() error {
 	db.feedMu.Lock()
+	if db.closed {
+		db.feedMu.Unlock()
+		return nil
+	}
+	db.closed = true
 	stop, done := db.feedStop, db.feedDone
 	db.feedStop = nil
 	db.feedMu.Unlock()
@@ -204,81 +282,120 @@ func (db *DB) Close() error {
 		close(stop)
 		<-done
 	}
-	return errors.Join(db.read.Close(), db.write.Close())
+	return errors.Join(db.feedPool.Close(), db.read.Close(), db.write.Close())
 }
 
-// Update runs fn in one IMMEDIATE write transaction.
-func (db *DB) Update(ctx context.Context, fn func(approvals.Tx) error) (err error) {
+// Update runs fn in one write transaction begun IMMEDIATE. It commits when
+// fn returns nil and rolls back otherwise (also when fn panics, before the
+// panic continues), returning fn's error unchanged so errors.Is works.
+func (db *DB) Update(ctx context.Context, fn func(approvals.Tx) error) error {
 	sqlTx, err := db.write.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("begin write: %w", err)
+		return fmt.Errorf("begin write transaction on %s: %w", db.path, err)
 	}
+	done := false
 	defer func() {
-		if p := recover(); p != nil {
-			sqlTx.Rollback()
-			panic(p)
+		if !done { // fn panicked (or called runtime.Goexit)
+			_ = sqlTx.Rollback()
 		}
 	}()
-	if err := fn(&tx{ctx: ctx, q: sqlTx}); err != nil {
-		sqlTx.Rollback()
+	err = fn(&tx{ctx: ctx, q: sqlTx})
+	done = true
+	if err != nil {
+		_ = sqlTx.Rollback()
 		return err
 	}
 	if err := sqlTx.Commit(); err != nil {
-		return fmt.Errorf("commit: %w", err)
+		return fmt.Errorf("commit write transaction on %s: %w", db.path, err)
 	}
 	return nil
 }
 
-// View runs fn in a read transaction: one consistent snapshot.
+// View runs fn in a read transaction: one consistent snapshot, taken at
+// the first read, that writers neither block nor disturb.
 func (db *DB) View(ctx context.Context, fn func(approvals.ReadTx) error) error {
 	sqlTx, err := db.read.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("begin read: %w", err)
+		return fmt.Errorf("begin read transaction on %s: %w", db.path, err)
 	}
 	defer sqlTx.Rollback()
 	return fn(&tx{ctx: ctx, q: sqlTx})
 }
 
-// IntegrityCheck runs SQLite's integrity and foreign-key checks.
+// IntegrityCheck runs PRAGMA integrity_check and PRAGMA foreign_key_check
+// and returns an error naming what failed (the first few problems of each).
 func (db *DB) IntegrityCheck(ctx context.Context) error {
-	var res string
-	if err := db.read.QueryRowContext(ctx, "PRAGMA integrity_check").Scan(&res); err != nil {
-		return fmt.Errorf("integrity check: %w", err)
-	}
-	if res != "ok" {
-		return fmt.Errorf("integrity check: %s", res)
-	}
-	rows, err := db.read.QueryContext(ctx, "PRAGMA foreign_key_check")
+	const show = 10
+	var problems []string
+	rows, err := db.read.QueryContext(ctx, "PRAGMA integrity_check")
 	if err != nil {
-		return fmt.Errorf("foreign key check: %w", err)
+		return fmt.Errorf("integrity check of %s: %w", db.path, err)
 	}
-	defer rows.Close()
-	if rows.Next() {
-		var table string
+	for rows.Next() {
+		var line string
+		if err := rows.Scan(&line); err != nil {
+			rows.Close()
+			return fmt.Errorf("integrity check of %s: %w", db.path, err)
+		}
+		if line != "ok" && len(problems) < show {
+			problems = append(problems, "integrity_check: "+line)
+		}
+	}
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+		return fmt.Errorf("integrity check of %s: %w", db.path, err)
+	}
+	rows, err = db.read.QueryContext(ctx, "PRAGMA foreign_key_check")
+	if err != nil {
+		return fmt.Errorf("foreign key check of %s: %w", db.path, err)
+	}
+	n := 0
+	for rows.Next() {
+		var table, parent string
 		var rowid sql.NullInt64
-		var parent string
 		var fkid int
 		if err := rows.Scan(&table, &rowid, &parent, &fkid); err != nil {
-			return err
+			rows.Close()
+			return fmt.Errorf("foreign key check of %s: %w", db.path, err)
 		}
-		return fmt.Errorf("foreign key check: row %d of %s points at a missing %s", rowid.Int64, table, parent)
+		if n++; n <= show {
+			problems = append(problems, fmt.Sprintf("foreign_key_check: row %d of %s refers to a missing %s row", rowid.Int64, table, parent))
+		}
 	}
-	return rows.Err()
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+		return fmt.Errorf("foreign key check of %s: %w", db.path, err)
+	}
+	if n > show {
+		problems = append(problems, fmt.Sprintf("foreign_key_check: … %d more", n-show))
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("database %s failed its checks:\n%s", db.path, strings.Join(problems, "\n"))
+	}
+	return nil
 }
 
-// Subscribe returns a channel that receives a value soon after any
-// connection or process commits a write.
+// Subscribe returns a channel that receives a value soon (within about
+// FeedInterval) after any connection of any process commits a write to the
+// database, and a function that ends the subscription. Values coalesce: the
+// channel holds at most one, standing for every write since it was last
+// read. The cancel function never blocks and does not close the channel.
 func (db *DB) Subscribe() (<-chan struct{}, func()) {
 	ch := make(chan struct{}, 1)
 	db.feedMu.Lock()
+	defer db.feedMu.Unlock()
+	if db.closed {
+		return ch, func() {}
+	}
 	id := db.feedNext
 	db.feedNext++
 	db.feedSubs[id] = ch
 	if db.feedStop == nil {
+		// Take the first reading before returning, so a write that commits
+		// right after Subscribe returns is already a change.
+		f := &feed{pool: db.feedPool, last: -1}
+		f.poll(context.Background())
 		db.feedStop, db.feedDone = make(chan struct{}), make(chan struct{})
-		go db.feed(db.feedStop, db.feedDone)
+		go db.runFeed(f, db.feedStop, db.feedDone)
 	}
-	db.feedMu.Unlock()
 	var once sync.Once
 	return ch, func() {
 		once.Do(func() {
@@ -289,34 +406,59 @@ func (db *DB) Subscribe() (<-chan struct{}, func()) {
 	}
 }
 
-// feed polls PRAGMA data_version on a connection of its own: the value is
-// only comparable on one connection, and it changes whenever another
-// connection (of this process or any other) commits.
-func (db *DB) feed(stop, done chan struct{}) {
+// feed polls PRAGMA data_version on one connection of its own: the value
+// is only comparable on the same connection, and it changes whenever any
+// other connection (of this process or another) commits.
+type feed struct {
+	pool *sql.DB
+	conn *sql.Conn
+	last int64 // -1 before the first reading
+}
+
+// poll reads data_version and reports whether it changed since the last
+// reading. After a connection error the next reading counts as a change,
+// since writes may have been missed in between.
+func (f *feed) poll(ctx context.Context) bool {
+	if f.conn == nil {
+		c, err := f.pool.Conn(ctx)
+		if err != nil {
+			return false
+		}
+		f.conn = c
+	}
+	var v int64
+	if err := f.conn.QueryRowContext(ctx, "PRAGMA data_version").Scan(&v); err != nil {
+		_ = f.conn.Close()
+		f.conn = nil
+		if f.last >= 0 {
+			f.last = -2 // unknown: report a change on the next good reading
+		}
+		return false
+	}
+	changed := (f.last >= 0 && v != f.last) || f.last == -2
+	f.last = v
+	return changed
+}
+
+func (db *DB) runFeed(f *feed, stop, done chan struct{}) {
 	defer close(done)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	go func() { <-stop; cancel() }()
-	conn, err := db.read.Conn(ctx)
-	if err != nil {
-		return
-	}
-	defer conn.Close()
-	var last int64 = -1
+	defer func() {
+		if f.conn != nil {
+			_ = f.conn.Close()
+		}
+	}()
 	t := time.NewTicker(FeedInterval)
 	defer t.Stop()
 	for {
-		var v int64
-		if err := conn.QueryRowContext(ctx, "PRAGMA data_version").Scan(&v); err == nil {
-			if last >= 0 && v != last {
-				db.notify()
-			}
-			last = v
-		}
 		select {
 		case <-stop:
 			return
 		case <-t.C:
+		}
+		if f.poll(ctx) {
+			db.notify()
 		}
 	}
 }
@@ -332,21 +474,45 @@ func (db *DB) notify() {
 	}
 }
 
-// isConstraint reports whether err is a SQLite constraint violation.
-func isConstraint(err error) bool {
+// sqliteCode is the extended result code of a SQLite error, or 0.
+func sqliteCode(err error) int {
 	var se *sqlite.Error
-	return errors.As(err, &se) && se.Code()&0xff == sqlite3.SQLITE_CONSTRAINT
+	if errors.As(err, &se) {
+		return se.Code()
+	}
+	return 0
 }
 
-// IsBusy reports whether err is SQLITE_BUSY or SQLITE_LOCKED (for tests
-// that prove they never happen).
+// IsBusy reports whether err is SQLITE_BUSY or SQLITE_LOCKED, which the
+// IMMEDIATE write transactions and busy_timeout are there to prevent.
 func IsBusy(err error) bool {
-	var se *sqlite.Error
-	if !errors.As(err, &se) {
-		return false
-	}
-	c := se.Code() & 0xff
+	c := sqliteCode(err) & 0xff
 	return c == sqlite3.SQLITE_BUSY || c == sqlite3.SQLITE_LOCKED
+}
+
+// isConstraint reports whether err is any SQLite constraint violation.
+// dbErr, which tells the kinds apart, is usually what a caller wants.
+func isConstraint(err error) bool {
+	return sqliteCode(err)&0xff == sqlite3.SQLITE_CONSTRAINT
+}
+
+// dbErr maps a failed write to the sentinel a caller branches on: a
+// UNIQUE or PRIMARY KEY violation becomes dup (ErrConflict, ErrReplay, …), a
+// foreign key violation ErrNotFound, a CHECK or NOT NULL violation
+// ErrInvalid. what says which write failed; it starts the message.
+func dbErr(what string, err error, dup error) error {
+	if err == nil {
+		return nil
+	}
+	switch sqliteCode(err) {
+	case sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
+		return fmt.Errorf("%s: %w", what, dup)
+	case sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY:
+		return fmt.Errorf("%s: it refers to something that does not exist: %w", what, approvals.ErrNotFound)
+	case sqlite3.SQLITE_CONSTRAINT_CHECK, sqlite3.SQLITE_CONSTRAINT_NOTNULL:
+		return fmt.Errorf("%s: %w: %v", what, approvals.ErrInvalid, err)
+	}
+	return fmt.Errorf("%s: %w", what, err)
 }
 
 func ms(t time.Time) int64 { return t.UnixMilli() }
@@ -366,3 +532,5 @@ func fromNullMS(v sql.NullInt64) time.Time {
 	}
 	return fromMS(v.Int64)
 }
+
+func msDur(v int64) time.Duration { return time.Duration(v) * time.Millisecond }

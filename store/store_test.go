@@ -9,6 +9,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -70,43 +72,138 @@ func req(i int, tmpl, requester string, status approvals.Status) approvals.Reque
 	return r
 }
 
-func TestOpenCreatesPrivateFileWithDurableSettings(t *testing.T) {
+func TestOpenCreatesPrivateFolderAndFileWithDurableSettings(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "a", "b")
 	db, err := Open(filepath.Join(dir, "j.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	fi, err := os.Stat(filepath.Join(dir, "j.db"))
-	if err != nil || fi.Mode().Perm() != 0o600 {
-		t.Fatalf("database file mode %v, %v; want 0600", fi.Mode().Perm(), err)
+	for _, name := range []string{"j.db", "j.db-wal", "j.db-shm"} {
+		fi, err := os.Stat(filepath.Join(dir, name))
+		if err != nil || fi.Mode().Perm() != 0o600 {
+			t.Fatalf("%s: mode %v, %v; want 0600", name, fi.Mode().Perm(), err)
+		}
 	}
 	if di, _ := os.Stat(dir); di.Mode().Perm() != 0o700 {
 		t.Fatalf("folder mode %v, want 0700", di.Mode().Perm())
 	}
-	conn, err := db.write.Conn(context.Background())
+	want := map[string]string{"journal_mode": "wal", "foreign_keys": "1", "synchronous": "2", "busy_timeout": "10000"}
+	for name, pool := range map[string]*sql.DB{"write": db.write, "read": db.read, "feed": db.feedPool} {
+		conn, err := pool.Conn(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for pragma, w := range want {
+			var got string
+			if err := conn.QueryRowContext(context.Background(), "PRAGMA "+pragma).Scan(&got); err != nil {
+				t.Fatal(err)
+			}
+			if got != w {
+				t.Errorf("%s pool: PRAGMA %s = %s, want %s", name, pragma, got, w)
+			}
+		}
+		var qo string
+		_ = conn.QueryRowContext(context.Background(), "PRAGMA query_only").Scan(&qo)
+		if (qo == "1") != (name != "write") {
+			t.Errorf("%s pool: query_only = %s", name, qo)
+		}
+		conn.Close()
+	}
+}
+
+func TestOpenAcceptsPathsWithURICharacters(t *testing.T) {
+	dir := t.TempDir()
+	name := "odd ?name #1 100%25.db"
+	db, err := Open(filepath.Join(dir, name))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close()
-	for pragma, want := range map[string]string{"journal_mode": "wal", "foreign_keys": "1", "synchronous": "2", "busy_timeout": "10000"} {
-		var got string
-		if err := conn.QueryRowContext(context.Background(), "PRAGMA "+pragma).Scan(&got); err != nil {
-			t.Fatal(err)
+	defer db.Close()
+	seedBasics(t, db)
+	entries, _ := os.ReadDir(dir)
+	found := false
+	for _, e := range entries {
+		found = found || e.Name() == name
+		if !strings.HasPrefix(e.Name(), name) {
+			t.Errorf("unexpected file %q next to the database", e.Name())
 		}
-		if got != want {
-			t.Errorf("PRAGMA %s = %s, want %s", pragma, got, want)
+	}
+	if !found {
+		t.Fatalf("database not created under its own name; folder has %v", entries)
+	}
+}
+
+func TestWritesThroughAViewAreRefused(t *testing.T) {
+	db := openTemp(t)
+	err := db.View(context.Background(), func(rt approvals.ReadTx) error {
+		return rt.(approvals.Tx).InsertApprover(approvals.Approver{Login: "sneaky"})
+	})
+	if err == nil {
+		t.Fatal("a write inside View succeeded")
+	}
+}
+
+func TestUpdateReturnsTheCallbacksErrorAndRollsBackOnPanic(t *testing.T) {
+	db := openTemp(t)
+	ctx := context.Background()
+	mine := fmt.Errorf("wrapped: %w", approvals.ErrNotEligible)
+	err := db.Update(ctx, func(tx approvals.Tx) error {
+		if err := tx.InsertApprover(approvals.Approver{Login: "a"}); err != nil {
+			return err
 		}
+		return mine
+	})
+	if err != mine || !errors.Is(err, approvals.ErrNotEligible) {
+		t.Fatalf("Update returned %v, want the callback's error unchanged", err)
+	}
+	func() {
+		defer func() {
+			if recover() == nil {
+				t.Fatal("the panic did not propagate")
+			}
+		}()
+		_ = db.Update(ctx, func(tx approvals.Tx) error {
+			if err := tx.InsertApprover(approvals.Approver{Login: "b"}); err != nil {
+				return err
+			}
+			panic("boom")
+		})
+	}()
+	// The single writer connection is free again and nothing was kept.
+	if err := db.Update(ctx, func(tx approvals.Tx) error {
+		for _, l := range []string{"a", "b"} {
+			if _, err := tx.Approver(l); !errors.Is(err, approvals.ErrNotFound) {
+				t.Errorf("approver %s survived a rollback: %v", l, err)
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := db.Update(cancelled, func(approvals.Tx) error { return nil }); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Update with a cancelled context: %v", err)
 	}
 }
 
 func TestReopenIsIdempotent(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "j.db")
+	var schema string
 	for i := 0; i < 3; i++ {
 		db, err := Open(path)
 		if err != nil {
 			t.Fatalf("open #%d: %v", i, err)
 		}
+		var v int
+		var s string
+		_ = db.read.QueryRow("PRAGMA user_version").Scan(&v)
+		_ = db.read.QueryRow("SELECT group_concat(name, ',') FROM (SELECT name FROM sqlite_schema ORDER BY name)").Scan(&s)
+		if v != SchemaVersion() || (i > 0 && s != schema) {
+			t.Fatalf("open #%d: user_version %d (want %d), schema changed: %v", i, v, SchemaVersion(), s != schema)
+		}
+		schema = s
 		db.Close()
 	}
 }
@@ -117,14 +214,20 @@ func TestDatabaseFromANewerJitdeskIsRefusedUntouched(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := db.write.Exec(fmt.Sprintf("PRAGMA user_version = %d", SchemaVersion()+1)); err != nil {
+	newer := SchemaVersion() + 1
+	if _, err := db.write.Exec(fmt.Sprintf("PRAGMA user_version = %d", newer)); err != nil {
 		t.Fatal(err)
 	}
-	db.Close()
+	db.Close() // checkpoints the WAL into the main file
 	before, _ := os.ReadFile(path)
 	_, err = Open(path)
-	if !errors.Is(err, approvals.ErrSchemaTooNew) || !strings.Contains(err.Error(), "upgrade jitdesk") {
+	if !errors.Is(err, approvals.ErrSchemaTooNew) {
 		t.Fatalf("got %v, want ErrSchemaTooNew", err)
+	}
+	for _, want := range []string{fmt.Sprintf("version %d", newer), fmt.Sprintf("up to %d", SchemaVersion())} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not say %q", err, want)
+		}
 	}
 	after, _ := os.ReadFile(path)
 	if !bytes.Equal(before, after) {
@@ -140,25 +243,164 @@ func TestRowsRoundTripAndDuplicatesAreConflicts(t *testing.T) {
 		if err := tx.InsertApplication(approvals.Application{ID: "app2", Name: "payments", Audience: "a", Secret: []byte("s")}); !errors.Is(err, approvals.ErrConflict) {
 			t.Errorf("duplicate app name: %v", err)
 		}
+		if err := tx.InsertApprover(approvals.Approver{Login: "alice"}); !errors.Is(err, approvals.ErrConflict) {
+			t.Errorf("duplicate login: %v", err)
+		}
 		if err := tx.InsertApprover(approvals.Approver{Login: "dave", Name: "D", SSHKeys: []approvals.SSHKey{{Fingerprint: "SHA256:abc"}}}); !errors.Is(err, approvals.ErrConflict) {
 			t.Errorf("duplicate ssh key: %v", err)
 		}
+		if err := tx.InsertTemplate(approvals.Template{Key: "k8s", AppID: "app1", Type: approvals.TypeApprove, Quorum: 1}); !errors.Is(err, approvals.ErrConflict) {
+			t.Errorf("duplicate template: %v", err)
+		}
+		if err := tx.InsertTemplate(approvals.Template{Key: "x", AppID: "nope", Type: approvals.TypeApprove, Quorum: 1}); !errors.Is(err, approvals.ErrNotFound) {
+			t.Errorf("template of an unknown application: %v", err)
+		}
+		if err := tx.InsertTemplate(approvals.Template{Key: "y", AppID: "app1", Type: approvals.TypeApprove, Quorum: 1, Approvers: []string{"ghost"}}); !errors.Is(err, approvals.ErrNotFound) {
+			t.Errorf("template naming an unknown approver: %v", err)
+		}
+		if err := tx.InsertTemplate(approvals.Template{Key: "z", AppID: "app1", Type: "bogus", Quorum: 1}); !errors.Is(err, approvals.ErrInvalid) {
+			t.Errorf("template of an unknown type: %v", err)
+		}
+		if err := tx.InsertRequest(req(1, "nope", "m", approvals.StatusPending)); !errors.Is(err, approvals.ErrNotFound) {
+			t.Errorf("request of an unknown template: %v", err)
+		}
 		return errors.New("roll back")
 	})
-	if err == nil {
-		t.Fatal("want the rollback error back")
+	if err == nil || err.Error() != "roll back" {
+		t.Fatalf("want the rollback error back, got %v", err)
 	}
 	_ = db.View(ctx, func(tx approvals.ReadTx) error {
 		a, err := tx.ApproverBySSHKey("SHA256:abc")
-		if err != nil || a.Login != "alice" || len(a.Groups) != 1 {
+		if err != nil || a.Login != "alice" || len(a.Groups) != 1 || a.SSHKeys[0].AuthorizedKey != "ssh-ed25519 AAAA" {
 			t.Errorf("approver by key: %+v %v", a, err)
+		}
+		if _, err := tx.ApproverBySSHKey("SHA256:none"); !errors.Is(err, approvals.ErrNotFound) {
+			t.Errorf("unknown key: %v", err)
 		}
 		if _, err := tx.Approver("dave"); !errors.Is(err, approvals.ErrNotFound) {
 			t.Errorf("rolled-back approver exists: %v", err)
 		}
+		as, err := tx.Approvers("alice", 10)
+		if err != nil || len(as) != 2 || as[0].Login != "bob" || as[0].Groups[0] != "dba" {
+			t.Errorf("approvers after alice: %+v %v", as, err)
+		}
 		tm, err := tx.Template("k8s")
-		if err != nil || len(tm.Fields) != 2 || !tm.Fields[0].Required || tm.Fields[1].Default != "x" || tm.Groups[0] != "sre" {
+		if err != nil || len(tm.Fields) != 2 || tm.Fields[0].Name != "ns" || !tm.Fields[0].Required || tm.Fields[1].Default != "x" ||
+			tm.Groups[0] != "sre" || tm.DefaultTTL != time.Hour || tm.Quorum != 1 || tm.Type != approvals.TypeApprove || !tm.CreatedAt.IsZero() {
 			t.Errorf("template: %+v %v", tm, err)
+		}
+		tms, err := tx.Templates("", 10)
+		if err != nil || len(tms) != 2 || tms[0].Key != "db" || tms[0].Approvers[0] != "bob" {
+			t.Errorf("templates: %+v %v", tms, err)
+		}
+		app, err := tx.ApplicationByName("payments")
+		if err != nil || app.ID != "app1" || len(app.Secret) != 32 || app.CreatedAt != base || app.CreatedAt.Location() != time.UTC {
+			t.Errorf("application: %+v %v", app, err)
+		}
+		apps, err := tx.Applications("", 10)
+		if err != nil || len(apps) != 1 || apps[0].Secret != nil {
+			t.Errorf("application list must not carry secrets: %+v %v", apps, err)
+		}
+		if _, err := tx.Application("nope"); !errors.Is(err, approvals.ErrNotFound) {
+			t.Errorf("unknown application: %v", err)
+		}
+		return nil
+	})
+}
+
+func TestGrantsSignaturesAndKeysRoundTrip(t *testing.T) {
+	db := openTemp(t)
+	seedBasics(t, db)
+	ctx := context.Background()
+	g := approvals.Grant{ID: "g1", RequestID: "R00001", AppID: "app1", Subject: "m", Audience: "aud", Scope: "k8s",
+		IssuedAt: base, ExpiresAt: base.Add(time.Hour), Kid: "k1", Token: "tok"}
+	err := db.Update(ctx, func(tx approvals.Tx) error {
+		if err := tx.InsertRequest(req(1, "db", "m", approvals.StatusPending)); err != nil {
+			return err
+		}
+		sig := approvals.StoredSignature{Digest: "d1", RequestID: "R00001", Approver: "bob", Kind: "typed", Canonical: []byte{0, 1, 2}, SignedAt: base}
+		if err := tx.InsertSignature(sig); err != nil {
+			return err
+		}
+		if err := tx.InsertSignature(sig); !errors.Is(err, approvals.ErrConflict) {
+			t.Errorf("signature stored twice: %v", err)
+		}
+		if err := tx.InsertReview(approvals.Review{RequestID: "R00001", Approver: "ghost", Decision: approvals.DecisionApprove, At: base}); !errors.Is(err, approvals.ErrNotFound) {
+			t.Errorf("review by an unknown approver: %v", err)
+		}
+		if err := tx.InsertReview(approvals.Review{RequestID: "R00001", Approver: "bob", Decision: approvals.DecisionApprove, SignatureDigest: "d1", GrantTTL: 30 * time.Minute, Comment: "ok", At: base}); err != nil {
+			return err
+		}
+		if err := tx.InsertGrant(g); err != nil {
+			return err
+		}
+		g2 := g
+		g2.ID = "g2"
+		if err := tx.InsertGrant(g2); !errors.Is(err, approvals.ErrConflict) {
+			t.Errorf("second grant for one request: %v", err)
+		}
+		if err := tx.RevokeGrant("g1", base.Add(time.Minute), "alice", "leaked"); err != nil {
+			return err
+		}
+		if err := tx.RevokeGrant("g1", base.Add(2*time.Minute), "bob", "again"); !errors.Is(err, approvals.ErrRevoked) {
+			t.Errorf("revoked twice: %v", err)
+		}
+		if err := tx.RevokeGrant("nope", base, "bob", ""); !errors.Is(err, approvals.ErrNotFound) {
+			t.Errorf("revoke unknown grant: %v", err)
+		}
+		if err := tx.InsertSigningKey(approvals.SigningKey{Kid: "k1", Alg: "EdDSA", Private: []byte("pk"), CreatedAt: base}); err != nil {
+			return err
+		}
+		if err := tx.InsertSigningKey(approvals.SigningKey{Kid: "k1", Alg: "EdDSA", Private: []byte("pk"), CreatedAt: base}); !errors.Is(err, approvals.ErrConflict) {
+			t.Errorf("duplicate kid: %v", err)
+		}
+		if err := tx.InsertSigningKey(approvals.SigningKey{Kid: "k2", Alg: "ES256", Private: []byte("pk2"), CreatedAt: base.Add(time.Hour)}); err != nil {
+			return err
+		}
+		if err := tx.ExtendKeyPublication("k1", base.Add(2*time.Hour)); err != nil {
+			return err
+		}
+		if err := tx.ExtendKeyPublication("k1", base.Add(time.Hour)); err != nil { // never lowers it
+			return err
+		}
+		if err := tx.ExtendKeyPublication("nope", base); !errors.Is(err, approvals.ErrNotFound) {
+			t.Errorf("extend unknown key: %v", err)
+		}
+		if err := tx.RetireSigningKey("k1", base.Add(3*time.Hour), base.Add(time.Hour)); err != nil {
+			return err
+		}
+		if err := tx.RetireSigningKey("k1", base.Add(4*time.Hour), base); !errors.Is(err, approvals.ErrConflict) {
+			t.Errorf("retire twice: %v", err)
+		}
+		if err := tx.RetireSigningKey("nope", base, base); !errors.Is(err, approvals.ErrNotFound) {
+			t.Errorf("retire unknown key: %v", err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = db.View(ctx, func(tx approvals.ReadTx) error {
+		got, err := tx.GrantByRequest("R00001")
+		if err != nil || got.ID != "g1" || got.Token != "tok" || !got.Revoked() || got.RevokedBy != "alice" || got.RevokeReason != "leaked" ||
+			!got.RevokedAt.Equal(base.Add(time.Minute)) || !got.ExpiresAt.Equal(g.ExpiresAt) {
+			t.Errorf("grant: %+v %v", got, err)
+		}
+		if _, err := tx.Grant("nope"); !errors.Is(err, approvals.ErrNotFound) {
+			t.Errorf("unknown grant: %v", err)
+		}
+		sigs, err := tx.Signatures("R00001")
+		if err != nil || len(sigs) != 1 || !bytes.Equal(sigs[0].Canonical, []byte{0, 1, 2}) || !sigs[0].SignedAt.Equal(base) {
+			t.Errorf("signatures: %+v %v", sigs, err)
+		}
+		revs, err := tx.Reviews("R00001")
+		if err != nil || len(revs) != 1 || revs[0].GrantTTL != 30*time.Minute || revs[0].SignatureDigest != "d1" || revs[0].Comment != "ok" {
+			t.Errorf("reviews: %+v %v", revs, err)
+		}
+		keys, err := tx.SigningKeys()
+		if err != nil || len(keys) != 2 || keys[0].Kid != "k2" || !keys[0].RetiredAt.IsZero() || !keys[0].PublishUntil.IsZero() ||
+			!keys[1].RetiredAt.Equal(base.Add(3*time.Hour)) || !keys[1].PublishUntil.Equal(base.Add(2*time.Hour)) {
+			t.Errorf("signing keys: %+v %v", keys, err)
 		}
 		return nil
 	})
@@ -230,50 +472,126 @@ func TestHistoryIsAppendOnly(t *testing.T) {
 func TestAuditEventsChainWithApprovalsChainHash(t *testing.T) {
 	db := openTemp(t)
 	ctx := context.Background()
-	for i := 0; i < 5; i++ {
+	payloads := []string{`{"k":1}`, "", `{ "spaced" : [1, 2],  "html": "<b>" }`, `{}`, `{"k":"v"}`}
+	var appended []approvals.AuditEvent
+	for i, p := range payloads {
 		if err := db.Update(ctx, func(tx approvals.Tx) error {
-			_, err := tx.AppendAudit(approvals.AuditEvent{At: base.Add(time.Duration(i) * time.Nanosecond * 1234567), Actor: "a", Action: "x", Subject: strconv.Itoa(i), Payload: []byte(`{"k":1}`)})
+			ev, err := tx.AppendAudit(approvals.AuditEvent{At: base.Add(time.Duration(i) * 1234567), Actor: "a", Action: "x", Subject: strconv.Itoa(i), Payload: []byte(p)})
+			appended = append(appended, ev)
 			return err
 		}); err != nil {
 			t.Fatal(err)
 		}
 	}
+	err := db.Update(ctx, func(tx approvals.Tx) error {
+		for _, bad := range []string{`{"unterminated":`, `[1,2]`, `"text"`} {
+			if _, err := tx.AppendAudit(approvals.AuditEvent{At: base, Payload: []byte(bad)}); !errors.Is(err, approvals.ErrInvalid) {
+				t.Errorf("payload %s: %v, want ErrInvalid", bad, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 	_ = db.View(ctx, func(tx approvals.ReadTx) error {
 		evs, err := tx.AuditEvents(0, 100)
-		if err != nil || len(evs) != 5 {
+		if err != nil || len(evs) != len(payloads) {
 			t.Fatalf("events: %d %v", len(evs), err)
 		}
 		prev := ""
-		for _, e := range evs {
-			if e.PrevHash != prev || approvals.ChainHash(prev, e) != e.Hash {
+		for i, e := range evs {
+			if e.Seq != int64(i+1) || e.PrevHash != prev || approvals.ChainHash(prev, e) != e.Hash {
 				t.Fatalf("event %d does not rehash", e.Seq)
 			}
+			if e.Hash != appended[i].Hash || string(e.Payload) != string(appended[i].Payload) || !e.At.Equal(appended[i].At) {
+				t.Fatalf("event %d as stored differs from what AppendAudit returned:\n%+v\n%+v", e.Seq, e, appended[i])
+			}
 			prev = e.Hash
+		}
+		if string(evs[1].Payload) != "{}" || string(evs[2].Payload) != `{"spaced":[1,2],"html":"<b>"}` {
+			t.Errorf("payloads stored as %s and %s", evs[1].Payload, evs[2].Payload)
 		}
 		seq, head, _ := tx.AuditHead()
 		if seq != 5 || head != prev {
 			t.Fatalf("head %d %s", seq, head)
 		}
+		desc, err := tx.AuditEventsDesc(0, 2)
+		if err != nil || len(desc) != 2 || desc[0].Seq != 5 || desc[1].Seq != 4 {
+			t.Fatalf("newest two: %+v %v", desc, err)
+		}
+		desc, _ = tx.AuditEventsDesc(2, 10)
+		if len(desc) != 1 || desc[0].Seq != 1 {
+			t.Fatalf("before 2: %+v", desc)
+		}
 		return nil
 	})
+}
+
+func TestBulkInsertContinuesTheAuditChain(t *testing.T) {
+	db := openTemp(t)
+	seedBasics(t, db)
+	ctx := context.Background()
+	if err := db.Update(ctx, func(tx approvals.Tx) error {
+		_, err := tx.AppendAudit(approvals.AuditEvent{At: base, Actor: "a", Action: "init"})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var reqs []approvals.Request
+	var evs []approvals.AuditEvent
+	for i := 0; i < 100; i++ {
+		reqs = append(reqs, req(i, "k8s", "m", approvals.StatusPending))
+		evs = append(evs, approvals.AuditEvent{At: base, Actor: "app", Action: "request.created", Subject: reqs[i].ID, Payload: []byte(`{"n": 1}`)})
+	}
+	if err := db.BulkInsertRequests(ctx, reqs, evs); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.BulkInsertRequests(ctx, reqs[:1], nil); !errors.Is(err, approvals.ErrConflict) {
+		t.Fatalf("duplicate bulk insert: %v", err)
+	}
+	_ = db.View(ctx, func(tx approvals.ReadTx) error {
+		all, _ := tx.AuditEvents(0, 1000)
+		prev := ""
+		for _, e := range all {
+			if e.PrevHash != prev || approvals.ChainHash(prev, e) != e.Hash {
+				t.Fatalf("event %d does not rehash", e.Seq)
+			}
+			prev = e.Hash
+		}
+		if len(all) != 101 {
+			t.Fatalf("%d events", len(all))
+		}
+		n, _ := tx.CountRequests(approvals.RequestQuery{Scope: approvals.ScopeAll})
+		if n != 100 {
+			t.Fatalf("%d requests", n)
+		}
+		return nil
+	})
+}
+
+// seededRequest is row i of seedRequests: a quarter expired, a fifth on
+// template db, every eleventh by alice, created_at and decided_at with ties.
+func seededRequest(i int) approvals.Request {
+	status := approvals.StatusPending
+	if i%4 == 3 {
+		status = approvals.StatusExpired
+	}
+	tmpl, requester := "k8s", fmt.Sprintf("user%d", i%7)
+	if i%5 == 0 {
+		tmpl = "db"
+	}
+	if i%11 == 0 {
+		requester = "alice"
+	}
+	return req(i, tmpl, requester, status)
 }
 
 func seedRequests(t testing.TB, db *DB, n int) {
 	t.Helper()
 	var reqs []approvals.Request
 	for i := 0; i < n; i++ {
-		status := approvals.StatusPending
-		if i%4 == 3 {
-			status = approvals.StatusExpired
-		}
-		tmpl, requester := "k8s", fmt.Sprintf("user%d", i%7)
-		if i%5 == 0 {
-			tmpl = "db"
-		}
-		if i%11 == 0 {
-			requester = "alice"
-		}
-		reqs = append(reqs, req(i, tmpl, requester, status))
+		reqs = append(reqs, seededRequest(i))
 	}
 	if err := db.BulkInsertRequests(context.Background(), reqs, nil); err != nil {
 		t.Fatal(err)
@@ -322,6 +640,13 @@ func walk(t *testing.T, db *DB, q approvals.RequestQuery, cursor func(approvals.
 		q.Before = &c
 	}
 	back = append(back, idsOf(pages[len(pages)-1])...)
+	seen := map[string]bool{}
+	for _, id := range ids {
+		if seen[id] {
+			t.Fatalf("%s listed twice", id)
+		}
+		seen[id] = true
+	}
 	if strings.Join(back, ",") != strings.Join(ids, ",") {
 		t.Fatalf("backward walk differs from forward walk:\n%v\n%v", back, ids)
 	}
@@ -345,17 +670,39 @@ func TestKeysetPagesVisitEveryRowOnceInOrderBothWays(t *testing.T) {
 	pending := walk(t, db, approvals.RequestQuery{Scope: approvals.ScopePending, Limit: 17}, created)
 	all := walk(t, db, approvals.RequestQuery{Scope: approvals.ScopeAll, Limit: 23}, created)
 	hist := walk(t, db, approvals.RequestQuery{Scope: approvals.ScopeDecided, Limit: 9}, decided)
-	if len(pending) != 225 || len(all) != 300 || len(hist) != 75 {
-		t.Fatalf("counts pending=%d all=%d decided=%d", len(pending), len(all), len(hist))
+	// The expected orders, computed from the rows themselves.
+	var rows []approvals.Request
+	for i := 0; i < 300; i++ {
+		rows = append(rows, seededRequest(i))
 	}
-	for i := 1; i < len(pending); i++ {
-		if pending[i-1] >= pending[i] { // ids follow created_at order here
-			t.Fatalf("pending not oldest first at %d", i)
+	expect := func(keep func(approvals.Request) bool, key func(approvals.Request) time.Time, desc bool) []string {
+		var sel []approvals.Request
+		for _, r := range rows {
+			if keep(r) {
+				sel = append(sel, r)
+			}
 		}
+		slices.SortFunc(sel, func(a, b approvals.Request) int {
+			c := key(a).Compare(key(b))
+			if c == 0 {
+				c = strings.Compare(a.ID, b.ID)
+			}
+			if desc {
+				c = -c
+			}
+			return c
+		})
+		return idsOf(sel)
 	}
-	for i := 1; i < len(all); i++ {
-		if all[i-1] <= all[i] {
-			t.Fatalf("all not newest first at %d", i)
+	isPending := func(r approvals.Request) bool { return r.Status == approvals.StatusPending }
+	createdAt := func(r approvals.Request) time.Time { return r.CreatedAt }
+	for name, c := range map[string]struct{ got, want []string }{
+		"pending": {pending, expect(isPending, createdAt, false)},
+		"all":     {all, expect(func(approvals.Request) bool { return true }, createdAt, true)},
+		"decided": {hist, expect(func(r approvals.Request) bool { return !isPending(r) }, func(r approvals.Request) time.Time { return r.DecidedAt }, true)},
+	} {
+		if len(c.want) < 50 || !slices.Equal(c.got, c.want) {
+			t.Errorf("%s: walked %d rows, want %d in order\n got %v\nwant %v", name, len(c.got), len(c.want), c.got, c.want)
 		}
 	}
 }
@@ -393,10 +740,24 @@ func TestNeedsMeKeepsOnlyRequestsTheApproverCanStillDecide(t *testing.T) {
 			t.Errorf("carol is on no template, sees %d", len(rs))
 		}
 		rs, _ = tx.Requests(approvals.RequestQuery{Scope: approvals.ScopePending, EligibleFor: "bob", Limit: 500})
+		if len(rs) == 0 {
+			t.Error("bob, named on template db, sees nothing")
+		}
 		for _, r := range rs {
-			if r.TemplateKey != "db" {
-				t.Errorf("bob sees %s", r.TemplateKey)
+			if r.TemplateKey != "db" || r.Status != approvals.StatusPending {
+				t.Errorf("bob sees %s %s", r.TemplateKey, r.Status)
 			}
+		}
+		// Outside the pending scope "needs me" still means pending only.
+		rs, _ = tx.Requests(approvals.RequestQuery{Scope: approvals.ScopeAll, EligibleFor: "bob", Limit: 500})
+		for _, r := range rs {
+			if r.Status != approvals.StatusPending {
+				t.Errorf("needs-me over all lists a %s request", r.Status)
+			}
+		}
+		rs, _ = tx.Requests(approvals.RequestQuery{Scope: approvals.ScopeDecided, EligibleFor: "bob"})
+		if len(rs) != 0 {
+			t.Errorf("needs-me over decided lists %d", len(rs))
 		}
 		return nil
 	})
@@ -414,7 +775,7 @@ func TestFilterTreatsPercentAndUnderscoreLiterally(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = db.View(ctx, func(tx approvals.ReadTx) error {
-		for filter, want := range map[string]string{"a_b": "R00001", "0%": "R00003", "AXB": "R00002", "prod db": ""} {
+		for filter, want := range map[string]string{"a_b": "R00001", "0%": "R00003", "AXB": "R00002", "prod db": "", `\`: "", "%": "R00003", "_": "R00001"} {
 			rs, err := tx.Requests(approvals.RequestQuery{Scope: approvals.ScopePending, Filter: filter})
 			if err != nil {
 				t.Fatal(err)
@@ -432,87 +793,131 @@ func TestFilterTreatsPercentAndUnderscoreLiterally(t *testing.T) {
 	})
 }
 
+// queryPlan returns EXPLAIN QUERY PLAN of the list query for q.
+func queryPlan(t testing.TB, db *DB, q approvals.RequestQuery) string {
+	t.Helper()
+	clause, args := listSQL(q, false)
+	rows, err := db.read.Query(`EXPLAIN QUERY PLAN SELECT `+requestCols+clause, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var id, parent, notused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &notused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		plan = append(plan, detail)
+	}
+	return strings.Join(plan, " | ")
+}
+
 func TestListQueriesUseIndexesWithoutSorting(t *testing.T) {
 	db := openTemp(t)
 	seedBasics(t, db)
 	seedRequests(t, db, 50)
 	cur := &approvals.Cursor{At: base, ID: "R00010"}
-	for name, q := range map[string]approvals.RequestQuery{
-		"pending first page": {Scope: approvals.ScopePending},
-		"pending next page":  {Scope: approvals.ScopePending, After: cur},
-		"decided first page": {Scope: approvals.ScopeDecided},
-		"decided prev page":  {Scope: approvals.ScopeDecided, Before: cur},
-		"all first page":     {Scope: approvals.ScopeAll},
-		"needs me":           {Scope: approvals.ScopePending, EligibleFor: "alice", After: cur},
-		"requester history":  {Scope: approvals.ScopeAll, Requester: "alice"},
+	for name, c := range map[string]struct {
+		q     approvals.RequestQuery
+		index string
+	}{
+		"pending first page": {approvals.RequestQuery{Scope: approvals.ScopePending}, "requests_by_status_created"},
+		"pending next page":  {approvals.RequestQuery{Scope: approvals.ScopePending, After: cur}, "requests_by_status_created"},
+		"pending prev page":  {approvals.RequestQuery{Scope: approvals.ScopePending, Before: cur}, "requests_by_status_created"},
+		"decided first page": {approvals.RequestQuery{Scope: approvals.ScopeDecided}, "requests_by_decided"},
+		"decided prev page":  {approvals.RequestQuery{Scope: approvals.ScopeDecided, Before: cur}, "requests_by_decided"},
+		"all first page":     {approvals.RequestQuery{Scope: approvals.ScopeAll}, "requests_by_created"},
+		"all next page":      {approvals.RequestQuery{Scope: approvals.ScopeAll, After: cur}, "requests_by_created"},
+		"needs me":           {approvals.RequestQuery{Scope: approvals.ScopePending, EligibleFor: "alice"}, "requests_by_status_created"},
+		"needs me next page": {approvals.RequestQuery{Scope: approvals.ScopePending, EligibleFor: "alice", After: cur}, "requests_by_status_created"},
+		"needs me on call":   {approvals.RequestQuery{Scope: approvals.ScopePending, EligibleFor: "alice", OnCall: []string{"r1", "r2"}}, "requests_by_status_created"},
+		"pending filtered":   {approvals.RequestQuery{Scope: approvals.ScopePending, Filter: "x"}, "requests_by_status_created"},
+		"requester history":  {approvals.RequestQuery{Scope: approvals.ScopeAll, Requester: "alice"}, "requests_by_requester"},
 	} {
-		clause, args := listSQL(q, false)
-		rows, err := db.read.Query(`EXPLAIN QUERY PLAN SELECT `+requestCols+requestFrom+clause, args...)
-		if err != nil {
-			t.Fatal(err)
+		p := queryPlan(t, db, c.q)
+		if strings.Contains(p, "TEMP B-TREE") || !strings.Contains(p, "USING INDEX "+c.index) && !strings.Contains(p, "USING COVERING INDEX "+c.index) {
+			t.Errorf("%s: want %s without a sort, plan: %s", name, c.index, p)
 		}
-		var plan []string
-		for rows.Next() {
-			var id, parent, notused int
-			var detail string
-			rows.Scan(&id, &parent, &notused, &detail)
-			plan = append(plan, detail)
+		if c.q.EligibleFor != "" && !strings.Contains(p, "sqlite_autoindex_reviews_1") {
+			t.Errorf("%s: the reviews check is not on the (request_id, approver) key: %s", name, p)
 		}
-		rows.Close()
-		p := strings.Join(plan, " | ")
-		if strings.Contains(p, "TEMP B-TREE FOR ORDER BY") || !strings.Contains(p, "requests_by_") {
-			t.Errorf("%s: plan %s", name, p)
+		if strings.Contains(p, "SCAN template_approvers") || strings.Contains(p, "SCAN approver_groups") || strings.Contains(p, "SCAN template_groups") || strings.Contains(p, "SCAN template_oncall") {
+			t.Errorf("%s: eligibility scans a table: %s", name, p)
 		}
 	}
 }
 
-func TestChangeFeedNoticesWritesFromOtherConnectionsAndProcesses(t *testing.T) {
+func TestChangeFeedNoticesWritesFromAnotherDBAndFromItself(t *testing.T) {
+	base0 := runtime.NumGoroutine()
 	path := filepath.Join(t.TempDir(), "j.db")
 	db, err := Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
 	other, err := Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer other.Close()
 	ch, stop := db.Subscribe()
-	defer stop()
-	time.Sleep(2 * FeedInterval) // let the feed take its first reading
-	for i, writer := range []*DB{other, db} {
+	ch2, stop2 := db.Subscribe()
+	for i, writer := range []*DB{other, db, other} {
+		start := time.Now()
 		if err := writer.Update(context.Background(), func(tx approvals.Tx) error {
 			_, err := tx.AppendAudit(approvals.AuditEvent{At: base, Actor: "a", Action: "x", Subject: strconv.Itoa(i)})
 			return err
 		}); err != nil {
 			t.Fatal(err)
 		}
-		select {
-		case <-ch:
-		case <-time.After(2 * time.Second):
-			t.Fatalf("write %d not noticed within 2s", i)
+		for n, c := range []<-chan struct{}{ch, ch2} {
+			select {
+			case <-c:
+			case <-time.After(time.Second):
+				t.Fatalf("write %d not noticed by subscriber %d within 1s", i, n)
+			}
 		}
+		t.Logf("write %d noticed after %s", i, time.Since(start).Round(time.Millisecond))
+	}
+	// No write, no value.
+	select {
+	case <-ch:
+		t.Fatal("a value without a write")
+	case <-time.After(3 * FeedInterval):
+	}
+	stop()
+	stop() // idempotent
+	stop2()
+	if err := errors.Join(other.Close(), db.Close(), db.Close()); err != nil {
+		t.Fatal(err)
+	}
+	// Subscribing to a closed database starts nothing.
+	_, stop3 := db.Subscribe()
+	stop3()
+	deadline := time.Now().Add(2 * time.Second)
+	for runtime.NumGoroutine() > base0 {
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<16)
+			t.Fatalf("%d goroutines after Close, %d before Open:\n%s", runtime.NumGoroutine(), base0, buf[:runtime.Stack(buf, true)])
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 
-// TestMain doubles as the worker process of
-// TestTwoProcessesOfReadThenWriteTransactionsNeverSeeBusy.
-func TestMain(m *testing.M) {
-	if path := os.Getenv("JITDESK_STORE_HELPER_DB"); path != "" {
-		os.Exit(counterWorker(path))
+// TestHelperProcessCounter is not a test: it is the worker process of
+// TestTwoProcessesOfReadThenWriteTransactionsNeverSeeBusy, which re-executes
+// the test binary with -test.run pointing here and the database in the
+// environment. It runs 4 goroutines of read-then-write Update transactions
+// and fails if any returns an error (printing whether it was SQLITE_BUSY).
+func TestHelperProcessCounter(t *testing.T) {
+	path := os.Getenv("JITDESK_STORE_HELPER_DB")
+	if path == "" {
+		t.Skip("helper process for TestTwoProcessesOfReadThenWriteTransactionsNeverSeeBusy")
 	}
-	os.Exit(m.Run())
-}
-
-// counterWorker runs 4 goroutines of read-then-write transactions and
-// returns 1 if any failed (printing why, and whether it was SQLITE_BUSY).
-func counterWorker(path string) int {
 	n, _ := strconv.Atoi(os.Getenv("JITDESK_STORE_HELPER_N"))
 	db, err := Open(path)
 	if err != nil {
-		fmt.Println(err)
-		return 1
+		t.Fatal(err)
 	}
 	defer db.Close()
 	var wg sync.WaitGroup
@@ -525,10 +930,10 @@ func counterWorker(path string) int {
 				errs <- db.Update(context.Background(), func(atx approvals.Tx) error {
 					tx := atx.(*tx)
 					var v int
-					if err := tx.queryRow(`SELECT CAST(name AS INTEGER) FROM approvers WHERE login = 'counter'`).Scan(&v); err != nil {
+					if err := tx.queryRow(`SELECT v FROM test_counter WHERE id = 1`).Scan(&v); err != nil {
 						return err
 					}
-					_, err := tx.exec(`UPDATE approvers SET name = ? WHERE login = 'counter'`, strconv.Itoa(v+1))
+					_, err := tx.exec(`UPDATE test_counter SET v = ? WHERE id = 1`, v+1)
 					return err
 				})
 			}
@@ -536,14 +941,11 @@ func counterWorker(path string) int {
 	}
 	wg.Wait()
 	close(errs)
-	code := 0
 	for err := range errs {
 		if err != nil {
-			fmt.Println("busy:", IsBusy(err), err)
-			code = 1
+			t.Errorf("busy=%v: %v", IsBusy(err), err)
 		}
 	}
-	return code
 }
 
 func TestTwoProcessesOfReadThenWriteTransactionsNeverSeeBusy(t *testing.T) {
@@ -552,25 +954,25 @@ func TestTwoProcessesOfReadThenWriteTransactionsNeverSeeBusy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := db.Update(context.Background(), func(tx approvals.Tx) error {
-		return tx.InsertApprover(approvals.Approver{Login: "counter", Name: "0"})
-	}); err != nil {
+	defer db.Close()
+	if _, err := db.write.Exec(`CREATE TABLE test_counter (id INTEGER PRIMARY KEY, v INTEGER NOT NULL); INSERT INTO test_counter VALUES (1, 0)`); err != nil {
 		t.Fatal(err)
 	}
-	const perGoroutine = 50
+	const perGoroutine = 60
 	var wg sync.WaitGroup
 	outs := make([]string, 2)
-	for p := 0; p < 2; p++ {
+	start := time.Now()
+	for p := range outs {
 		wg.Add(1)
-		go func(p int) {
+		go func() {
 			defer wg.Done()
-			cmd := exec.Command(os.Args[0])
+			cmd := exec.Command(os.Args[0], "-test.run=^TestHelperProcessCounter$", "-test.count=1")
 			cmd.Env = append(os.Environ(), "JITDESK_STORE_HELPER_DB="+path, "JITDESK_STORE_HELPER_N="+strconv.Itoa(perGoroutine))
 			out, err := cmd.CombinedOutput()
 			if err != nil {
 				outs[p] = fmt.Sprintf("process %d: %v\n%s", p, err, out)
 			}
-		}(p)
+		}()
 	}
 	wg.Wait()
 	for _, o := range outs {
@@ -578,39 +980,84 @@ func TestTwoProcessesOfReadThenWriteTransactionsNeverSeeBusy(t *testing.T) {
 			t.Error(o)
 		}
 	}
-	var v string
-	if err := db.read.QueryRow(`SELECT name FROM approvers WHERE login = 'counter'`).Scan(&v); err != nil {
+	var v int
+	if err := db.read.QueryRow(`SELECT v FROM test_counter WHERE id = 1`).Scan(&v); err != nil {
 		t.Fatal(err)
 	}
-	if want := strconv.Itoa(2 * 4 * perGoroutine); v != want {
-		t.Fatalf("counter %s, want %s: updates were lost", v, want)
+	if want := 2 * 4 * perGoroutine; v != want {
+		t.Fatalf("counter %d, want %d: updates were lost", v, want)
 	}
-	db.Close()
+	t.Logf("%d read-then-write transactions from 2 processes × 4 goroutines in %s", v, time.Since(start).Round(time.Millisecond))
 }
 
-func TestIntakeJTIsAreSingleUsePerApplication(t *testing.T) {
+func TestIntakeJTIsAreSingleUsePerApplicationAndPrunedInBoundedSteps(t *testing.T) {
 	db := openTemp(t)
 	ctx := context.Background()
-	use := func(app, jti string) error {
-		return db.Update(ctx, func(tx approvals.Tx) error { return tx.UseIntakeJTI(app, jti, base.Add(time.Minute), base) })
+	use := func(app, jti string, exp, now time.Time) error {
+		return db.Update(ctx, func(tx approvals.Tx) error { return tx.UseIntakeJTI(app, jti, exp, now) })
 	}
-	if err := use("a", "j1"); err != nil {
+	if err := use("a", "j1", base.Add(time.Minute), base); err != nil {
 		t.Fatal(err)
 	}
-	if err := use("a", "j1"); !errors.Is(err, approvals.ErrReplay) {
+	if err := use("a", "j1", base.Add(time.Minute), base); !errors.Is(err, approvals.ErrReplay) {
 		t.Fatalf("replay: %v", err)
 	}
-	if err := use("b", "j1"); err != nil {
+	if err := use("b", "j1", base.Add(time.Minute), base); err != nil {
 		t.Fatalf("same jti of another application: %v", err)
 	}
-}
-
-func TestIntegrityCheckPassesOnAFreshDatabase(t *testing.T) {
-	db := openTemp(t)
-	seedBasics(t, db)
-	if err := db.IntegrityCheck(context.Background()); err != nil {
+	// 250 records that expired long ago: each use prunes at most jtiPrune.
+	if err := db.Update(ctx, func(atx approvals.Tx) error {
+		for i := 0; i < 250; i++ {
+			if err := atx.UseIntakeJTI("old", strconv.Itoa(i), base.Add(-time.Hour), base.Add(-2*time.Hour)); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
 		t.Fatal(err)
+	}
+	count := func() (n int) {
+		_ = db.read.QueryRow(`SELECT COUNT(*) FROM intake_jtis`).Scan(&n)
+		return n
+	}
+	if n := count(); n != 252 {
+		t.Fatalf("%d records", n)
+	}
+	if err := use("a", "j2", base.Add(time.Minute), base); err != nil {
+		t.Fatal(err)
+	}
+	if n := count(); n != 253-jtiPrune {
+		t.Fatalf("%d records after one prune, want %d", n, 253-jtiPrune)
+	}
+	for i := 3; i < 6; i++ {
+		_ = use("a", "j"+strconv.Itoa(i), base.Add(time.Minute), base)
+	}
+	// Only the expired ones went; j1 (exp within jtiKeep) is still refused.
+	if n := count(); n != 6 {
+		t.Fatalf("%d records left, want the 6 unexpired", n)
+	}
+	if err := use("a", "j1", base.Add(time.Minute), base.Add(time.Minute+time.Second)); !errors.Is(err, approvals.ErrReplay) {
+		t.Fatalf("replay inside the leeway: %v", err)
 	}
 }
 
-var _ = sql.ErrNoRows
+func TestIntegrityCheckPassesOnAFreshDatabaseAndNamesABrokenForeignKey(t *testing.T) {
+	db := openTemp(t)
+	seedBasics(t, db)
+	ctx := context.Background()
+	if err := db.IntegrityCheck(ctx); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := sql.Open("sqlite", "file:"+db.Path()+"?_pragma=busy_timeout(10000)&_pragma=foreign_keys(0)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	if _, err := raw.Exec(`INSERT INTO reviews (request_id, approver, decision, at) VALUES ('missing', 'alice', 'deny', 0)`); err != nil {
+		t.Fatal(err)
+	}
+	err = db.IntegrityCheck(ctx)
+	if err == nil || !strings.Contains(err.Error(), "foreign_key_check") || !strings.Contains(err.Error(), "reviews") {
+		t.Fatalf("got %v, want the broken reference named", err)
+	}
+}

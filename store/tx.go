@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -11,7 +12,9 @@ import (
 	"github.com/jitdesk/jitdesk/approvals"
 )
 
-// tx implements approvals.Tx over one SQL transaction.
+// tx implements approvals.Tx over one SQL transaction. A read transaction
+// uses the same type; the read pool is query_only, so a write through it
+// fails instead of bypassing the single writer.
 type tx struct {
 	ctx context.Context
 	q   *sql.Tx
@@ -27,11 +30,21 @@ func (t *tx) queryRow(query string, args ...any) *sql.Row {
 	return t.q.QueryRowContext(t.ctx, query, args...)
 }
 
+// notFound turns sql.ErrNoRows into approvals.ErrNotFound naming what was
+// looked up.
 func notFound(what, id string, err error) error {
 	if errors.Is(err, sql.ErrNoRows) {
 		return fmt.Errorf("%s %q: %w", what, id, approvals.ErrNotFound)
 	}
-	return fmt.Errorf("%s %q: %w", what, id, err)
+	return fmt.Errorf("read %s %q: %w", what, id, err)
+}
+
+// pageLimit applies the list contract: 0 (or less) means 50, at most 500.
+func pageLimit(limit int) int {
+	if limit <= 0 {
+		return 50
+	}
+	return min(limit, 500)
 }
 
 // --- applications
@@ -46,6 +59,7 @@ func scanApp(s interface{ Scan(...any) error }) (approvals.Application, error) {
 	return a, err
 }
 
+// Application returns the application with this id, secret included.
 func (t *tx) Application(id string) (approvals.Application, error) {
 	a, err := scanApp(t.queryRow(`SELECT `+appCols+` FROM applications WHERE id = ?`, id))
 	if err != nil {
@@ -54,6 +68,7 @@ func (t *tx) Application(id string) (approvals.Application, error) {
 	return a, nil
 }
 
+// ApplicationByName returns the application with this name, secret included.
 func (t *tx) ApplicationByName(name string) (approvals.Application, error) {
 	a, err := scanApp(t.queryRow(`SELECT `+appCols+` FROM applications WHERE name = ?`, name))
 	if err != nil {
@@ -62,6 +77,8 @@ func (t *tx) ApplicationByName(name string) (approvals.Application, error) {
 	return a, nil
 }
 
+// Applications lists applications ordered by name after afterName. Secrets
+// are left out: a list is for showing, and a secret is shown once.
 func (t *tx) Applications(afterName string, limit int) ([]approvals.Application, error) {
 	rows, err := t.q.QueryContext(t.ctx, `SELECT `+appCols+` FROM applications WHERE name > ? ORDER BY name LIMIT ?`, afterName, pageLimit(limit))
 	if err != nil {
@@ -72,7 +89,7 @@ func (t *tx) Applications(afterName string, limit int) ([]approvals.Application,
 	for rows.Next() {
 		a, err := scanApp(rows)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("list applications: %w", err)
 		}
 		a.Secret = nil
 		out = append(out, a)
@@ -80,15 +97,10 @@ func (t *tx) Applications(afterName string, limit int) ([]approvals.Application,
 	return out, rows.Err()
 }
 
+// InsertApplication adds an application; ErrConflict on a duplicate id or name.
 func (t *tx) InsertApplication(a approvals.Application) error {
 	_, err := t.exec(`INSERT INTO applications (`+appCols+`) VALUES (?, ?, ?, ?, ?, ?)`, a.ID, a.Name, a.Audience, a.Secret, a.Disabled, ms(a.CreatedAt))
-	if isConstraint(err) {
-		return fmt.Errorf("application %q: %w", a.Name, approvals.ErrConflict)
-	}
-	if err != nil {
-		return fmt.Errorf("insert application %s: %w", a.Name, err)
-	}
-	return nil
+	return dbErr(fmt.Sprintf("insert application %q (id %s)", a.Name, a.ID), err, approvals.ErrConflict)
 }
 
 // --- approvers
@@ -102,17 +114,17 @@ func (t *tx) loadApprover(login string) (approvals.Approver, error) {
 	}
 	a.CreatedAt = fromMS(created)
 	if a.Groups, err = t.strings(`SELECT group_name FROM approver_groups WHERE login = ? ORDER BY group_name`, login); err != nil {
-		return a, err
+		return a, fmt.Errorf("read groups of approver %s: %w", login, err)
 	}
 	rows, err := t.q.QueryContext(t.ctx, `SELECT fingerprint, authorized_key FROM approver_ssh_keys WHERE login = ? ORDER BY fingerprint`, login)
 	if err != nil {
-		return a, err
+		return a, fmt.Errorf("read ssh keys of approver %s: %w", login, err)
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var k approvals.SSHKey
 		if err := rows.Scan(&k.Fingerprint, &k.AuthorizedKey); err != nil {
-			return a, err
+			return a, fmt.Errorf("read ssh keys of approver %s: %w", login, err)
 		}
 		a.SSHKeys = append(a.SSHKeys, k)
 	}
@@ -136,8 +148,10 @@ func (t *tx) strings(query string, args ...any) ([]string, error) {
 	return out, rows.Err()
 }
 
+// Approver returns the approver with this login, with groups and SSH keys.
 func (t *tx) Approver(login string) (approvals.Approver, error) { return t.loadApprover(login) }
 
+// ApproverBySSHKey returns the approver owning the key with this fingerprint.
 func (t *tx) ApproverBySSHKey(fingerprint string) (approvals.Approver, error) {
 	var login string
 	if err := t.queryRow(`SELECT login FROM approver_ssh_keys WHERE fingerprint = ?`, fingerprint).Scan(&login); err != nil {
@@ -146,6 +160,7 @@ func (t *tx) ApproverBySSHKey(fingerprint string) (approvals.Approver, error) {
 	return t.loadApprover(login)
 }
 
+// Approvers lists approvers ordered by login after afterLogin.
 func (t *tx) Approvers(afterLogin string, limit int) ([]approvals.Approver, error) {
 	logins, err := t.strings(`SELECT login FROM approvers WHERE login > ? ORDER BY login LIMIT ?`, afterLogin, pageLimit(limit))
 	if err != nil {
@@ -162,26 +177,24 @@ func (t *tx) Approvers(afterLogin string, limit int) ([]approvals.Approver, erro
 	return out, nil
 }
 
+// InsertApprover adds an approver with groups and SSH keys; ErrConflict on
+// a duplicate login or an SSH key another approver already has.
 func (t *tx) InsertApprover(a approvals.Approver) error {
 	_, err := t.exec(`INSERT INTO approvers (login, name, email, created_at) VALUES (?, ?, ?, ?)`, a.Login, a.Name, a.Email, ms(a.CreatedAt))
-	if isConstraint(err) {
-		return fmt.Errorf("approver %q: %w", a.Login, approvals.ErrConflict)
-	}
 	if err != nil {
-		return fmt.Errorf("insert approver %s: %w", a.Login, err)
+		return dbErr(fmt.Sprintf("insert approver %q", a.Login), err, approvals.ErrConflict)
 	}
 	for _, g := range a.Groups {
-		if _, err := t.exec(`INSERT INTO approver_groups (login, group_name) VALUES (?, ?)`, a.Login, g); err != nil {
-			return fmt.Errorf("insert approver %s group %s: %w", a.Login, g, err)
+		// A group named twice is one membership, not an error.
+		_, err := t.exec(`INSERT INTO approver_groups (login, group_name) VALUES (?, ?) ON CONFLICT DO NOTHING`, a.Login, g)
+		if err != nil {
+			return dbErr(fmt.Sprintf("insert approver %s group %q", a.Login, g), err, approvals.ErrConflict)
 		}
 	}
 	for _, k := range a.SSHKeys {
 		_, err := t.exec(`INSERT INTO approver_ssh_keys (fingerprint, login, authorized_key) VALUES (?, ?, ?)`, k.Fingerprint, a.Login, k.AuthorizedKey)
-		if isConstraint(err) {
-			return fmt.Errorf("ssh key %s is already registered: %w", k.Fingerprint, approvals.ErrConflict)
-		}
 		if err != nil {
-			return fmt.Errorf("insert approver %s key: %w", a.Login, err)
+			return dbErr(fmt.Sprintf("insert ssh key %s of approver %s (already registered?)", k.Fingerprint, a.Login), err, approvals.ErrConflict)
 		}
 	}
 	return nil
@@ -189,6 +202,8 @@ func (t *tx) InsertApprover(a approvals.Approver) error {
 
 // --- templates
 
+// Template returns the template with this key, with fields (in their
+// order), approvers, groups and on-call rotations.
 func (t *tx) Template(key string) (approvals.Template, error) {
 	var tm approvals.Template
 	var typ string
@@ -203,33 +218,32 @@ func (t *tx) Template(key string) (approvals.Template, error) {
 	tm.CreatedAt = fromMS(created)
 	rows, err := t.q.QueryContext(t.ctx, `SELECT name, default_value, required FROM template_fields WHERE template_key = ? ORDER BY position`, key)
 	if err != nil {
-		return tm, err
+		return tm, fmt.Errorf("read fields of template %s: %w", key, err)
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var f approvals.MetadataField
 		if err := rows.Scan(&f.Name, &f.Default, &f.Required); err != nil {
-			return tm, err
+			return tm, fmt.Errorf("read fields of template %s: %w", key, err)
 		}
 		tm.Fields = append(tm.Fields, f)
 	}
 	if err := rows.Err(); err != nil {
-		return tm, err
+		return tm, fmt.Errorf("read fields of template %s: %w", key, err)
 	}
 	if tm.Approvers, err = t.strings(`SELECT login FROM template_approvers WHERE template_key = ? ORDER BY login`, key); err != nil {
-		return tm, err
+		return tm, fmt.Errorf("read approvers of template %s: %w", key, err)
 	}
 	if tm.Groups, err = t.strings(`SELECT group_name FROM template_groups WHERE template_key = ? ORDER BY group_name`, key); err != nil {
-		return tm, err
+		return tm, fmt.Errorf("read groups of template %s: %w", key, err)
 	}
 	if tm.OnCall, err = t.strings(`SELECT rotation FROM template_oncall WHERE template_key = ? ORDER BY rotation`, key); err != nil {
-		return tm, err
+		return tm, fmt.Errorf("read on-call rotations of template %s: %w", key, err)
 	}
 	return tm, nil
 }
 
-func msDur(v int64) time.Duration { return time.Duration(v) * time.Millisecond }
-
+// Templates lists templates ordered by key after afterKey.
 func (t *tx) Templates(afterKey string, limit int) ([]approvals.Template, error) {
 	keys, err := t.strings(`SELECT key FROM templates WHERE key > ? ORDER BY key LIMIT ?`, afterKey, pageLimit(limit))
 	if err != nil {
@@ -246,34 +260,39 @@ func (t *tx) Templates(afterKey string, limit int) ([]approvals.Template, error)
 	return out, nil
 }
 
+// InsertTemplate adds a template with its fields, approvers, groups and
+// on-call rotations: ErrConflict on a duplicate key or field name,
+// ErrNotFound when its application, a named approver or a rotation does not
+// exist.
 func (t *tx) InsertTemplate(tm approvals.Template) error {
 	_, err := t.exec(`INSERT INTO templates (key, app_id, name, title, type, quorum, default_ttl_ms, max_ttl_ms, pending_timeout_ms, min_reason, created_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		tm.Key, tm.AppID, tm.Name, tm.Title, string(tm.Type), tm.Quorum, tm.DefaultTTL.Milliseconds(), tm.MaxTTL.Milliseconds(), tm.PendingTimeout.Milliseconds(), tm.MinReason, ms(tm.CreatedAt))
-	if isConstraint(err) {
-		return fmt.Errorf("template %q (or its application is unknown): %w", tm.Key, approvals.ErrConflict)
-	}
 	if err != nil {
-		return fmt.Errorf("insert template %s: %w", tm.Key, err)
+		return dbErr(fmt.Sprintf("insert template %q of application %s", tm.Key, tm.AppID), err, approvals.ErrConflict)
 	}
 	for i, f := range tm.Fields {
-		if _, err := t.exec(`INSERT INTO template_fields (template_key, position, name, default_value, required) VALUES (?, ?, ?, ?, ?)`, tm.Key, i, f.Name, f.Default, f.Required); err != nil {
-			return fmt.Errorf("insert template %s field %s: %w", tm.Key, f.Name, err)
+		_, err := t.exec(`INSERT INTO template_fields (template_key, position, name, default_value, required) VALUES (?, ?, ?, ?, ?)`, tm.Key, i, f.Name, f.Default, f.Required)
+		if err != nil {
+			return dbErr(fmt.Sprintf("insert template %s field %q", tm.Key, f.Name), err, approvals.ErrConflict)
 		}
 	}
 	for _, l := range tm.Approvers {
-		if _, err := t.exec(`INSERT INTO template_approvers (template_key, login) VALUES (?, ?)`, tm.Key, l); err != nil {
-			return fmt.Errorf("insert template %s approver %s: %w", tm.Key, l, err)
+		_, err := t.exec(`INSERT INTO template_approvers (template_key, login) VALUES (?, ?) ON CONFLICT DO NOTHING`, tm.Key, l)
+		if err != nil {
+			return dbErr(fmt.Sprintf("insert template %s approver %q", tm.Key, l), err, approvals.ErrConflict)
 		}
 	}
 	for _, g := range tm.Groups {
-		if _, err := t.exec(`INSERT INTO template_groups (template_key, group_name) VALUES (?, ?)`, tm.Key, g); err != nil {
-			return fmt.Errorf("insert template %s group %s: %w", tm.Key, g, err)
+		_, err := t.exec(`INSERT INTO template_groups (template_key, group_name) VALUES (?, ?) ON CONFLICT DO NOTHING`, tm.Key, g)
+		if err != nil {
+			return dbErr(fmt.Sprintf("insert template %s group %q", tm.Key, g), err, approvals.ErrConflict)
 		}
 	}
 	for _, r := range tm.OnCall {
-		if _, err := t.exec(`INSERT INTO template_oncall (template_key, rotation) VALUES (?, ?)`, tm.Key, r); err != nil {
-			return fmt.Errorf("insert template %s rotation %s: %w", tm.Key, r, err)
+		_, err := t.exec(`INSERT INTO template_oncall (template_key, rotation) VALUES (?, ?) ON CONFLICT DO NOTHING`, tm.Key, r)
+		if err != nil {
+			return dbErr(fmt.Sprintf("insert template %s on-call rotation %q", tm.Key, r), err, approvals.ErrConflict)
 		}
 	}
 	return nil
@@ -281,11 +300,12 @@ func (t *tx) InsertTemplate(tm approvals.Template) error {
 
 // --- reviews, signatures, grants
 
+// Reviews returns a request's reviews in the order they were made.
 func (t *tx) Reviews(requestID string) ([]approvals.Review, error) {
 	rows, err := t.q.QueryContext(t.ctx, `SELECT request_id, approver, decision, comment, signature_digest, grant_ttl_ms, at
 		FROM reviews WHERE request_id = ? ORDER BY at, approver`, requestID)
 	if err != nil {
-		return nil, fmt.Errorf("reviews of %s: %w", requestID, err)
+		return nil, fmt.Errorf("read reviews of %s: %w", requestID, err)
 	}
 	defer rows.Close()
 	var out []approvals.Review
@@ -294,7 +314,7 @@ func (t *tx) Reviews(requestID string) ([]approvals.Review, error) {
 		var dec string
 		var ttl, at int64
 		if err := rows.Scan(&r.RequestID, &r.Approver, &dec, &r.Comment, &r.SignatureDigest, &ttl, &at); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("read reviews of %s: %w", requestID, err)
 		}
 		r.Decision, r.GrantTTL, r.At = approvals.Decision(dec), msDur(ttl), fromMS(at)
 		out = append(out, r)
@@ -302,27 +322,29 @@ func (t *tx) Reviews(requestID string) ([]approvals.Review, error) {
 	return out, rows.Err()
 }
 
+// InsertReview records a review and, for an approval, bumps the request's
+// approval count in the same transaction: ErrAlreadyReviewed when this
+// approver already reviewed the request, ErrNotFound when the request or
+// approver does not exist.
 func (t *tx) InsertReview(r approvals.Review) error {
 	_, err := t.exec(`INSERT INTO reviews (request_id, approver, decision, comment, signature_digest, grant_ttl_ms, at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
 		r.RequestID, r.Approver, string(r.Decision), r.Comment, r.SignatureDigest, r.GrantTTL.Milliseconds(), ms(r.At))
-	if isConstraint(err) {
-		return fmt.Errorf("%s on %s: %w", r.Approver, r.RequestID, approvals.ErrAlreadyReviewed)
-	}
 	if err != nil {
-		return fmt.Errorf("insert review: %w", err)
+		return dbErr(fmt.Sprintf("insert review of %s by %s", r.RequestID, r.Approver), err, approvals.ErrAlreadyReviewed)
 	}
 	if r.Decision == approvals.DecisionApprove {
 		if _, err := t.exec(`UPDATE requests SET approvals = approvals + 1 WHERE id = ?`, r.RequestID); err != nil {
-			return fmt.Errorf("count approval: %w", err)
+			return fmt.Errorf("count approval of %s by %s: %w", r.RequestID, r.Approver, err)
 		}
 	}
 	return nil
 }
 
+// Signatures returns a request's stored signatures, oldest first.
 func (t *tx) Signatures(requestID string) ([]approvals.StoredSignature, error) {
 	rows, err := t.q.QueryContext(t.ctx, `SELECT digest, request_id, approver, kind, canonical, signed_at FROM signatures WHERE request_id = ? ORDER BY signed_at, digest`, requestID)
 	if err != nil {
-		return nil, fmt.Errorf("signatures of %s: %w", requestID, err)
+		return nil, fmt.Errorf("read signatures of %s: %w", requestID, err)
 	}
 	defer rows.Close()
 	var out []approvals.StoredSignature
@@ -330,7 +352,7 @@ func (t *tx) Signatures(requestID string) ([]approvals.StoredSignature, error) {
 		var s approvals.StoredSignature
 		var at int64
 		if err := rows.Scan(&s.Digest, &s.RequestID, &s.Approver, &s.Kind, &s.Canonical, &at); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("read signatures of %s: %w", requestID, err)
 		}
 		s.SignedAt = fromMS(at)
 		out = append(out, s)
@@ -338,16 +360,12 @@ func (t *tx) Signatures(requestID string) ([]approvals.StoredSignature, error) {
 	return out, rows.Err()
 }
 
+// InsertSignature stores a signature (append-only); ErrConflict when a
+// signature with the same digest was already stored.
 func (t *tx) InsertSignature(s approvals.StoredSignature) error {
 	_, err := t.exec(`INSERT INTO signatures (digest, request_id, approver, kind, canonical, signed_at) VALUES (?, ?, ?, ?, ?, ?)`,
 		s.Digest, s.RequestID, s.Approver, s.Kind, s.Canonical, ms(s.SignedAt))
-	if isConstraint(err) {
-		return fmt.Errorf("signature %s was already used: %w", s.Digest, approvals.ErrConflict)
-	}
-	if err != nil {
-		return fmt.Errorf("insert signature: %w", err)
-	}
-	return nil
+	return dbErr(fmt.Sprintf("insert signature %s of %s by %s", s.Digest, s.RequestID, s.Approver), err, approvals.ErrConflict)
 }
 
 const grantCols = `id, request_id, app_id, subject, audience, scope, issued_at, expires_at, kid, token, revoked_at, revoked_by, revoke_reason`
@@ -363,6 +381,7 @@ func scanGrant(row *sql.Row) (approvals.Grant, error) {
 	return g, err
 }
 
+// Grant returns the grant with this id (the access token's jti).
 func (t *tx) Grant(id string) (approvals.Grant, error) {
 	g, err := scanGrant(t.queryRow(`SELECT `+grantCols+` FROM grants WHERE id = ?`, id))
 	if err != nil {
@@ -371,6 +390,7 @@ func (t *tx) Grant(id string) (approvals.Grant, error) {
 	return g, nil
 }
 
+// GrantByRequest returns the grant issued for a request.
 func (t *tx) GrantByRequest(requestID string) (approvals.Grant, error) {
 	g, err := scanGrant(t.queryRow(`SELECT `+grantCols+` FROM grants WHERE request_id = ?`, requestID))
 	if err != nil {
@@ -379,28 +399,29 @@ func (t *tx) GrantByRequest(requestID string) (approvals.Grant, error) {
 	return g, nil
 }
 
+// InsertGrant stores an unrevoked grant; ErrConflict on a duplicate id or
+// a second grant for the same request.
 func (t *tx) InsertGrant(g approvals.Grant) error {
 	_, err := t.exec(`INSERT INTO grants (`+grantCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, NULL)`,
 		g.ID, g.RequestID, g.AppID, g.Subject, g.Audience, g.Scope, ms(g.IssuedAt), ms(g.ExpiresAt), g.Kid, g.Token)
-	if isConstraint(err) {
-		return fmt.Errorf("grant for request %s: %w", g.RequestID, approvals.ErrConflict)
-	}
-	if err != nil {
-		return fmt.Errorf("insert grant: %w", err)
-	}
-	return nil
+	return dbErr(fmt.Sprintf("insert grant %s for request %s", g.ID, g.RequestID), err, approvals.ErrConflict)
 }
 
+// RevokeGrant marks a grant revoked once: ErrRevoked when it already was,
+// ErrNotFound when there is no such grant.
 func (t *tx) RevokeGrant(id string, at time.Time, by, reason string) error {
 	res, err := t.exec(`UPDATE grants SET revoked_at = ?, revoked_by = ?, revoke_reason = ? WHERE id = ? AND revoked_at IS NULL`, ms(at), by, reason, id)
 	if err != nil {
 		return fmt.Errorf("revoke grant %s: %w", id, err)
 	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		if _, err := t.Grant(id); err != nil {
+	if n, err := res.RowsAffected(); err != nil {
+		return fmt.Errorf("revoke grant %s: %w", id, err)
+	} else if n == 0 {
+		g, err := t.Grant(id)
+		if err != nil {
 			return err
 		}
-		return fmt.Errorf("grant %s: %w", id, approvals.ErrRevoked)
+		return fmt.Errorf("grant %s was revoked by %s at %s: %w", id, g.RevokedBy, g.RevokedAt.Format(time.RFC3339), approvals.ErrRevoked)
 	}
 	return nil
 }
@@ -408,31 +429,38 @@ func (t *tx) RevokeGrant(id string, at time.Time, by, reason string) error {
 // --- intake jtis
 
 // jtiPrune bounds how many expired replay records one intake removes, so a
-// backlog never makes a single request slow.
+// backlog never makes a single request slow; steady intake keeps up with
+// expiry because each insert removes up to this many.
 const jtiPrune = 100
 
+// jtiKeep is how long past its exp a record is kept. It must exceed the
+// clock-skew leeway intake verification allows on exp (30 s), or a token
+// could be replayed inside the leeway after its record was pruned.
+const jtiKeep = time.Minute
+
+// UseIntakeJTI records that (appID, jti) was used; ErrReplay when it was
+// already recorded. It also prunes a bounded number of expired records.
 func (t *tx) UseIntakeJTI(appID, jti string, exp, now time.Time) error {
 	_, err := t.exec(`INSERT INTO intake_jtis (app_id, jti, exp) VALUES (?, ?, ?)`, appID, jti, ms(exp))
-	if isConstraint(err) {
-		return fmt.Errorf("jti %q of %s: %w", jti, appID, approvals.ErrReplay)
-	}
 	if err != nil {
-		return fmt.Errorf("record intake jti: %w", err)
+		return dbErr(fmt.Sprintf("record intake jti %q of application %s", jti, appID), err, approvals.ErrReplay)
 	}
-	// A record may go once its token could no longer be accepted anyway.
-	_, err = t.exec(`DELETE FROM intake_jtis WHERE rowid IN (SELECT rowid FROM intake_jtis WHERE exp < ? ORDER BY exp LIMIT ?)`, ms(now.Add(-time.Minute)), jtiPrune)
+	// rowid subquery because DELETE … LIMIT is a compile-time option of
+	// SQLite (and absent from PostgreSQL); the exp index serves it.
+	_, err = t.exec(`DELETE FROM intake_jtis WHERE rowid IN (SELECT rowid FROM intake_jtis WHERE exp < ? ORDER BY exp LIMIT ?)`, ms(now.Add(-jtiKeep)), jtiPrune)
 	if err != nil {
-		return fmt.Errorf("prune intake jtis: %w", err)
+		return fmt.Errorf("prune expired intake jtis: %w", err)
 	}
 	return nil
 }
 
 // --- signing keys
 
+// SigningKeys lists all signing keys, newest first.
 func (t *tx) SigningKeys() ([]approvals.SigningKey, error) {
 	rows, err := t.q.QueryContext(t.ctx, `SELECT kid, alg, private, created_at, retired_at, publish_until FROM signing_keys ORDER BY created_at DESC, kid`)
 	if err != nil {
-		return nil, fmt.Errorf("signing keys: %w", err)
+		return nil, fmt.Errorf("read signing keys: %w", err)
 	}
 	defer rows.Close()
 	var out []approvals.SigningKey
@@ -441,29 +469,19 @@ func (t *tx) SigningKeys() ([]approvals.SigningKey, error) {
 		var created, until int64
 		var retired sql.NullInt64
 		if err := rows.Scan(&k.Kid, &k.Alg, &k.Private, &created, &retired, &until); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("read signing keys: %w", err)
 		}
-		k.CreatedAt, k.RetiredAt, k.PublishUntil = fromMS(created), fromNullMS(retired), fromMS(until)
-		if until == 0 {
-			k.PublishUntil = time.Time{}
+		k.CreatedAt, k.RetiredAt = fromMS(created), fromNullMS(retired)
+		if until != 0 {
+			k.PublishUntil = fromMS(until)
 		}
 		out = append(out, k)
 	}
 	return out, rows.Err()
 }
 
-func (t *tx) InsertSigningKey(k approvals.SigningKey) error {
-	_, err := t.exec(`INSERT INTO signing_keys (kid, alg, private, created_at, retired_at, publish_until) VALUES (?, ?, ?, ?, ?, ?)`,
-		k.Kid, k.Alg, k.Private, ms(k.CreatedAt), nullMS(k.RetiredAt), zeroMS(k.PublishUntil))
-	if isConstraint(err) {
-		return fmt.Errorf("signing key %s: %w", k.Kid, approvals.ErrConflict)
-	}
-	if err != nil {
-		return fmt.Errorf("insert signing key: %w", err)
-	}
-	return nil
-}
-
+// zeroMS stores the zero time as 0 in publish_until, which is NOT NULL so
+// that MAX(publish_until, ?) raises it (MAX with a NULL yields NULL).
 func zeroMS(t time.Time) int64 {
 	if t.IsZero() {
 		return 0
@@ -471,27 +489,50 @@ func zeroMS(t time.Time) int64 {
 	return t.UnixMilli()
 }
 
+// InsertSigningKey stores a key; ErrConflict on a duplicate kid.
+func (t *tx) InsertSigningKey(k approvals.SigningKey) error {
+	_, err := t.exec(`INSERT INTO signing_keys (kid, alg, private, created_at, retired_at, publish_until) VALUES (?, ?, ?, ?, ?, ?)`,
+		k.Kid, k.Alg, k.Private, ms(k.CreatedAt), nullMS(k.RetiredAt), zeroMS(k.PublishUntil))
+	return dbErr(fmt.Sprintf("insert signing key %s", k.Kid), err, approvals.ErrConflict)
+}
+
+// RetireSigningKey retires the active key kid: ErrNotFound when there is
+// no such key, ErrConflict when it was already retired.
 func (t *tx) RetireSigningKey(kid string, at, publishUntil time.Time) error {
 	res, err := t.exec(`UPDATE signing_keys SET retired_at = ?, publish_until = MAX(publish_until, ?) WHERE kid = ? AND retired_at IS NULL`, ms(at), zeroMS(publishUntil), kid)
 	if err != nil {
-		return fmt.Errorf("retire key %s: %w", kid, err)
+		return fmt.Errorf("retire signing key %s: %w", kid, err)
 	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return fmt.Errorf("retire key %s: %w", kid, approvals.ErrNotFound)
+	if n, err := res.RowsAffected(); err != nil {
+		return fmt.Errorf("retire signing key %s: %w", kid, err)
+	} else if n == 0 {
+		var retired sql.NullInt64
+		if err := t.queryRow(`SELECT retired_at FROM signing_keys WHERE kid = ?`, kid).Scan(&retired); err != nil {
+			return notFound("signing key", kid, err)
+		}
+		return fmt.Errorf("retire signing key %s: already retired at %s: %w", kid, fromNullMS(retired).Format(time.RFC3339), approvals.ErrConflict)
 	}
 	return nil
 }
 
+// ExtendKeyPublication raises the key's publish_until to at least until;
+// ErrNotFound when there is no such key.
 func (t *tx) ExtendKeyPublication(kid string, until time.Time) error {
-	_, err := t.exec(`UPDATE signing_keys SET publish_until = MAX(publish_until, ?) WHERE kid = ?`, ms(until), kid)
+	res, err := t.exec(`UPDATE signing_keys SET publish_until = MAX(publish_until, ?) WHERE kid = ?`, ms(until), kid)
 	if err != nil {
-		return fmt.Errorf("extend key %s: %w", kid, err)
+		return fmt.Errorf("extend publication of signing key %s: %w", kid, err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return fmt.Errorf("extend publication of signing key %s: %w", kid, err)
+	} else if n == 0 {
+		return fmt.Errorf("extend publication of signing key %q: %w", kid, approvals.ErrNotFound)
 	}
 	return nil
 }
 
 // --- audit
 
+// AuditHead returns the newest event's seq and hash (0, "" when empty).
 func (t *tx) AuditHead() (int64, string, error) {
 	var seq int64
 	var hash string
@@ -500,11 +541,14 @@ func (t *tx) AuditHead() (int64, string, error) {
 		return 0, "", nil
 	}
 	if err != nil {
-		return 0, "", fmt.Errorf("audit head: %w", err)
+		return 0, "", fmt.Errorf("read audit head: %w", err)
 	}
 	return seq, hash, nil
 }
 
+// AppendAudit appends ev after the chain's head, read in this same
+// transaction (which holds the write lock, so no other append interleaves).
+// It fills Seq, PrevHash and Hash and returns the event exactly as stored.
 func (t *tx) AppendAudit(ev approvals.AuditEvent) (approvals.AuditEvent, error) {
 	seq, head, err := t.AuditHead()
 	if err != nil {
@@ -516,25 +560,46 @@ func (t *tx) AppendAudit(ev approvals.AuditEvent) (approvals.AuditEvent, error) 
 // appendAudit appends ev after the given head (the caller read it in this
 // transaction), so batch loaders avoid re-reading the head per event.
 func (t *tx) appendAudit(ev approvals.AuditEvent, seq int64, head string) (approvals.AuditEvent, error) {
+	ev, args, err := chainAudit(ev, seq, head)
+	if err != nil {
+		return ev, err
+	}
+	if _, err := t.exec(insertAuditSQL, args...); err != nil {
+		return ev, fmt.Errorf("append audit event %d %s %s: %w", ev.Seq, ev.Action, ev.Subject, err)
+	}
+	return ev, nil
+}
+
+const insertAuditSQL = `INSERT INTO audit_events (seq, at, actor, action, subject, payload, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
+
+// chainAudit fills ev's Seq, PrevHash and Hash as the event after
+// (seq, head) and returns the insert arguments for it.
+func chainAudit(ev approvals.AuditEvent, seq int64, head string) (approvals.AuditEvent, []any, error) {
+	// Store what is hashed: ChainHash turns an empty payload into {} and
+	// compacts the JSON, and silently hashes nothing for invalid JSON, so
+	// only a JSON object is accepted and it is stored compacted.
 	if len(ev.Payload) == 0 {
 		ev.Payload = json.RawMessage("{}")
+	} else {
+		var buf bytes.Buffer
+		if err := json.Compact(&buf, ev.Payload); err != nil || buf.Bytes()[0] != '{' {
+			return ev, nil, fmt.Errorf("append audit event %s %s: %w: payload must be a JSON object", ev.Action, ev.Subject, approvals.ErrInvalid)
+		}
+		ev.Payload = json.RawMessage(buf.Bytes())
 	}
 	// Millisecond precision is what is stored, so hash what is stored.
 	ev.At = fromMS(ms(ev.At))
 	ev.Seq, ev.PrevHash = seq+1, head
 	ev.Hash = approvals.ChainHash(head, ev)
-	_, err := t.exec(`INSERT INTO audit_events (seq, at, actor, action, subject, payload, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-		ev.Seq, ms(ev.At), ev.Actor, ev.Action, ev.Subject, string(ev.Payload), ev.PrevHash, ev.Hash)
-	if err != nil {
-		return ev, fmt.Errorf("append audit event: %w", err)
-	}
-	return ev, nil
+	return ev, []any{ev.Seq, ms(ev.At), ev.Actor, ev.Action, ev.Subject, string(ev.Payload), ev.PrevHash, ev.Hash}, nil
 }
+
+const auditCols = `seq, at, actor, action, subject, payload, prev_hash, hash`
 
 func (t *tx) auditRows(query string, args ...any) ([]approvals.AuditEvent, error) {
 	rows, err := t.q.QueryContext(t.ctx, query, args...)
 	if err != nil {
-		return nil, fmt.Errorf("audit events: %w", err)
+		return nil, fmt.Errorf("read audit events: %w", err)
 	}
 	defer rows.Close()
 	var out []approvals.AuditEvent
@@ -543,7 +608,7 @@ func (t *tx) auditRows(query string, args ...any) ([]approvals.AuditEvent, error
 		var at int64
 		var payload string
 		if err := rows.Scan(&e.Seq, &at, &e.Actor, &e.Action, &e.Subject, &payload, &e.PrevHash, &e.Hash); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("read audit events: %w", err)
 		}
 		e.At, e.Payload = fromMS(at), json.RawMessage(payload)
 		out = append(out, e)
@@ -551,22 +616,18 @@ func (t *tx) auditRows(query string, args ...any) ([]approvals.AuditEvent, error
 	return out, rows.Err()
 }
 
-const auditCols = `seq, at, actor, action, subject, payload, prev_hash, hash`
-
+// AuditEvents returns up to limit events with seq > afterSeq, ascending.
+// Unlike the other lists, limit is not capped: chain verification walks in
+// whatever batch size it chooses.
 func (t *tx) AuditEvents(afterSeq int64, limit int) ([]approvals.AuditEvent, error) {
 	return t.auditRows(`SELECT `+auditCols+` FROM audit_events WHERE seq > ? ORDER BY seq LIMIT ?`, afterSeq, max(limit, 1))
 }
 
+// AuditEventsDesc returns up to limit events with seq < beforeSeq (0 means
+// from the newest), descending.
 func (t *tx) AuditEventsDesc(beforeSeq int64, limit int) ([]approvals.AuditEvent, error) {
 	if beforeSeq <= 0 {
 		return t.auditRows(`SELECT `+auditCols+` FROM audit_events ORDER BY seq DESC LIMIT ?`, max(limit, 1))
 	}
 	return t.auditRows(`SELECT `+auditCols+` FROM audit_events WHERE seq < ? ORDER BY seq DESC LIMIT ?`, beforeSeq, max(limit, 1))
-}
-
-func pageLimit(limit int) int {
-	if limit <= 0 {
-		return 50
-	}
-	return min(limit, 500)
 }
