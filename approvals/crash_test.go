@@ -1,0 +1,222 @@
+package approvals_test
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jitdesk/jitdesk/approvals"
+	"github.com/jitdesk/jitdesk/store"
+	"github.com/jitdesk/jitdesk/tokens"
+)
+
+// TestMain doubles as the crash worker: with JITDESK_CRASH_DB set, the test
+// binary writes to that database in a loop until it is killed.
+func TestMain(m *testing.M) {
+	if path := os.Getenv("JITDESK_CRASH_DB"); path != "" {
+		seed, _ := strconv.ParseUint(os.Getenv("JITDESK_CRASH_SEED"), 10, 64)
+		crashWorker(path, seed)
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// crashWorker submits (through intake and directly), approves, denies and
+// revokes, forever, on the system clock.
+func crashWorker(path string, seed uint64) {
+	db, err := store.Open(path)
+	if err != nil {
+		fmt.Println("open:", err)
+		os.Exit(3)
+	}
+	svc := approvals.New(db, approvals.Options{Issuer: "https://jitdesk.test"})
+	ctx := context.Background()
+	rng := rand.New(rand.NewPCG(seed, seed+1))
+	app, err := svc.Application(ctx, "payments")
+	if err != nil {
+		fmt.Println("app:", err)
+		os.Exit(3)
+	}
+	approvers := []string{"alice", "bob", "carol"}
+	for i := 0; ; i++ {
+		switch rng.IntN(5) {
+		case 0, 1:
+			var c tokens.IntakeClaims
+			now := time.Now()
+			c.Issuer, c.Subject, c.ID = app.ID, fmt.Sprint("user", rng.IntN(50)), fmt.Sprintf("%d-%d-%d", seed, i, now.UnixNano())
+			c.Audience = []string{"https://jitdesk.test"}
+			c.IssuedAt, c.ExpiresAt = jwtDate(now), jwtDate(now.Add(time.Minute))
+			tok, _ := tokens.SignIntake(app.Secret, c)
+			in := approvals.NewRequest{TemplateKey: "iam", Reason: "crash loop"}
+			if rng.IntN(2) == 0 {
+				in = approvals.NewRequest{TemplateKey: "k8s", Reason: "crash loop", Metadata: map[string]string{"namespace": "x"}}
+			}
+			svc.SubmitIntake(ctx, tok, in)
+		default:
+			page, _ := svc.List(ctx, approvals.RequestQuery{Scope: approvals.ScopePending, Limit: 20})
+			if len(page) == 0 {
+				continue
+			}
+			r := page[rng.IntN(len(page))]
+			d, err := svc.Get(ctx, r.ID)
+			if err != nil {
+				continue
+			}
+			who := approvers[rng.IntN(len(approvers))]
+			if rng.IntN(4) == 0 {
+				svc.Deny(ctx, approvals.DenyInput{RequestID: r.ID, Approver: who, Digest: d.Digest, Comment: "no"})
+			} else if out, err := svc.Approve(ctx, approvals.ApproveInput{RequestID: r.ID, Approver: who, Digest: d.Digest}); err == nil && out.Grant != nil && rng.IntN(3) == 0 {
+				svc.Revoke(ctx, approvals.RevokeInput{ID: out.Grant.ID, Approver: who, Reason: "crash loop"})
+			}
+		}
+	}
+}
+
+// checkConsistent proves what must hold after any crash: SQLite integrity,
+// the audit chain, and no half-decided request.
+func checkConsistent(t *testing.T, path string) (requests, grants int) {
+	t.Helper()
+	db, err := store.Open(path) // opens and serves again without repair
+	if err != nil {
+		t.Fatalf("reopen after kill: %v", err)
+	}
+	defer db.Close()
+	ctx := context.Background()
+	if err := db.IntegrityCheck(ctx); err != nil {
+		t.Fatal(err)
+	}
+	svc := approvals.New(db, approvals.Options{Issuer: "https://jitdesk.test"})
+	if _, err := svc.VerifyAudit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	issued := map[string]bool{}
+	var before int64
+	for {
+		evs, err := svc.AuditLog(ctx, before, 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range evs {
+			if e.Action == "grant.issued" {
+				issued[e.Subject] = true
+			}
+		}
+		if len(evs) < 1000 {
+			break
+		}
+		before = evs[len(evs)-1].Seq
+	}
+	q := approvals.RequestQuery{Scope: approvals.ScopeAll, Limit: 500}
+	for {
+		page, err := svc.List(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range page {
+			requests++
+			d, err := svc.Get(ctx, r.ID)
+			if err != nil {
+				t.Fatalf("request %s: %v", r.ID, err)
+			}
+			approvalsSeen := 0
+			denied := false
+			for _, rv := range d.Reviews {
+				if rv.Decision == approvals.DecisionApprove {
+					approvalsSeen++
+				} else {
+					denied = true
+				}
+			}
+			if approvalsSeen != r.Approvals {
+				t.Fatalf("request %s counts %d approvals but has %d reviews", r.ID, r.Approvals, approvalsSeen)
+			}
+			switch r.Status {
+			case approvals.StatusApproved:
+				if d.Grant == nil || !issued[d.Grant.ID] || approvalsSeen < d.Template.Quorum {
+					t.Fatalf("approved request %s without its grant, audit event or quorum", r.ID)
+				}
+				grants++
+			case approvals.StatusDenied:
+				if !denied {
+					t.Fatalf("denied request %s has no deny review", r.ID)
+				}
+			case approvals.StatusPending:
+				if denied || approvalsSeen >= d.Template.Quorum {
+					t.Fatalf("pending request %s is half-decided", r.ID)
+				}
+			}
+		}
+		if len(page) < q.Limit {
+			break
+		}
+		last := page[len(page)-1]
+		q.After = &approvals.Cursor{At: last.CreatedAt, ID: last.ID}
+	}
+	if len(issued) != grants {
+		t.Fatalf("%d grant.issued events but %d approved requests", len(issued), grants)
+	}
+	return requests, grants
+}
+
+func crashDB(t *testing.T) string {
+	t.Helper()
+	f := newFixture(t) // app, approvers, templates k8s (sre group: alice, bob) and iam (quorum 2)
+	path := f.db.Path()
+	f.db.Close()
+	return path
+}
+
+func killLoop(t *testing.T, path string, workers, rounds int) {
+	t.Helper()
+	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
+	for round := 0; round < rounds; round++ {
+		var wg sync.WaitGroup
+		for w := 0; w < workers; w++ {
+			cmd := exec.Command(os.Args[0])
+			cmd.Env = append(os.Environ(), "JITDESK_CRASH_DB="+path, fmt.Sprint("JITDESK_CRASH_SEED=", round*10+w))
+			var out strings.Builder
+			cmd.Stdout, cmd.Stderr = &out, &out
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				time.Sleep(time.Duration(80+rng.IntN(250)) * time.Millisecond)
+				cmd.Process.Signal(syscall.SIGKILL)
+				cmd.Wait()
+				if strings.Contains(out.String(), "open:") || strings.Contains(out.String(), "app:") {
+					t.Errorf("worker could not start: %s", out.String())
+				}
+			}()
+		}
+		wg.Wait()
+		checkConsistent(t, path)
+	}
+}
+
+func TestSIGKILLAtRandomMomentsLeavesAConsistentDatabase(t *testing.T) {
+	path := crashDB(t)
+	killLoop(t, path, 1, 12)
+	reqs, grants := checkConsistent(t, path)
+	if reqs == 0 || grants == 0 {
+		t.Fatalf("the workers did too little to prove anything: %d requests, %d grants", reqs, grants)
+	}
+	t.Logf("after 12 kills: %d requests, %d grants, all consistent", reqs, grants)
+}
+
+func TestSIGKILLWithTwoWritingProcessesLeavesAConsistentDatabase(t *testing.T) {
+	path := crashDB(t)
+	killLoop(t, path, 2, 8)
+	reqs, grants := checkConsistent(t, path)
+	t.Logf("after 8 double kills: %d requests, %d grants, all consistent", reqs, grants)
+}
+
