@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/user"
 	"time"
@@ -83,6 +84,14 @@ func runConsole(svc *approvals.Service, login string, bell bool) error {
 	// Every console sweeps too, so a desk without `serve` still sees
 	// overdue requests become expired; racing sweepers are safe.
 	go svc.RunSweeper(ctx, sweepEvery, nil)
-	_, err := tea.NewProgram(ui.New(ui.Options{Service: svc, Login: login, Bell: bell, Notify: bell})).Run()
+	m := ui.New(ui.Options{Service: svc, Login: login, Bell: bell, Notify: bell})
+	final, err := tea.NewProgram(m).Run()
+	// The console holds a change-feed subscription; end it however the
+	// program ended.
+	for _, v := range []tea.Model{final, m} {
+		if c, ok := v.(io.Closer); ok {
+			c.Close()
+		}
+	}
 	return err
 }
