@@ -219,4 +219,3 @@ func TestSIGKILLWithTwoWritingProcessesLeavesAConsistentDatabase(t *testing.T) {
 	reqs, grants := checkConsistent(t, path)
 	t.Logf("after 8 double kills: %d requests, %d grants, all consistent", reqs, grants)
 }
-
