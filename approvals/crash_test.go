@@ -187,10 +187,11 @@ func killLoop(t *testing.T, path string, workers, rounds int) {
 			if err := cmd.Start(); err != nil {
 				t.Fatal(err)
 			}
+			wait := time.Duration(80+rng.IntN(250)) * time.Millisecond
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				time.Sleep(time.Duration(80+rng.IntN(250)) * time.Millisecond)
+				time.Sleep(wait)
 				cmd.Process.Signal(syscall.SIGKILL)
 				cmd.Wait()
 				if strings.Contains(out.String(), "open:") || strings.Contains(out.String(), "app:") {
