@@ -7,6 +7,8 @@ import (
 	"github.com/jitdesk/jitdesk/approvals"
 )
 
+// Rotation returns a rotation with its members in hand-over order and the
+// overrides that end after now, oldest first.
 func (t *tx) Rotation(name string, now time.Time) (approvals.Rotation, error) {
 	var r approvals.Rotation
 	var shift, start, created int64
@@ -36,6 +38,7 @@ func (t *tx) Rotation(name string, now time.Time) (approvals.Rotation, error) {
 	return r, rows.Err()
 }
 
+// Rotations lists every rotation by name (there are few, so no paging).
 func (t *tx) Rotations(now time.Time) ([]approvals.Rotation, error) {
 	names, err := t.strings(`SELECT name FROM rotations ORDER BY name`)
 	if err != nil {
@@ -52,27 +55,26 @@ func (t *tx) Rotations(now time.Time) ([]approvals.Rotation, error) {
 	return out, nil
 }
 
+// InsertRotation adds a rotation and its members: ErrConflict on a
+// duplicate name, ErrNotFound when a member is not an approver.
 func (t *tx) InsertRotation(r approvals.Rotation) error {
 	_, err := t.exec(`INSERT INTO rotations (name, shift_ms, start_at, created_at) VALUES (?, ?, ?, ?)`, r.Name, r.Shift.Milliseconds(), ms(r.Start), ms(r.CreatedAt))
-	if isConstraint(err) {
-		return fmt.Errorf("rotation %q: %w", r.Name, approvals.ErrConflict)
-	}
 	if err != nil {
-		return fmt.Errorf("insert rotation %s: %w", r.Name, err)
+		return dbErr(fmt.Sprintf("insert rotation %q", r.Name), err, approvals.ErrConflict)
 	}
 	for i, m := range r.Members {
-		if _, err := t.exec(`INSERT INTO rotation_members (rotation, position, login) VALUES (?, ?, ?)`, r.Name, i, m); err != nil {
-			return fmt.Errorf("insert rotation %s member %s: %w", r.Name, m, err)
+		_, err := t.exec(`INSERT INTO rotation_members (rotation, position, login) VALUES (?, ?, ?)`, r.Name, i, m)
+		if err != nil {
+			return dbErr(fmt.Sprintf("insert rotation %s member %q", r.Name, m), err, approvals.ErrConflict)
 		}
 	}
 	return nil
 }
 
+// InsertOverride gives a rotation's pager to o.Login for a while;
+// ErrNotFound when the rotation or the approver does not exist.
 func (t *tx) InsertOverride(rotation string, o approvals.Override) error {
 	_, err := t.exec(`INSERT INTO rotation_overrides (rotation, login, from_at, until_at, created_at) VALUES (?, ?, ?, ?, ?)`,
 		rotation, o.Login, ms(o.From), ms(o.Until), ms(o.CreatedAt))
-	if err != nil {
-		return fmt.Errorf("insert override of %s: %w", rotation, err)
-	}
-	return nil
+	return dbErr(fmt.Sprintf("insert override of rotation %q by %q", rotation, o.Login), err, approvals.ErrConflict)
 }

@@ -1061,3 +1061,45 @@ func TestIntegrityCheckPassesOnAFreshDatabaseAndNamesABrokenForeignKey(t *testin
 		t.Fatalf("got %v, want the broken reference named", err)
 	}
 }
+
+func TestNeedsMeIncludesTemplatesOfRotationsTheApproverIsOnCallFor(t *testing.T) {
+	db := openTemp(t)
+	seedBasics(t, db)
+	ctx := context.Background()
+	err := db.Update(ctx, func(tx approvals.Tx) error {
+		if err := tx.InsertRotation(approvals.Rotation{Name: "ops", Members: []string{"carol"}, Shift: time.Hour, Start: base}); err != nil {
+			return err
+		}
+		if err := tx.InsertRotation(approvals.Rotation{Name: "ops", Shift: time.Hour}); !errors.Is(err, approvals.ErrConflict) {
+			t.Errorf("duplicate rotation: %v", err)
+		}
+		if err := tx.InsertOverride("nope", approvals.Override{Login: "carol", From: base, Until: base.Add(time.Hour)}); !errors.Is(err, approvals.ErrNotFound) {
+			t.Errorf("override of an unknown rotation: %v", err)
+		}
+		if err := tx.InsertTemplate(approvals.Template{Key: "pager", AppID: "app1", Title: "Pager", Type: approvals.TypeApprove, Quorum: 1, OnCall: []string{"ops"}}); err != nil {
+			return err
+		}
+		if err := tx.InsertRequest(req(1, "pager", "m", approvals.StatusPending)); err != nil {
+			return err
+		}
+		return tx.InsertRequest(req(2, "k8s", "m", approvals.StatusPending))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = db.View(ctx, func(tx approvals.ReadTx) error {
+		tm, _ := tx.Template("pager")
+		if !slices.Equal(tm.OnCall, []string{"ops"}) {
+			t.Errorf("template on-call rotations: %v", tm.OnCall)
+		}
+		rs, _ := tx.Requests(approvals.RequestQuery{Scope: approvals.ScopePending, EligibleFor: "carol", OnCall: []string{"ops"}})
+		if got := strings.Join(idsOf(rs), ","); got != "R00001" {
+			t.Errorf("carol on call for ops sees %q", got)
+		}
+		rs, _ = tx.Requests(approvals.RequestQuery{Scope: approvals.ScopePending, EligibleFor: "carol"})
+		if len(rs) != 0 {
+			t.Errorf("carol off call sees %d", len(rs))
+		}
+		return nil
+	})
+}
