@@ -288,6 +288,10 @@ func (db *DB) Close() error {
 // Update runs fn in one write transaction begun IMMEDIATE. It commits when
 // fn returns nil and rolls back otherwise (also when fn panics, before the
 // panic continues), returning fn's error unchanged so errors.Is works.
+//
+// The process has one write connection, so fn must not call Update itself
+// (it would wait for its own connection until ctx ends); a View inside fn
+// does not see fn's uncommitted writes.
 func (db *DB) Update(ctx context.Context, fn func(approvals.Tx) error) error {
 	sqlTx, err := db.write.BeginTx(ctx, nil)
 	if err != nil {
