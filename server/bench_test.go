@@ -26,7 +26,11 @@ import (
 // Benchmarks of the intake path and of long-poll wake-ups, each beside its
 // baseline in the same run:
 //
-//	go test ./server -run '^$' -bench . -benchtime 2000x
+//	go test ./server -run '^$' -bench Intake -benchtime 2000x
+//	go test ./server -run '^$' -bench LongPollWake -benchtime 5x
+//
+// (LongPollWake takes about a second an iteration: 32 waiters park, then are
+// approved one by one; do not give it the intake's iteration count.)
 //
 // BenchmarkIntake/api is POST /v1/requests over real loopback HTTP at
 // concurrency 32 (intake token verified, jti burned, row and audit event
@@ -44,14 +48,23 @@ type benchFixture struct {
 	app approvals.Application
 }
 
-func newBenchFixture(b *testing.B) *benchFixture {
+func newBenchFixture(b *testing.B) *benchFixture { return newBenchFixtureOn(b, false) }
+
+// newBenchFixtureOn builds the fixture; with notifyOnCommit the store is
+// wrapped so that this process's own commits wake subscribers at once
+// instead of at the change feed's next PRAGMA data_version poll.
+func newBenchFixtureOn(b *testing.B, notifyOnCommit bool) *benchFixture {
 	b.Helper()
 	db, err := store.Open(filepath.Join(b.TempDir(), "jitdesk.db"))
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { db.Close() })
-	svc := approvals.New(db, approvals.Options{Issuer: "https://jitdesk.bench"})
+	var st approvals.Store = db
+	if notifyOnCommit {
+		st = &notifyingStore{DB: db, subs: map[chan struct{}]struct{}{}}
+	}
+	svc := approvals.New(st, approvals.Options{Issuer: "https://jitdesk.bench"})
 	ctx := context.Background()
 	if _, err := svc.Init(ctx, "bench"); err != nil {
 		b.Fatal(err)
@@ -176,11 +189,74 @@ func BenchmarkIntake(b *testing.B) {
 	})
 }
 
+// notifyingStore is the store with one change: a commit made through this
+// process wakes subscribers immediately. It shows what the long-poll path
+// costs once the store's feed stops being the bottleneck.
+type notifyingStore struct {
+	*store.DB
+	mu   sync.Mutex
+	subs map[chan struct{}]struct{}
+}
+
+func (s *notifyingStore) Update(ctx context.Context, fn func(approvals.Tx) error) error {
+	err := s.DB.Update(ctx, fn)
+	if err == nil {
+		s.mu.Lock()
+		for ch := range s.subs {
+			select {
+			case ch <- struct{}{}:
+			default:
+			}
+		}
+		s.mu.Unlock()
+	}
+	return err
+}
+
+func (s *notifyingStore) Subscribe() (<-chan struct{}, func()) {
+	ch := make(chan struct{}, 1)
+	inner, stopInner := s.DB.Subscribe() // other processes' commits
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-done:
+				return
+			case <-inner:
+				select {
+				case ch <- struct{}{}:
+				default:
+				}
+			}
+		}
+	}()
+	s.mu.Lock()
+	s.subs[ch] = struct{}{}
+	s.mu.Unlock()
+	var once sync.Once
+	return ch, func() {
+		once.Do(func() {
+			stopInner()
+			close(done)
+			s.mu.Lock()
+			delete(s.subs, ch)
+			s.mu.Unlock()
+		})
+	}
+}
+
 // BenchmarkLongPollWake parks benchConcurrency long-polls on distinct
-// pending requests, approves them one by one at random moments, and
-// reports how long after each approval committed its waiter had the answer.
+// pending requests, approves them one by one at varied moments, and
+// reports how long after each approval committed its waiter had the answer:
+// "store-feed" with the store as it is (its change feed polls PRAGMA
+// data_version every store.FeedInterval), "notify-on-commit" with
+// in-process commits waking subscribers at once.
 func BenchmarkLongPollWake(b *testing.B) {
-	f := newBenchFixture(b)
+	b.Run("store-feed", func(b *testing.B) { benchLongPollWake(b, newBenchFixtureOn(b, false)) })
+	b.Run("notify-on-commit", func(b *testing.B) { benchLongPollWake(b, newBenchFixtureOn(b, true)) })
+}
+
+func benchLongPollWake(b *testing.B, f *benchFixture) {
 	srv := httptest.NewServer(NewHTTPHandler(HTTPConfig{Service: f.svc, Logger: slog.New(slog.DiscardHandler)}))
 	defer srv.Close()
 	client := benchClient()
