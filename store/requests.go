@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jitdesk/jitdesk/approvals"
 )
@@ -135,7 +136,7 @@ func (t *tx) SetRequestStatus(id string, status approvals.Status, at time.Time, 
 // descending. The cursor is a row-value comparison, which SQLite ≥ 3.15 and
 // PostgreSQL both turn into an index range. Before walks the same index the
 // other way; Requests flips the page back into scope order.
-func listSQL(q approvals.RequestQuery, count bool) (string, []any) {
+func listSQL(q approvals.RequestQuery, count bool, narrow string) (string, []any) {
 	var where []string
 	var args []any
 	timeCol := "r.created_at"
@@ -182,6 +183,17 @@ func listSQL(q approvals.RequestQuery, count bool) (string, []any) {
 		args = append(args, q.Requester)
 	}
 	from := ` FROM requests r`
+	if narrow != "" {
+		// A selective filter: its few matching rows (a JSON array of rowids
+		// from the trigram index) drive the query, looked up by rowid and
+		// sorted, instead of walking the scope's index past non-matches.
+		// CROSS JOIN keeps that join order.
+		args = append([]any{narrow}, args...)
+		if count {
+			return ` FROM json_each(?) m CROSS JOIN requests r ON r.rowid = m.value` + joinWhere(where), args
+		}
+		return listPage(q, ` FROM json_each(?) m CROSS JOIN requests r ON r.rowid = m.value JOIN templates t ON t.key = r.template_key JOIN applications a ON a.id = r.app_id`, where, args, timeCol, desc)
+	}
 	if f := strings.TrimSpace(q.Filter); f != "" {
 		// LIKE is case-insensitive for ASCII in SQLite (PostgreSQL: ILIKE).
 		// The user's % and _ are escaped so the filter is literal text.
@@ -193,7 +205,11 @@ func listSQL(q approvals.RequestQuery, count bool) (string, []any) {
 	if count {
 		return from + joinWhere(where), args
 	}
-	from = requestFrom
+	return listPage(q, requestFrom, where, args, timeCol, desc)
+}
+
+// listPage adds the keyset cursor, order and limit to a list query.
+func listPage(q approvals.RequestQuery, from string, where []string, args []any, timeCol string, desc bool) (string, []any) {
 	reverse := q.Before != nil && q.After == nil
 	cur := q.After
 	if reverse {
@@ -224,6 +240,53 @@ func joinWhere(where []string) string {
 	return " WHERE " + strings.Join(where, " AND ")
 }
 
+// narrowMax is the most matches for which a filter counts as selective.
+// Above it, matches are dense enough that walking the scope's index with
+// LIKE fills a page quickly; below it, the trigram index finds them at once
+// (a filter matching nothing no longer scans every request in scope).
+const narrowMax = 2000
+
+// narrowFilter returns the rowids matching a selective filter as a JSON
+// array, or "" when the filter should use the LIKE scan: shorter than three
+// characters (the trigram index needs three), matching a template title
+// (then every request of that template matches), or matching more than
+// narrowMax requests.
+func (t *tx) narrowFilter(filter string) (string, error) {
+	f := strings.TrimSpace(filter)
+	if utf8.RuneCountInString(f) < 3 {
+		return "", nil
+	}
+	var titles int
+	if err := t.queryRow(`SELECT COUNT(*) FROM templates WHERE title LIKE ? ESCAPE '\'`, "%"+likeEscape(f)+"%").Scan(&titles); err != nil {
+		return "", fmt.Errorf("filter: %w", err)
+	}
+	if titles > 0 {
+		return "", nil
+	}
+	rows, err := t.q.QueryContext(t.ctx, `SELECT rowid FROM requests_search WHERE requests_search MATCH ? LIMIT ?`,
+		`"`+strings.ReplaceAll(f, `"`, `""`)+`"`, narrowMax+1)
+	if err != nil {
+		return "", fmt.Errorf("filter: %w", err)
+	}
+	defer rows.Close()
+	ids := make([]int64, 0, 16)
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return "", err
+		}
+		ids = append(ids, id)
+	}
+	if err := rows.Err(); err != nil {
+		return "", err
+	}
+	if len(ids) > narrowMax {
+		return "", nil
+	}
+	b, _ := json.Marshal(ids)
+	return string(b), nil
+}
+
 // likeEscape makes the user's text literal inside a LIKE pattern.
 func likeEscape(s string) string {
 	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
@@ -231,7 +294,11 @@ func likeEscape(s string) string {
 
 // Requests returns one keyset page of q in the scope's order (see listSQL).
 func (t *tx) Requests(q approvals.RequestQuery) ([]approvals.Request, error) {
-	clause, args := listSQL(q, false)
+	narrow, err := t.narrowFilter(q.Filter)
+	if err != nil {
+		return nil, err
+	}
+	clause, args := listSQL(q, false, narrow)
 	rows, err := t.q.QueryContext(t.ctx, `SELECT `+requestCols+clause, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list requests: %w", err)
@@ -258,7 +325,11 @@ func (t *tx) Requests(q approvals.RequestQuery) ([]approvals.Request, error) {
 // matching index entry: cheap for the pending queue at normal sizes, linear
 // in the matches (tens of ms at a few hundred thousand).
 func (t *tx) CountRequests(q approvals.RequestQuery) (int, error) {
-	clause, args := listSQL(q, true)
+	narrow, err := t.narrowFilter(q.Filter)
+	if err != nil {
+		return 0, err
+	}
+	clause, args := listSQL(q, true, narrow)
 	var n int
 	if err := t.queryRow(`SELECT COUNT(*)`+clause, args...).Scan(&n); err != nil {
 		return 0, fmt.Errorf("count requests: %w", err)

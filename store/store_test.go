@@ -796,7 +796,7 @@ func TestFilterTreatsPercentAndUnderscoreLiterally(t *testing.T) {
 // queryPlan returns EXPLAIN QUERY PLAN of the list query for q.
 func queryPlan(t testing.TB, db *DB, q approvals.RequestQuery) string {
 	t.Helper()
-	clause, args := listSQL(q, false)
+	clause, args := listSQL(q, false, "")
 	rows, err := db.read.Query(`EXPLAIN QUERY PLAN SELECT `+requestCols+clause, args...)
 	if err != nil {
 		t.Fatal(err)
@@ -1099,6 +1099,57 @@ func TestNeedsMeIncludesTemplatesOfRotationsTheApproverIsOnCallFor(t *testing.T)
 		rs, _ = tx.Requests(approvals.RequestQuery{Scope: approvals.ScopePending, EligibleFor: "carol"})
 		if len(rs) != 0 {
 			t.Errorf("carol off call sees %d", len(rs))
+		}
+		return nil
+	})
+}
+
+func TestSelectiveFilterUsesTheSearchIndexAndPagesLikeAnyList(t *testing.T) {
+	db := openTemp(t)
+	seedBasics(t, db)
+	ctx := context.Background()
+	var reqs []approvals.Request
+	for i := 0; i < 400; i++ {
+		r := req(i, "k8s", fmt.Sprint("user", i%9), approvals.StatusPending)
+		if i%40 == 7 {
+			r.Reason = fmt.Sprintf("rotate the Needle-%d cert", i)
+		}
+		reqs = append(reqs, r)
+	}
+	if err := db.BulkInsertRequests(ctx, reqs, nil); err != nil {
+		t.Fatal(err)
+	}
+	narrowOf := func(r approvals.ReadTx, f string) (string, error) { return r.(*tx).narrowFilter(f) }
+	_ = db.View(ctx, func(tx approvals.ReadTx) error {
+		narrow, err := narrowOf(tx, "needle")
+		if err != nil || narrow == "" {
+			t.Fatalf("a selective filter must use the search index: %q %v", narrow, err)
+		}
+		var got []string
+		q := approvals.RequestQuery{Scope: approvals.ScopePending, Filter: "NEEDLE", Limit: 3}
+		for {
+			page, err := tx.Requests(q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(page) == 0 {
+				break
+			}
+			got = append(got, idsOf(page)...)
+			last := page[len(page)-1]
+			q.After = &approvals.Cursor{At: last.CreatedAt, ID: last.ID}
+		}
+		if len(got) != 10 || got[0] != "R00007" || got[9] != "R00367" {
+			t.Fatalf("paged matches %v", got)
+		}
+		if n, _ := tx.CountRequests(approvals.RequestQuery{Scope: approvals.ScopePending, Filter: "needle"}); n != 10 {
+			t.Fatalf("count %d", n)
+		}
+		if rs, _ := tx.Requests(approvals.RequestQuery{Scope: approvals.ScopeAll, Filter: "no such text"}); len(rs) != 0 {
+			t.Fatalf("a filter matching nothing returned %d", len(rs))
+		}
+		if rs, _ := tx.Requests(approvals.RequestQuery{Scope: approvals.ScopeAll, Filter: "K8s exec", Limit: 500}); len(rs) != 400 {
+			t.Fatalf("a template title filter must match all its requests, got %d", len(rs))
 		}
 		return nil
 	})
