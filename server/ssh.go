@@ -171,9 +171,12 @@ func NewSSHServer(cfg SSHConfig) (*SSHServer, error) {
 	}
 	srv.HandshakeTimeout = cfg.HandshakeTimeout
 	srv.ConnCallback = s.rateLimit
-	// Only interactive shells: exec requests and subsystems (scp, sftp) are refused.
+	// Only interactive shells. Subsystems (scp, sftp) are refused outright;
+	// an exec request is let through only so that requirePTY can say in one
+	// line why no command runs here (OpenSSH would otherwise just print
+	// "exec request failed").
 	srv.SessionRequestCallback = func(sess ssh.Session, requestType string) bool {
-		if requestType != "shell" {
+		if requestType != "shell" && requestType != "exec" {
 			s.log.Warn("ssh request refused", "type", requestType, "remote", sess.RemoteAddr().String(),
 				"fingerprint", keyFingerprint(sess))
 			return false
@@ -183,7 +186,7 @@ func NewSSHServer(cfg SSHConfig) (*SSHServer, error) {
 	// Sessions only: no port forwarding in either direction, no global
 	// requests, whatever the library's defaults become.
 	srv.SubsystemHandlers = map[string]ssh.SubsystemHandler{}
-	srv.ChannelHandlers = map[string]ssh.ChannelHandler{"session": ssh.DefaultSessionHandler}
+	srv.ChannelHandlers = map[string]ssh.ChannelHandler{"session": s.sessionChannelHandler}
 	srv.RequestHandlers = map[string]ssh.RequestHandler{}
 	srv.LocalPortForwardingCallback = nil
 	srv.ReversePortForwardingCallback = nil
@@ -345,6 +348,12 @@ func (s *SSHServer) rateLimit(_ ssh.Context, conn net.Conn) net.Conn {
 // gets a one-line explanation.
 func (s *SSHServer) requirePTY(next ssh.Handler) ssh.Handler {
 	return func(sess ssh.Session) {
+		if sess.RawCommand() != "" || sess.Subsystem() != "" {
+			s.log.Warn("ssh request refused", "type", "exec", "remote", sess.RemoteAddr().String(), "fingerprint", keyFingerprint(sess))
+			wish.Println(sess, "jitdesk: commands are not run here; for the console connect with `ssh -t` and no command.")
+			_ = sess.Exit(1)
+			return
+		}
 		if _, _, ok := sess.Pty(); !ok {
 			s.log.Info("ssh session without a PTY refused", "remote", sess.RemoteAddr().String(), "fingerprint", keyFingerprint(sess))
 			wish.Println(sess, "jitdesk: the console needs a PTY (an interactive terminal); connect with `ssh -t` and no command.")
@@ -377,11 +386,6 @@ func (s *SSHServer) identify(next ssh.Handler) ssh.Handler {
 		}
 		sess.Context().SetValue(loginKey, a.Login)
 		sess.Context().SetValue(fingerprintKey, fp)
-		if ssh.AgentRequested(sess) {
-			// The library acknowledges the request, but no agent channel is
-			// ever opened back to the client: nothing is forwarded.
-			s.log.Info("ssh agent forwarding requested and ignored", "login", a.Login)
-		}
 		next(sess)
 	}
 }
