@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jitdesk/jitdesk/approvals"
@@ -13,11 +14,17 @@ import (
 var errTooManyWaiters = errors.New("too many clients are waiting on request status")
 
 // waitHub serves every status long-poll from one store subscription. A
-// waiter registers the request id and the state it last saw; on each change
-// signal the hub reads each distinct watched request once (with bounded
-// concurrency) and wakes only the waiters whose request changed. Waiters do
-// no work of their own while they wait, so a thousand idle long-polls cost
-// a thousand parked goroutines and nothing else.
+// waiter registers the request id and the state it last saw. On each change
+// signal the hub reads the audit events appended since its last look (one
+// query, whatever the number of waiters: every decision, review, cancel and
+// expiry appends an event whose subject is the request id, in the same
+// transaction as the change) and re-reads only the watched requests named
+// there, waking the waiters whose request changed. When it cannot tell what
+// changed (the first round, a backlog beyond a few pages, an audit read
+// error) it re-reads every watched request once. Waiters do no work of their
+// own while they wait, so a thousand idle long-polls cost a thousand parked
+// goroutines and nothing else, and a busy intake (every commit is a change
+// signal) costs one audit page per round.
 type waitHub struct {
 	svc        *approvals.Service
 	maxWaiters int
@@ -30,7 +37,19 @@ type waitHub struct {
 	gen     uint64 // bumped when a round starts; see add
 	n       int
 	waiters map[string]map[*waiter]struct{} // request id → waiters
+	recheck map[string]bool                 // ids to re-read next round whatever the audit says
+
+	lastSeq int64 // newest audit event accounted for; 0 = unknown (run goroutine; reset under mu)
+	reads   atomic.Int64
 }
+
+// Audit pages a round may read before falling back to re-reading every
+// watched request.
+const (
+	hubAuditFirstPage = 32
+	hubAuditPage      = 256
+	hubAuditPages     = 4
+)
 
 // waiter is one parked long-poll.
 type waiter struct {
@@ -45,6 +64,7 @@ func newWaitHub(svc *approvals.Service, maxWaiters int) *waitHub {
 		readers:    8,
 		kick:       make(chan struct{}, 1),
 		waiters:    map[string]map[*waiter]struct{}{},
+		recheck:    map[string]bool{},
 	}
 }
 
@@ -57,9 +77,9 @@ func (h *waitHub) generation() uint64 {
 }
 
 // add parks a waiter for id, which was seen in state seen after generation
-// gen was read. If a round started since (a change may have been consumed
-// between the read and this call), another round is requested, so no change
-// is ever missed.
+// gen was read. If a round moved the generation since (it may have consumed
+// a change between the read and this call), the request is re-read in
+// another round, so no change is ever missed.
 func (h *waitHub) add(id string, seen approvals.Request, gen uint64) (*waiter, error) {
 	h.startOnce.Do(func() { go h.run() })
 	w := &waiter{seen: seen, done: make(chan approvals.Detail, 1)}
@@ -76,6 +96,11 @@ func (h *waitHub) add(id string, seen approvals.Request, gen uint64) (*waiter, e
 	set[w] = struct{}{}
 	h.n++
 	missed := h.gen != gen
+	if missed {
+		// The change may already be behind the audit position: look at
+		// this request directly next round.
+		h.recheck[id] = true
+	}
 	h.mu.Unlock()
 	if missed {
 		h.poke()
@@ -118,21 +143,41 @@ func (h *waitHub) run() {
 	}
 }
 
-// round re-reads each watched request once and wakes the waiters whose
-// request changed since they looked.
+// round finds which watched requests may have changed and re-reads those
+// (bounded concurrency), waking the waiters whose request did change.
 func (h *waitHub) round() {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	h.mu.Lock()
+	if h.n == 0 {
+		// Nobody waits: forget the audit position rather than track it on
+		// every commit; the next waiters are few and re-read in full once.
+		h.gen++
+		h.lastSeq = 0
+		clear(h.recheck)
+		h.mu.Unlock()
+		return
+	}
+	recheck := h.recheck
+	h.recheck = map[string]bool{}
+	h.mu.Unlock()
+	touched, ok := h.touched(ctx)
+	// The generation moves and the waiters are listed together, after the
+	// audit read: a waiter that registers later with an older generation
+	// may have read its state before a change this round consumed, and is
+	// re-read next round (see add).
 	h.mu.Lock()
 	h.gen++
-	ids := make([]string, 0, len(h.waiters))
+	ids := make([]string, 0, len(recheck)+len(touched))
 	for id := range h.waiters {
-		ids = append(ids, id)
+		if !ok || recheck[id] || touched[id] {
+			ids = append(ids, id)
+		}
 	}
 	h.mu.Unlock()
 	if len(ids) == 0 {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
 	sem := make(chan struct{}, h.readers)
 	var wg sync.WaitGroup
 	for _, id := range ids {
@@ -140,6 +185,7 @@ func (h *waitHub) round() {
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
+			h.reads.Add(1)
 			d, err := h.svc.Get(ctx, id)
 			if err != nil {
 				return // the waiter's own timer answers it
@@ -148,6 +194,48 @@ func (h *waitHub) round() {
 		}()
 	}
 	wg.Wait()
+}
+
+// touched returns the subjects of the audit events appended since the last
+// round, and false when it cannot say (first round, too long a backlog, an
+// error): then every watched request is re-read.
+func (h *waitHub) touched(ctx context.Context) (map[string]bool, bool) {
+	out := map[string]bool{}
+	before := int64(0)
+	newest := int64(-1)
+	for page := range hubAuditPages {
+		limit := hubAuditPage
+		if page == 0 {
+			limit = hubAuditFirstPage // rounds are frequent and usually see a few events
+		}
+		evs, err := h.svc.AuditLog(ctx, before, limit)
+		if err != nil {
+			h.lastSeq = 0
+			return nil, false
+		}
+		if newest < 0 {
+			newest = 0
+			if len(evs) > 0 {
+				newest = evs[0].Seq
+			}
+		}
+		for _, ev := range evs {
+			if ev.Seq <= h.lastSeq {
+				known := h.lastSeq > 0
+				h.lastSeq = newest
+				return out, known
+			}
+			out[ev.Subject] = true
+		}
+		if len(evs) < limit {
+			// The whole log was read: everything in it is accounted for.
+			h.lastSeq = newest
+			return out, true
+		}
+		before = evs[len(evs)-1].Seq
+	}
+	h.lastSeq = newest
+	return nil, false
 }
 
 func (h *waitHub) wake(id string, d approvals.Detail) {
