@@ -3,6 +3,14 @@
 // JWKS, introspection, revocation) and the SSH console approvers reach with
 // any OpenSSH client. It only translates between the wire and
 // approvals.Service; who may do what is decided there.
+//
+// Files: http.go is the HTTP API (NewHTTPHandler; routes, limits, error
+// mapping to RFC 9457 problems, access log without credentials), longpoll.go
+// the shared long-poll hub behind GET /v1/requests/{id}?wait=, openapi.yaml
+// its OpenAPI 3 document (checked by http_openapi_test.go). ssh.go is the
+// SSH console (NewSSHServer; public-key identity, PTY-only sessions, limits,
+// idle and maximum length, graceful shutdown) and ssh_channel.go the session
+// channel filter that refuses agent and X11 forwarding.
 package server
 
 import (
