@@ -87,8 +87,11 @@ func (e errAbortBatch) Unwrap() error { return e.err }
 func (s *Service) commitIntake(batch []*intakeJob) {
 	results := make([]intakeResult, len(batch))
 	err := s.store.Update(context.Background(), func(tx Tx) error {
+		// Applications and templates do not change inside the transaction,
+		// so each is read once per batch rather than once per job.
+		c := &batchReads{tx: tx, apps: map[string]Application{}, templates: map[string]Template{}}
 		for i, j := range batch {
-			r, err := s.intakeOne(tx, j)
+			r, err := s.intakeOne(c, j)
 			var abort errAbortBatch
 			if errors.As(err, &abort) {
 				return abort.err
@@ -109,13 +112,14 @@ func (s *Service) commitIntake(batch []*intakeJob) {
 // Errors that wrote nothing (a refused token, a replay, invalid input) fail
 // only this job; a failed write aborts the batch (errAbortBatch), so nothing
 // is ever half-stored.
-func (s *Service) intakeOne(tx Tx, j *intakeJob) (intakeResult, error) {
+func (s *Service) intakeOne(c *batchReads, j *intakeJob) (intakeResult, error) {
+	tx := c.tx
 	now := s.Now()
-	caller, err := s.authenticate(tx, j.token, now)
+	caller, err := s.authenticate(tx, c.application, j.token, now)
 	if err != nil {
 		return intakeResult{}, err
 	}
-	t, err := tx.Template(j.in.TemplateKey)
+	t, err := c.template(j.in.TemplateKey)
 	if err != nil || t.AppID != caller.AppID {
 		// Another application's template is not even acknowledged to exist.
 		return intakeResult{caller: caller}, fmt.Errorf("submit request: template %q: %w", j.in.TemplateKey, ErrNotFound)
@@ -140,11 +144,11 @@ func (s *Service) intakeOne(tx Tx, j *intakeJob) (intakeResult, error) {
 // authenticate verifies an intake token inside tx and burns its jti. A
 // refused token or a replay writes nothing and returns ErrUnauthenticated; a
 // failed write returns errAbortBatch.
-func (s *Service) authenticate(tx Tx, token string, now time.Time) (Caller, error) {
+func (s *Service) authenticate(tx Tx, application func(string) (Application, error), token string, now time.Time) (Caller, error) {
 	claims, err := tokens.VerifyIntake(token, tokens.IntakeOptions{
 		Issuer: s.issuer,
 		Secret: func(appID string) ([]byte, error) {
-			app, err := tx.Application(appID)
+			app, err := application(appID)
 			if err != nil {
 				return nil, fmt.Errorf("unknown application %q", appID)
 			}
@@ -166,4 +170,33 @@ func (s *Service) authenticate(tx Tx, token string, now time.Time) (Caller, erro
 		return Caller{}, errAbortBatch{err}
 	}
 	return Caller{AppID: claims.Issuer, Subject: claims.Subject}, nil
+}
+
+// batchReads caches the applications and templates one intake batch reads.
+type batchReads struct {
+	tx        Tx
+	apps      map[string]Application
+	templates map[string]Template
+}
+
+func (c *batchReads) application(id string) (Application, error) {
+	if a, ok := c.apps[id]; ok {
+		return a, nil
+	}
+	a, err := c.tx.Application(id)
+	if err == nil {
+		c.apps[id] = a
+	}
+	return a, err
+}
+
+func (c *batchReads) template(key string) (Template, error) {
+	if t, ok := c.templates[key]; ok {
+		return t, nil
+	}
+	t, err := c.tx.Template(key)
+	if err == nil {
+		c.templates[key] = t
+	}
+	return t, err
 }

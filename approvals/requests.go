@@ -136,7 +136,7 @@ func (s *Service) AuthenticateIntake(ctx context.Context, token string) (Caller,
 	var c Caller
 	err := s.store.Update(ctx, func(tx Tx) error {
 		var err error
-		c, err = s.authenticate(tx, token, s.Now())
+		c, err = s.authenticate(tx, tx.Application, token, s.Now())
 		return err
 	})
 	var abort errAbortBatch

@@ -312,6 +312,10 @@ func (db *DB) Update(ctx context.Context, fn func(approvals.Tx) error) error {
 	if err := sqlTx.Commit(); err != nil {
 		return fmt.Errorf("commit write transaction on %s: %w", db.path, err)
 	}
+	// Subscribers in this process hear about the commit at once; the
+	// data_version poll is for other processes (and costs up to one
+	// interval of latency). A double notice is harmless: they coalesce.
+	db.notify()
 	return nil
 }
 

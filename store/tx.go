@@ -18,6 +18,12 @@ import (
 type tx struct {
 	ctx context.Context
 	q   *sql.Tx
+
+	// The audit head after this transaction's last append: the transaction
+	// holds the write lock, so nobody else can move it meanwhile.
+	headKnown bool
+	headSeq   int64
+	headHash  string
 }
 
 var _ approvals.Tx = (*tx)(nil)
@@ -550,11 +556,20 @@ func (t *tx) AuditHead() (int64, string, error) {
 // transaction (which holds the write lock, so no other append interleaves).
 // It fills Seq, PrevHash and Hash and returns the event exactly as stored.
 func (t *tx) AppendAudit(ev approvals.AuditEvent) (approvals.AuditEvent, error) {
-	seq, head, err := t.AuditHead()
-	if err != nil {
-		return ev, err
+	if !t.headKnown {
+		seq, head, err := t.AuditHead()
+		if err != nil {
+			return ev, err
+		}
+		t.headSeq, t.headHash, t.headKnown = seq, head, true
 	}
-	return t.appendAudit(ev, seq, head)
+	stored, err := t.appendAudit(ev, t.headSeq, t.headHash)
+	if err != nil {
+		t.headKnown = false
+		return stored, err
+	}
+	t.headSeq, t.headHash = stored.Seq, stored.Hash
+	return stored, nil
 }
 
 // appendAudit appends ev after the given head (the caller read it in this
