@@ -439,6 +439,14 @@ func (s *SSHServer) program(sess ssh.Session) *tea.Program {
 	st := &sessionState{}
 	sess.Context().SetValue(stateKey, st)
 	m := ui.New(ui.Options{Service: s.cfg.Service, Login: login, Bell: s.cfg.Bell})
+	// However the session ends (quit, idle, killed connection), the console
+	// must let go of its change-feed subscription.
+	go func() {
+		<-sess.Context().Done()
+		if c, ok := m.(io.Closer); ok {
+			c.Close()
+		}
+	}()
 	p := tea.NewProgram(m,
 		tea.WithInput(in),
 		tea.WithOutput(sess),
