@@ -180,6 +180,7 @@ func (e *env) do(method, path, bearer, contentType string, body io.Reader) resp 
 	observed.Lock()
 	observed.m[fmt.Sprintf("%s %s %d", method, route(u.Path), res.StatusCode)] = true
 	observed.Unlock()
+	checkResponseSchema(e.t, method, route(u.Path), res.StatusCode, res.Header.Get("Content-Type"), b)
 	return resp{status: res.StatusCode, header: res.Header, body: b}
 }
 
