@@ -11,6 +11,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"charm.land/bubbles/v2/help"
@@ -65,6 +66,10 @@ type Model struct {
 	sub       <-chan struct{}
 	unsub     func()
 	closed    bool
+	// lifeMu guards unsub and closed: an SSH server closes the model from
+	// its own goroutine when the session ends, while the program may still
+	// be running Init.
+	lifeMu sync.Mutex
 }
 
 // New returns the root model of a console session. Each call is its own
@@ -99,7 +104,11 @@ func New(opts Options) tea.Model {
 // Init asks for the background colour, subscribes to the change feed and
 // loads the queue and who I am.
 func (m *Model) Init() tea.Cmd {
-	m.sub, m.unsub = m.ctx.Service.Subscribe()
+	m.lifeMu.Lock()
+	if !m.closed {
+		m.sub, m.unsub = m.ctx.Service.Subscribe()
+	}
+	m.lifeMu.Unlock()
 	return tea.Batch(tea.RequestBackgroundColor, m.waitChange(), tick(), m.start())
 }
 
@@ -118,6 +127,8 @@ func (m *Model) start() tea.Cmd {
 // Close ends the session's change-feed subscription and cancels its pending
 // Service calls. It is safe to call more than once.
 func (m *Model) Close() error {
+	m.lifeMu.Lock()
+	defer m.lifeMu.Unlock()
 	if m.closed {
 		return nil
 	}
