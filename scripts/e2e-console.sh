@@ -13,7 +13,12 @@ fail() { echo "e2e-console: FAIL: $*" >&2; tmux -L "$sock" capture-pane -p >&2 2
 screen() { tmux -L "$sock" capture-pane -p; }
 # wait_for TEXT: poll the screen (bounded) until TEXT shows.
 wait_for() {
-  for _ in $(seq 1 50); do screen | grep -qF -- "$1" && return 0; sleep 0.1; done
+  local s
+  for _ in $(seq 1 50); do
+    s=$(screen)
+    [[ "$s" == *"$1"* ]] && return 0
+    sleep 0.1
+  done
   fail "screen never showed: $1"
 }
 keys() { tmux -L "$sock" send-keys "$@"; }
@@ -35,6 +40,7 @@ wait_for "valid — signed by kid"
 # The token is the block of base64url lines after the grant line.
 token=$(screen | awk '/^grant /{on=1; next} on && /^$/ {if (started) exit; next} on && /^[A-Za-z0-9_.-]+$/ {started=1; printf "%s", $0}')
 [ "$(tr -cd . <<<"$token" | wc -c)" = 2 ] || fail "could not read a token off the screen: $token"
-"$work/jitdesk" --db "$db" verify "$token" | head -1
+verified=$("$work/jitdesk" --db "$db" verify "$token") || fail "jitdesk verify refused the token read off the screen"
+echo "${verified%%$'\n'*}"
 keys q
 echo "e2e-console: ok"

@@ -70,7 +70,7 @@ for _ in $(seq 1 100); do
 done
 [ -n "$approved" ] || fail "no pending request appeared"
 wait "$client" || { cat "$work/client.log"; fail "node client failed"; }
-cat "$work/client.log" | head -3
+head -3 "$work/client.log"
 jd verify "$(cat "$work/token.txt")" >/dev/null || fail "jitdesk verify refused the token"
 grep -q "token verified with jose" "$work/client.log" || fail "client did not verify the token"
 
