@@ -23,7 +23,11 @@ import (
 func TestMain(m *testing.M) {
 	// Times on screen are local; make goldens independent of the machine.
 	time.Local = time.UTC
-	os.Exit(m.Run())
+	code := m.Run()
+	for _, d := range benchDirs {
+		os.RemoveAll(d)
+	}
+	os.Exit(code)
 }
 
 // t0 is the test clock's start: Monday 2 March 2026, 14:00 UTC.

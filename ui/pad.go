@@ -283,7 +283,10 @@ func (p *padScreen) View() string {
 		if p.penDown {
 			mode = "pen DOWN"
 		}
-		out = append(out, s.Subtle.Render(clip(fmt.Sprintf("draw with the mouse, or arrows + space (%s) · tab type your name · u undo · x clear · enter accept · esc back", mode), p.w)))
+		hint := fmt.Sprintf("draw with the mouse, or arrows + space (%s) · tab type your name · u undo · x clear · enter accept · esc back", mode)
+		for _, l := range wrapInert(hint, max(p.w, 10)) {
+			out = append(out, s.Subtle.Render(l))
+		}
 	}
 	if p.err != "" {
 		for _, l := range wrapInert(p.err, max(p.w, 10)) {

@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"time"
@@ -81,6 +82,8 @@ type queueScreen struct {
 	atStart, atEnd bool
 	sel, top       int
 	gen            int // bumped whenever the window is replaced; stale pages are dropped
+	genCtx         context.Context
+	genCancel      context.CancelFunc // cancels the store queries of the current gen
 	loadingPrev    bool
 	loadingNext    bool
 	loaded         bool
@@ -146,16 +149,30 @@ func (q *queueScreen) cursorOf(r approvals.Request) approvals.Cursor {
 func (q *queueScreen) ascending() bool { return q.tab != tabHistory }
 
 func (q *queueScreen) fetch(kind pageKind, rq approvals.RequestQuery, keepID string, fromTop bool) tea.Cmd {
-	svc, ctx, uid, gen := q.ctx.Service, q.ctx.Ctx, q.uid, q.gen
+	if q.genCtx == nil {
+		q.newGen()
+	}
+	svc, ctx, uid, gen := q.ctx.Service, q.genCtx, q.uid, q.gen
 	return func() tea.Msg {
 		rows, err := svc.List(ctx, rq)
 		return pageMsg{uid: uid, gen: gen, kind: kind, rows: rows, limit: rq.Limit, keepID: keepID, fromTop: fromTop, err: err}
 	}
 }
 
+// newGen starts a new window generation: pages of older generations are
+// dropped when they arrive, and their store queries still running (a filter
+// scan superseded by the next keystroke) are cancelled.
+func (q *queueScreen) newGen() {
+	if q.genCancel != nil {
+		q.genCancel()
+	}
+	q.gen++
+	q.genCtx, q.genCancel = context.WithCancel(q.ctx.Ctx)
+}
+
 // reset replaces the window with the first or the last page.
 func (q *queueScreen) reset(kind pageKind) tea.Cmd {
-	q.gen++
+	q.newGen()
 	q.loadingPrev, q.loadingNext = false, false
 	rq := q.baseQuery()
 	if q.filterText != "" {
@@ -177,7 +194,7 @@ func (q *queueScreen) reset(kind pageKind) tea.Cmd {
 // refresh re-reads the loaded window after a change, keeping the cursor on
 // the same request when it is still listed.
 func (q *queueScreen) refresh() tea.Cmd {
-	q.gen++
+	q.newGen()
 	q.loadingPrev, q.loadingNext = false, false
 	rq := q.baseQuery()
 	rq.Limit = min(500, max(pageSize, len(q.rows)))

@@ -6,12 +6,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
 	"charm.land/bubbles/v2/key"
 	"charm.land/bubbles/v2/textinput"
 	tea "charm.land/bubbletea/v2"
+	"github.com/charmbracelet/x/ansi"
 
 	"github.com/jitdesk/jitdesk/approvals"
 )
@@ -188,9 +190,52 @@ func decodeJWTPart(seg string) []string {
 	}
 	lines := strings.Split(buf.String(), "\n")
 	for i, l := range lines {
-		lines[i] = inertJSON(l)
+		lines[i] = inertJSON(l) + timeNote(l)
 	}
 	return lines
+}
+
+// timeNote annotates a top-level NumericDate claim line ("exp": 1795893818,)
+// with the time it means, e.g. "  (2026-11-28 19:23:38)".
+func timeNote(line string) string {
+	t := strings.TrimSpace(line)
+	for _, c := range []string{`"exp": `, `"iat": `, `"nbf": `, `"auth_time": `} {
+		if !strings.HasPrefix(line, "  "+c) || !strings.HasPrefix(t, c) {
+			continue
+		}
+		n, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimPrefix(t, c), ","), 10, 64)
+		if err != nil || n <= 0 || n > 253402300799 {
+			return ""
+		}
+		return "  (" + stamp(time.Unix(n, 0)) + ")"
+	}
+	return ""
+}
+
+// chunk cuts a string without spaces (a token) into lines of exactly w
+// columns (the last may be shorter), so lines read off the screen join back
+// into the token. s must be inert.
+func chunk(s string, w int) []string {
+	var out []string
+	var b strings.Builder
+	n := 0
+	for _, r := range s {
+		rw := 1
+		if r >= 0x80 {
+			rw = max(ansi.StringWidth(string(r)), 1)
+		}
+		if n+rw > w && n > 0 {
+			out = append(out, b.String())
+			b.Reset()
+			n = 0
+		}
+		b.WriteRune(r)
+		n += rw
+	}
+	if b.Len() > 0 || len(out) == 0 {
+		out = append(out, b.String())
+	}
+	return out
 }
 
 // tokenLines lays out a token screen's content at width w. Pure.
@@ -214,7 +259,7 @@ func tokenLines(s *Styles, now time.Time, token string, g approvals.Grant, v *ap
 		line = "expired at " + stamp(exp)
 	}
 	out = append(out, clip(line, w), clip(fmt.Sprintf("grant %s · audience %s", g.ID, Inert(g.Audience)), w), "")
-	for _, l := range wrapInert(Inert(token), max(w, 10)) {
+	for _, l := range chunk(Inert(token), max(w, 10)) {
 		out = append(out, s.Code.Render(l))
 	}
 	parts := strings.Split(token, ".")
