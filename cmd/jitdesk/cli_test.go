@@ -206,3 +206,23 @@ func TestAuditCheckpointIsExtendedByLaterEvents(t *testing.T) {
 		t.Fatalf("checkpoint key must be created 0600: %v %v", fi, err)
 	}
 }
+
+func TestJSONOutputEscapesTerminalControlsFromRequests(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "j.db")
+	setup(t, db, 1, "approve")
+	id := strings.TrimSpace(mustOK(t, jitdesk(t, db, "request", "create", "--template", "k8s", "--requester", "eve",
+		"--reason", "fix\u202egnp.exe \u009b31m now")))
+	for _, args := range [][]string{{"--json", "request", "show", id}, {"request", "show", id}} {
+		out := mustOK(t, jitdesk(t, db, args...))
+		if strings.ContainsAny(out, "\u202e\u009b") {
+			t.Fatalf("%v printed raw bidi/C1 characters: %q", args, out)
+		}
+		if !strings.Contains(out, `u202e`) {
+			t.Fatalf("%v hid the bidi override instead of showing it: %q", args, out)
+		}
+	}
+	var v map[string]any
+	if err := json.Unmarshal([]byte(mustOK(t, jitdesk(t, db, "--json", "request", "show", id))), &v); err != nil || v["reason"] != "fix\u202egnp.exe \u009b31m now" {
+		t.Fatalf("escaped JSON must still carry the exact reason: %v %q", err, v["reason"])
+	}
+}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -144,11 +145,34 @@ func (g *globals) withService(fn func(ctx context.Context, svc *approvals.Servic
 	return fn(ctx, svc, db)
 }
 
-// printJSON writes v as indented JSON.
+// printJSON writes v as indented JSON. encoding/json escapes C0 controls but
+// passes C1 controls, bidi and zero-width characters through raw; request
+// data is hostile and this output often lands on a terminal, so those are
+// written as \uXXXX escapes too (the JSON still means the same).
 func (g *globals) printJSON(v any) error {
-	enc := json.NewEncoder(g.out)
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
 	enc.SetIndent("", "  ")
-	return enc.Encode(v)
+	if err := enc.Encode(v); err != nil {
+		return err
+	}
+	_, err := g.out.Write(inertJSON(buf.Bytes()))
+	return err
+}
+
+// inertJSON escapes the runes a terminal could act on or hide text with.
+func inertJSON(b []byte) []byte {
+	var out bytes.Buffer
+	for _, r := range string(b) {
+		switch {
+		case r >= 0x80 && r <= 0x9f, r >= 0x200b && r <= 0x200f, r >= 0x202a && r <= 0x202e,
+			r >= 0x2060 && r <= 0x2069, r == 0x061c, r == 0xfeff:
+			fmt.Fprintf(&out, `\u%04x`, r)
+		default:
+			out.WriteRune(r)
+		}
+	}
+	return out.Bytes()
 }
 
 // operator is the audit actor for administrative commands: the OS user.
