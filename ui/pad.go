@@ -136,7 +136,7 @@ func (p *padScreen) Update(msg tea.Msg) (Screen, tea.Cmd) {
 	case tea.PasteMsg:
 		if p.typed {
 			var cmd tea.Cmd
-			p.name, cmd = p.name.Update(msg)
+			p.name, cmd = updateInput(p.name, msg)
 			return p, cmd
 		}
 	case tea.KeyPressMsg:
@@ -151,7 +151,7 @@ func (p *padScreen) Update(msg tea.Msg) (Screen, tea.Cmd) {
 				return p, p.accept()
 			}
 			var cmd tea.Cmd
-			p.name, cmd = p.name.Update(msg)
+			p.name, cmd = updateInput(p.name, msg)
 			p.err = ""
 			return p, cmd
 		}

@@ -89,6 +89,7 @@ type queueScreen struct {
 	loaded         bool
 	err            string
 	filtering      bool
+	searching      bool // a new filter's first page is on its way (old rows stay shown until it lands)
 	filter         textinput.Model
 	filterText     string
 	marks          map[string]approvals.Request
@@ -470,10 +471,12 @@ func (q *queueScreen) updateFilter(msg tea.Msg) tea.Cmd {
 		}
 	}
 	var cmd tea.Cmd
-	q.filter, cmd = q.filter.Update(msg)
+	q.filter, cmd = updateInput(q.filter, msg)
 	if v := strings.TrimSpace(q.filter.Value()); v != q.filterText {
 		q.filterText = v
-		q.rows, q.sel, q.top, q.atStart, q.atEnd, q.loaded = nil, 0, 0, true, false, false
+		// The rows shown stay until the new first page replaces them (no
+		// blank frame per keystroke); a superseded query is cancelled.
+		q.searching = true
 		return tea.Batch(cmd, q.reset(pageFirst))
 	}
 	return cmd
@@ -493,15 +496,17 @@ func (q *queueScreen) applyPage(m pageMsg) tea.Cmd {
 	}
 	if m.err != nil {
 		q.err = explain(m.err)
-		q.loadingNext, q.loadingPrev = false, false
+		q.loadingNext, q.loadingPrev, q.searching = false, false, false
 		return nil
 	}
 	q.err = ""
 	full := len(m.rows) >= m.limit
 	switch m.kind {
 	case pageFirst:
+		q.searching = false
 		q.rows, q.atStart, q.atEnd, q.sel, q.top = m.rows, true, !full, 0, 0
 	case pageLast:
+		q.searching = false
 		q.rows, q.atEnd, q.atStart = m.rows, true, !full
 		q.sel = len(m.rows) - 1
 		q.top = len(m.rows)
@@ -751,7 +756,11 @@ func (q *queueScreen) View() string {
 		}
 	}
 	if q.filtering {
-		b.WriteString("\n" + clip(q.filter.View(), q.w))
+		fv := q.filter.View()
+		if q.searching {
+			fv += s.Subtle.Render("  searching…")
+		}
+		b.WriteString("\n" + clip(fv, q.w))
 	} else if q.filterText != "" {
 		b.WriteString("\n" + s.Info.Render(clip("filter: "+Inert(q.filterText)+"  (/ to edit, esc to clear)", q.w)))
 	}

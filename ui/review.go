@@ -127,7 +127,7 @@ func (r *reviewScreen) Update(msg tea.Msg) (Screen, tea.Cmd) {
 	case tea.PasteMsg:
 		if r.mode != modeNone {
 			var cmd tea.Cmd
-			r.input, cmd = r.input.Update(msg)
+			r.input, cmd = updateInput(r.input, msg)
 			return r, cmd
 		}
 		return r, nil
@@ -248,7 +248,7 @@ func (r *reviewScreen) updateInput(msg tea.KeyPressMsg) tea.Cmd {
 		}
 	}
 	var cmd tea.Cmd
-	r.input, cmd = r.input.Update(msg)
+	r.input, cmd = updateInput(r.input, msg)
 	return cmd
 }
 

@@ -490,3 +490,21 @@ func TestPureHelpers(t *testing.T) {
 	parts := decodeJWTPart("eyJhIjoiXHUwMDFiWzJKIn0") // {"a":"\u001b[2J"}
 	assertInert(t, "jwt", strings.Join(parts, "\n"))
 }
+
+func TestPastedTextIsInertInInputsAndNeverAnAction(t *testing.T) {
+	w := newWorld(t)
+	w.seedStandard()
+	h := newHarness(t, w, "alex", 100, 30)
+	// Pasted into the queue (no field focused): nothing happens, not even "q".
+	h.send(tea.PasteMsg{Content: "q/aAy\r"})
+	if h.m.closed || len(h.m.stack) != 0 || h.m.queue.filtering {
+		t.Fatalf("paste acted: closed=%v stack=%d filtering=%v", h.m.closed, len(h.m.stack), h.m.queue.filtering)
+	}
+	// Pasted into the filter: controls and invisible reordering runes dropped.
+	h.key("/")
+	h.send(tea.PasteMsg{Content: "he\u202eap\u200b\x1b[2J"})
+	if got := h.m.queue.filter.Value(); got != "heap[2J" {
+		t.Fatalf("filter value %q", got)
+	}
+	assertInert(t, "filter echo", h.view())
+}

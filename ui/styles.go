@@ -2,9 +2,11 @@ package ui
 
 import (
 	"image/color"
+	"strings"
 
 	"charm.land/bubbles/v2/help"
 	"charm.land/bubbles/v2/textinput"
+	tea "charm.land/bubbletea/v2"
 	"charm.land/lipgloss/v2"
 )
 
@@ -98,4 +100,28 @@ func newInput(s *Styles) textinput.Model {
 	st.Cursor.Blink = false
 	ti.SetStyles(st)
 	return ti
+}
+
+// updateInput updates a text input and then drops from its value every
+// rune Inert would escape that the input itself keeps (bidi controls,
+// zero-width and other invisible format characters; it already drops C0/C1
+// controls): the input echoes its value raw, and a pasted \u202e would
+// otherwise reorder what the approver sees they typed.
+func updateInput(ti textinput.Model, msg tea.Msg) (textinput.Model, tea.Cmd) {
+	ti, cmd := ti.Update(msg)
+	v := ti.Value()
+	if Inert(v) != v {
+		clean := strings.Map(func(r rune) rune {
+			if r < 0x20 || r >= 0x7f && r <= 0x9f || hidden(r) {
+				return -1
+			}
+			return r
+		}, v)
+		if clean != v {
+			pos := ti.Position()
+			ti.SetValue(clean)
+			ti.SetCursor(min(pos, len([]rune(clean))))
+		}
+	}
+	return ti, cmd
 }

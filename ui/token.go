@@ -112,7 +112,7 @@ func (t *tokenScreen) Update(msg tea.Msg) (Screen, tea.Cmd) {
 	case tea.PasteMsg:
 		if t.revoking {
 			var cmd tea.Cmd
-			t.reason, cmd = t.reason.Update(msg)
+			t.reason, cmd = updateInput(t.reason, msg)
 			return t, cmd
 		}
 	case tea.MouseWheelMsg:
@@ -143,7 +143,7 @@ func (t *tokenScreen) Update(msg tea.Msg) (Screen, tea.Cmd) {
 				}
 			}
 			var cmd tea.Cmd
-			t.reason, cmd = t.reason.Update(msg)
+			t.reason, cmd = updateInput(t.reason, msg)
 			t.inputErr = ""
 			return t, cmd
 		}
