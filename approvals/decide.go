@@ -32,6 +32,11 @@ type ApproveInput struct {
 	// TTL shortens the grant; 0 grants what was asked. Never longer than asked.
 	TTL       time.Duration
 	Signature *signature.Signature // required for Sign and Approve templates
+	// BreakGlass is the requester approving their own request in an
+	// emergency: allowed only where the template permits it, always with a
+	// signature and a reason (Comment), capped at the template's
+	// break-glass TTL, and queued for post-review.
+	BreakGlass bool
 }
 
 // Outcome is the result of an approval.
@@ -168,6 +173,9 @@ func (s *Service) Approve(ctx context.Context, in ApproveInput) (Outcome, error)
 	if len(in.Comment) > MaxCommentLen {
 		return Outcome{}, invalidf("comment is %d bytes; at most %d", len(in.Comment), MaxCommentLen)
 	}
+	if in.BreakGlass {
+		return s.breakGlass(ctx, in)
+	}
 	var out Outcome
 	err := s.store.Update(ctx, func(tx Tx) error {
 		now := s.Now()
@@ -212,7 +220,7 @@ func (s *Service) Approve(ctx context.Context, in ApproveInput) (Outcome, error)
 			return err
 		}
 		req.Status, req.DecidedAt, req.DecidedBy = StatusApproved, now, a.Login
-		g, token, err := s.issueGrant(tx, req, t, now)
+		g, token, err := s.issueGrant(tx, req, t, now, false)
 		if err != nil {
 			return err
 		}
@@ -266,7 +274,7 @@ func (s *Service) checkSignature(sig *signature.Signature, req Request, t Templa
 // issueGrant creates the grant and signs its access token inside tx. The
 // grant's clock starts now, at approval, not when the request was made. When
 // several approvers shortened the TTL, the shortest wins.
-func (s *Service) issueGrant(tx Tx, req Request, t Template, now time.Time) (Grant, string, error) {
+func (s *Service) issueGrant(tx Tx, req Request, t Template, now time.Time, breakGlass bool) (Grant, string, error) {
 	reviews, err := tx.Reviews(req.ID)
 	if err != nil {
 		return Grant{}, "", err
@@ -294,15 +302,16 @@ func (s *Service) issueGrant(tx Tx, req Request, t Template, now time.Time) (Gra
 		return Grant{}, "", err
 	}
 	g := Grant{
-		ID:        s.newID(),
-		RequestID: req.ID,
-		AppID:     app.ID,
-		Subject:   req.Requester,
-		Audience:  app.Audience,
-		Scope:     t.Key,
-		IssuedAt:  now,
-		ExpiresAt: now.Add(ttl),
-		Kid:       key.Kid,
+		ID:         s.newID(),
+		RequestID:  req.ID,
+		AppID:      app.ID,
+		Subject:    req.Requester,
+		Audience:   app.Audience,
+		Scope:      t.Key,
+		IssuedAt:   now,
+		ExpiresAt:  now.Add(ttl),
+		Kid:        key.Kid,
+		BreakGlass: breakGlass,
 	}
 	claims := tokens.AccessClaims{
 		ClientID: app.ID,
@@ -315,6 +324,7 @@ func (s *Service) issueGrant(tx Tx, req Request, t Template, now time.Time) (Gra
 			Metadata:         req.Metadata,
 			RequestDigest:    Digest(req, t),
 			SignatureDigests: sigs,
+			BreakGlass:       breakGlass,
 		},
 	}
 	claims.Issuer = s.issuer
@@ -337,7 +347,7 @@ func (s *Service) issueGrant(tx Tx, req Request, t Template, now time.Time) (Gra
 	}
 	if err := s.audit(tx, now, "jitdesk", "grant.issued", g.ID, map[string]any{
 		"request": req.ID, "subject": g.Subject, "audience": g.Audience, "scope": g.Scope,
-		"kid": g.Kid, "expires_at": g.ExpiresAt.Format(time.RFC3339), "approvers": approvers,
+		"kid": g.Kid, "expires_at": g.ExpiresAt.Format(time.RFC3339), "approvers": approvers, "break_glass": breakGlass,
 	}); err != nil {
 		return Grant{}, "", err
 	}

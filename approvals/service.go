@@ -259,6 +259,9 @@ func (s *Service) AddTemplate(ctx context.Context, actor string, t Template) err
 	if t.DefaultTTL > t.MaxTTL {
 		return invalidf("template %s: default ttl %s is longer than max ttl %s", t.Key, FormatDuration(t.DefaultTTL), FormatDuration(t.MaxTTL))
 	}
+	if t.BreakGlassMaxTTL < 0 || (t.BreakGlassMaxTTL > 0 && t.BreakGlassMaxTTL < time.Minute) {
+		return invalidf("template %s: break-glass max ttl must be at least 1m", t.Key)
+	}
 	if t.MinReason < 0 || t.MinReason > MaxReasonLen {
 		return invalidf("template %s: min reason %d must be between 0 and %d", t.Key, t.MinReason, MaxReasonLen)
 	}
@@ -307,7 +310,7 @@ func (s *Service) AddTemplate(ctx context.Context, actor string, t Template) err
 		}
 		return s.audit(tx, t.CreatedAt, actor, "template.added", t.Key, map[string]any{
 			"app": t.AppID, "type": string(t.Type), "quorum": t.Quorum, "approvers": t.Approvers, "groups": t.Groups, "oncall": t.OnCall,
-			"default_ttl": t.DefaultTTL.String(), "max_ttl": t.MaxTTL.String(), "pending_timeout": t.PendingTimeout.String(),
+			"default_ttl": t.DefaultTTL.String(), "max_ttl": t.MaxTTL.String(), "pending_timeout": t.PendingTimeout.String(), "break_glass_max_ttl": t.BreakGlassMaxTTL.String(),
 		})
 	})
 	if err != nil {

@@ -98,6 +98,10 @@ type ReadTx interface {
 	Signatures(requestID string) ([]StoredSignature, error)
 	Grant(id string) (Grant, error)
 	GrantByRequest(requestID string) (Grant, error)
+	// AwaitingReview lists unacknowledged break-glass grants, oldest first,
+	// keyset-paged by (IssuedAt, ID).
+	AwaitingReview(after *Cursor, limit int) ([]Grant, error)
+	CountAwaitingReview() (int, error)
 	// SigningKeys lists all signing keys, newest first.
 	SigningKeys() ([]SigningKey, error)
 	// Rotation returns a rotation with its overrides that end after now.
@@ -132,6 +136,8 @@ type Tx interface {
 	// UseIntakeJTI records an intake token's (application, jti) until exp;
 	// ErrReplay when it was already recorded. Records past their exp may be pruned.
 	UseIntakeJTI(appID, jti string, exp, now time.Time) error
+	// AcknowledgeGrant records a break-glass grant's post-review, once.
+	AcknowledgeGrant(id string, at time.Time, by, comment string) error
 	InsertRotation(Rotation) error // ErrConflict on a duplicate name
 	InsertOverride(rotation string, o Override) error
 	InsertSigningKey(SigningKey) error

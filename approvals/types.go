@@ -122,7 +122,10 @@ type Template struct {
 	MaxTTL         time.Duration
 	PendingTimeout time.Duration
 	MinReason      int // minimum reason length in runes after trimming
-	CreatedAt      time.Time
+	// BreakGlassMaxTTL, when set, lets a requester approve their own request
+	// in an emergency (with a signature and a reason), capped at this TTL.
+	BreakGlassMaxTTL time.Duration
+	CreatedAt        time.Time
 }
 
 // Request is one ask for temporary access.
@@ -173,6 +176,12 @@ type Grant struct {
 	RevokedAt    time.Time
 	RevokedBy    string
 	RevokeReason string
+	// BreakGlass grants were self-approved in an emergency and wait for a
+	// post-review (ReviewedAt is zero until someone acknowledges them).
+	BreakGlass    bool
+	ReviewedAt    time.Time
+	ReviewedBy    string
+	ReviewComment string
 }
 
 // Revoked reports whether the grant has been revoked.

@@ -213,14 +213,14 @@ func (t *tx) InsertApprover(a approvals.Approver) error {
 func (t *tx) Template(key string) (approvals.Template, error) {
 	var tm approvals.Template
 	var typ string
-	var ttl, maxTTL, pending, created int64
-	err := t.queryRow(`SELECT key, app_id, name, title, type, quorum, default_ttl_ms, max_ttl_ms, pending_timeout_ms, min_reason, created_at
-		FROM templates WHERE key = ?`, key).Scan(&tm.Key, &tm.AppID, &tm.Name, &tm.Title, &typ, &tm.Quorum, &ttl, &maxTTL, &pending, &tm.MinReason, &created)
+	var ttl, maxTTL, pending, created, breakGlass int64
+	err := t.queryRow(`SELECT key, app_id, name, title, type, quorum, default_ttl_ms, max_ttl_ms, pending_timeout_ms, min_reason, created_at, break_glass_max_ttl_ms
+		FROM templates WHERE key = ?`, key).Scan(&tm.Key, &tm.AppID, &tm.Name, &tm.Title, &typ, &tm.Quorum, &ttl, &maxTTL, &pending, &tm.MinReason, &created, &breakGlass)
 	if err != nil {
 		return tm, notFound("template", key, err)
 	}
 	tm.Type = approvals.TemplateType(typ)
-	tm.DefaultTTL, tm.MaxTTL, tm.PendingTimeout = msDur(ttl), msDur(maxTTL), msDur(pending)
+	tm.DefaultTTL, tm.MaxTTL, tm.PendingTimeout, tm.BreakGlassMaxTTL = msDur(ttl), msDur(maxTTL), msDur(pending), msDur(breakGlass)
 	tm.CreatedAt = fromMS(created)
 	rows, err := t.q.QueryContext(t.ctx, `SELECT name, default_value, required FROM template_fields WHERE template_key = ? ORDER BY position`, key)
 	if err != nil {
@@ -271,9 +271,9 @@ func (t *tx) Templates(afterKey string, limit int) ([]approvals.Template, error)
 // ErrNotFound when its application, a named approver or a rotation does not
 // exist.
 func (t *tx) InsertTemplate(tm approvals.Template) error {
-	_, err := t.exec(`INSERT INTO templates (key, app_id, name, title, type, quorum, default_ttl_ms, max_ttl_ms, pending_timeout_ms, min_reason, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		tm.Key, tm.AppID, tm.Name, tm.Title, string(tm.Type), tm.Quorum, tm.DefaultTTL.Milliseconds(), tm.MaxTTL.Milliseconds(), tm.PendingTimeout.Milliseconds(), tm.MinReason, ms(tm.CreatedAt))
+	_, err := t.exec(`INSERT INTO templates (key, app_id, name, title, type, quorum, default_ttl_ms, max_ttl_ms, pending_timeout_ms, min_reason, created_at, break_glass_max_ttl_ms)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		tm.Key, tm.AppID, tm.Name, tm.Title, string(tm.Type), tm.Quorum, tm.DefaultTTL.Milliseconds(), tm.MaxTTL.Milliseconds(), tm.PendingTimeout.Milliseconds(), tm.MinReason, ms(tm.CreatedAt), tm.BreakGlassMaxTTL.Milliseconds())
 	if err != nil {
 		return dbErr(fmt.Sprintf("insert template %q of application %s", tm.Key, tm.AppID), err, approvals.ErrConflict)
 	}
@@ -374,16 +374,18 @@ func (t *tx) InsertSignature(s approvals.StoredSignature) error {
 	return dbErr(fmt.Sprintf("insert signature %s of %s by %s", s.Digest, s.RequestID, s.Approver), err, approvals.ErrConflict)
 }
 
-const grantCols = `id, request_id, app_id, subject, audience, scope, issued_at, expires_at, kid, token, revoked_at, revoked_by, revoke_reason`
+const grantCols = `id, request_id, app_id, subject, audience, scope, issued_at, expires_at, kid, token, revoked_at, revoked_by, revoke_reason,
+	break_glass, reviewed_at, reviewed_by, review_comment`
 
-func scanGrant(row *sql.Row) (approvals.Grant, error) {
+func scanGrant(row interface{ Scan(...any) error }) (approvals.Grant, error) {
 	var g approvals.Grant
 	var issued, expires int64
-	var revokedAt sql.NullInt64
-	var by, why sql.NullString
-	err := row.Scan(&g.ID, &g.RequestID, &g.AppID, &g.Subject, &g.Audience, &g.Scope, &issued, &expires, &g.Kid, &g.Token, &revokedAt, &by, &why)
-	g.IssuedAt, g.ExpiresAt, g.RevokedAt = fromMS(issued), fromMS(expires), fromNullMS(revokedAt)
-	g.RevokedBy, g.RevokeReason = by.String, why.String
+	var revokedAt, reviewedAt sql.NullInt64
+	var by, why, rby, rwhy sql.NullString
+	err := row.Scan(&g.ID, &g.RequestID, &g.AppID, &g.Subject, &g.Audience, &g.Scope, &issued, &expires, &g.Kid, &g.Token, &revokedAt, &by, &why,
+		&g.BreakGlass, &reviewedAt, &rby, &rwhy)
+	g.IssuedAt, g.ExpiresAt, g.RevokedAt, g.ReviewedAt = fromMS(issued), fromMS(expires), fromNullMS(revokedAt), fromNullMS(reviewedAt)
+	g.RevokedBy, g.RevokeReason, g.ReviewedBy, g.ReviewComment = by.String, why.String, rby.String, rwhy.String
 	return g, err
 }
 
@@ -408,8 +410,8 @@ func (t *tx) GrantByRequest(requestID string) (approvals.Grant, error) {
 // InsertGrant stores an unrevoked grant; ErrConflict on a duplicate id or
 // a second grant for the same request.
 func (t *tx) InsertGrant(g approvals.Grant) error {
-	_, err := t.exec(`INSERT INTO grants (`+grantCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, NULL)`,
-		g.ID, g.RequestID, g.AppID, g.Subject, g.Audience, g.Scope, ms(g.IssuedAt), ms(g.ExpiresAt), g.Kid, g.Token)
+	_, err := t.exec(`INSERT INTO grants (`+grantCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, NULL, ?, NULL, NULL, NULL)`,
+		g.ID, g.RequestID, g.AppID, g.Subject, g.Audience, g.Scope, ms(g.IssuedAt), ms(g.ExpiresAt), g.Kid, g.Token, g.BreakGlass)
 	return dbErr(fmt.Sprintf("insert grant %s for request %s", g.ID, g.RequestID), err, approvals.ErrConflict)
 }
 

@@ -204,9 +204,9 @@ func approverJSON(a approvals.Approver) map[string]any {
 func newTemplateCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "template", Short: "Manage approval templates"}
 	var (
-		app, title, name, typ, ttl, maxTTL, pending string
-		approvers, groups, fields, required, oncall []string
-		quorum, minReason                           int
+		app, title, name, typ, ttl, maxTTL, pending, breakGlass string
+		approvers, groups, fields, required, oncall             []string
+		quorum, minReason                                       int
 	)
 	add := &cobra.Command{
 		Use:   "add KEY --app APP --title T --type approve|sign_and_approve [--approver LOGIN]... [--group G]...",
@@ -224,7 +224,7 @@ func newTemplateCmd(g *globals) *cobra.Command {
 			for _, d := range []struct {
 				flag, value string
 				dst         *time.Duration
-			}{{"--ttl", ttl, &t.DefaultTTL}, {"--max-ttl", maxTTL, &t.MaxTTL}, {"--pending-timeout", pending, &t.PendingTimeout}} {
+			}{{"--ttl", ttl, &t.DefaultTTL}, {"--max-ttl", maxTTL, &t.MaxTTL}, {"--pending-timeout", pending, &t.PendingTimeout}, {"--break-glass", breakGlass, &t.BreakGlassMaxTTL}} {
 				if d.value == "" {
 					continue
 				}
@@ -278,6 +278,7 @@ func newTemplateCmd(g *globals) *cobra.Command {
 	f.StringVar(&ttl, "ttl", "", "default grant lifetime (default 1h)")
 	f.StringVar(&maxTTL, "max-ttl", "", "longest grant a request may ask for (default 8h)")
 	f.StringVar(&pending, "pending-timeout", "", "how long a request waits for a decision before it expires (default 24h)")
+	f.StringVar(&breakGlass, "break-glass", "", "let a requester approve their own request in an emergency, capped at this TTL (e.g. 30m)")
 	f.IntVar(&minReason, "min-reason", 0, "refuse reasons shorter than N characters after trimming")
 	f.StringArrayVar(&fields, "field", nil, "metadata field NAME[=DEFAULT] (repeatable)")
 	f.StringArrayVar(&required, "required-field", nil, "required metadata field NAME (repeatable)")
@@ -326,6 +327,7 @@ func templateJSON(t approvals.Template) map[string]any {
 		"key": t.Key, "app": t.AppID, "name": t.Name, "title": t.Title, "type": t.Type, "quorum": t.Quorum,
 		"approvers": nonNilS(t.Approvers), "groups": nonNilS(t.Groups), "oncall": nonNilS(t.OnCall), "fields": fields,
 		"ttl": t.DefaultTTL.String(), "max_ttl": t.MaxTTL.String(), "pending_timeout": t.PendingTimeout.String(), "min_reason": t.MinReason,
+		"break_glass_max_ttl": t.BreakGlassMaxTTL.String(),
 	}
 }
 

@@ -226,3 +226,30 @@ func TestJSONOutputEscapesTerminalControlsFromRequests(t *testing.T) {
 		t.Fatalf("escaped JSON must still carry the exact reason: %v %q", err, v["reason"])
 	}
 }
+
+func TestBreakGlassFromTheCLIAndItsPostReview(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "j.db")
+	setup(t, db, 2, "approve")
+	mustOK(t, jitdesk(t, db, "template", "add", "prod", "--app", "payments", "--title", "Prod root", "--type", "approve", "--group", "sre", "--ttl", "2h", "--break-glass", "30m"))
+	id := strings.TrimSpace(mustOK(t, jitdesk(t, db, "request", "create", "--template", "prod", "--requester", "op0", "--reason", "prod down")))
+	if r := jitdesk(t, db, "approve", id, "--as", "op0", "--break-glass"); r.code != 2 {
+		t.Fatalf("break-glass without signature and reason must be a usage error: %d %s", r.code, r.stderr)
+	}
+	token := strings.TrimSpace(mustOK(t, jitdesk(t, db, "approve", id, "--as", "op0", "--break-glass", "--sign-typed", "Operator 0", "--comment", "database down, on-call unreachable")))
+	if out := mustOK(t, jitdesk(t, db, "--json", "verify", token)); !strings.Contains(out, `"break_glass": true`) {
+		t.Fatalf("token lacks break_glass: %s", out)
+	}
+	var waiting []map[string]any
+	json.Unmarshal([]byte(mustOK(t, jitdesk(t, db, "--json", "breakglass", "list"))), &waiting)
+	if len(waiting) != 1 {
+		t.Fatalf("awaiting review: %v", waiting)
+	}
+	if r := jitdesk(t, db, "breakglass", "ack", id, "--as", "op0", "--comment", "me"); r.code != 1 {
+		t.Fatalf("self review must fail: %d %s", r.code, r.stderr)
+	}
+	mustOK(t, jitdesk(t, db, "breakglass", "ack", id, "--as", "op1", "--comment", "checked the incident"))
+	if out := mustOK(t, jitdesk(t, db, "--json", "breakglass", "list")); strings.TrimSpace(out) != "[]" {
+		t.Fatalf("still waiting after ack: %s", out)
+	}
+	mustOK(t, jitdesk(t, db, "audit", "verify"))
+}

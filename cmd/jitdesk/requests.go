@@ -203,6 +203,14 @@ func grantJSON(gr approvals.Grant, withToken bool) map[string]any {
 		m["revoked_by"] = gr.RevokedBy
 		m["revoke_reason"] = gr.RevokeReason
 	}
+	if gr.BreakGlass {
+		m["break_glass"] = true
+		if !gr.ReviewedAt.IsZero() {
+			m["reviewed_at"] = gr.ReviewedAt.Format(time.RFC3339Nano)
+			m["reviewed_by"] = gr.ReviewedBy
+			m["review_comment"] = gr.ReviewComment
+		}
+	}
 	if withToken {
 		m["token"] = gr.Token
 	}
@@ -255,15 +263,19 @@ func printDetail(w io.Writer, d approvals.Detail) {
 
 func newApproveCmd(g *globals) *cobra.Command {
 	var as, comment, typed, ttl, digest string
+	var breakGlass bool
 	cmd := &cobra.Command{
-		Use:   "approve ID --as LOGIN [--comment C] [--sign-typed \"Full Name\"] [--ttl D]",
+		Use:   "approve ID --as LOGIN [--comment C] [--sign-typed \"Full Name\"] [--ttl D] [--break-glass]",
 		Short: "Approve a request; prints the access token when the quorum is reached",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if as == "" {
 				return usagef(cmd, "--as LOGIN is required: the approver deciding")
 			}
-			in := approvals.ApproveInput{RequestID: args[0], Approver: as, Comment: comment}
+			if breakGlass && (typed == "" || strings.TrimSpace(comment) == "") {
+				return usagef(cmd, "--break-glass needs --sign-typed \"Your Name\" and --comment saying why it cannot wait")
+			}
+			in := approvals.ApproveInput{RequestID: args[0], Approver: as, Comment: comment, BreakGlass: breakGlass}
 			if ttl != "" {
 				d, err := approvals.ParseDuration(ttl)
 				if err != nil {
@@ -288,6 +300,9 @@ func newApproveCmd(g *globals) *cobra.Command {
 						return err
 					}
 					grantTTL := d.Request.TTL
+					if breakGlass && d.Template.BreakGlassMaxTTL > 0 {
+						grantTTL = min(grantTTL, d.Template.BreakGlassMaxTTL)
+					}
 					if in.TTL != 0 {
 						grantTTL = in.TTL
 					}
@@ -319,6 +334,7 @@ func newApproveCmd(g *globals) *cobra.Command {
 	f.StringVar(&typed, "sign-typed", "", "sign by typing your full name (needed for Sign and Approve templates)")
 	f.StringVar(&ttl, "ttl", "", "grant less time than asked (never more)")
 	f.StringVar(&digest, "digest", "", "refuse unless the request still has this digest (from `request show --json`)")
+	f.BoolVar(&breakGlass, "break-glass", false, "emergency: approve your own request (template must allow it; needs --sign-typed and --comment; reviewed afterwards)")
 	return cmd
 }
 

@@ -54,7 +54,7 @@ Run with no command to open the console (same as "jitdesk console").`,
 		newInitCmd(g), newAppCmd(g), newApproverCmd(g), newTemplateCmd(g),
 		newRequestCmd(g), newApproveCmd(g), newDenyCmd(g), newRevokeCmd(g),
 		newTokenCmd(g), newVerifyCmd(g), newKeysCmd(g), newJWKSCmd(g), newAuditCmd(g),
-		newDemoCmd(g), consoleCmd, newServeCmd(g), newOnCallCmd(g),
+		newDemoCmd(g), consoleCmd, newServeCmd(g), newOnCallCmd(g), newBreakGlassCmd(g),
 	)
 	wrapArgs(root)
 	return root

@@ -1,0 +1,81 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/jitdesk/jitdesk/approvals"
+	"github.com/jitdesk/jitdesk/store"
+)
+
+func newBreakGlassCmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{Use: "breakglass", Short: "Post-review of break-glass grants (self-approved in an emergency)"}
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "Break-glass grants waiting for review, oldest first",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return g.withService(func(ctx context.Context, svc *approvals.Service, _ *store.DB) error {
+				var all []map[string]any
+				tw := tabwriter.NewWriter(g.out, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "GRANT\tREQUEST\tSUBJECT\tSCOPE\tISSUED\tSTATE")
+				var after *approvals.Cursor
+				for {
+					gs, err := svc.AwaitingReview(ctx, after, 200)
+					if err != nil {
+						return err
+					}
+					for _, gr := range gs {
+						all = append(all, grantJSON(gr, false))
+						state := "active"
+						if gr.Revoked() {
+							state = "revoked"
+						} else if !svc.Now().Before(gr.ExpiresAt) {
+							state = "expired"
+						}
+						fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", gr.ID, gr.RequestID, printable(gr.Subject), gr.Scope, gr.IssuedAt.Format(time.RFC3339), state)
+					}
+					if len(gs) < 200 {
+						break
+					}
+					after = &approvals.Cursor{At: gs[len(gs)-1].IssuedAt, ID: gs[len(gs)-1].ID}
+				}
+				if g.json {
+					return g.printJSON(nonNil(all))
+				}
+				return tw.Flush()
+			})
+		},
+	}
+	var as, comment string
+	ack := &cobra.Command{
+		Use:   "ack GRANT --as LOGIN --comment C",
+		Short: "Acknowledge a break-glass grant after reviewing it (revoke it instead with `jitdesk revoke`)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if as == "" || strings.TrimSpace(comment) == "" {
+				return usagef(cmd, "--as LOGIN and --comment C are required")
+			}
+			return g.withService(func(ctx context.Context, svc *approvals.Service, _ *store.DB) error {
+				gr, err := svc.AcknowledgeBreakGlass(ctx, args[0], as, comment)
+				if err != nil {
+					return err
+				}
+				if g.json {
+					return g.printJSON(grantJSON(gr, false))
+				}
+				fmt.Fprintf(g.out, "break-glass grant %s (request %s) reviewed by %s\n", gr.ID, gr.RequestID, as)
+				return nil
+			})
+		},
+	}
+	ack.Flags().StringVar(&as, "as", "", "reviewing approver (required; not the one who used it)")
+	ack.Flags().StringVar(&comment, "comment", "", "what the review found (required)")
+	cmd.AddCommand(list, ack)
+	return cmd
+}
