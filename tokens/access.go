@@ -115,7 +115,7 @@ type VerifyOptions struct {
 	AnyAudience bool                               // accept any non-empty aud (introspection, where the caller checks aud itself)
 	Keys        func(kid string) (PublicKey, bool) // the published verification keys
 	Now         func() time.Time                   // required, so tests and the server share one clock
-	Leeway      time.Duration                      // clock skew allowed on exp, nbf and iat
+	Leeway      time.Duration                      // clock skew allowed on exp, nbf and iat; at most MaxLeeway
 	IsRevoked   func(jti string) (bool, error)     // optional; consulted only after everything else passed
 }
 
@@ -139,6 +139,8 @@ func (o VerifyOptions) check() error {
 		return errors.New("verify access token: options: Now is required")
 	case o.Leeway < 0:
 		return errors.New("verify access token: options: Leeway is negative")
+	case o.Leeway > MaxLeeway:
+		return fmt.Errorf("verify access token: options: Leeway %s is over the %s maximum", o.Leeway, MaxLeeway)
 	}
 	return nil
 }
@@ -148,7 +150,9 @@ func (o VerifyOptions) check() error {
 // that key's one algorithm), signature with strict base64, then claims
 // (exact iss, aud, exp required, iat required and not in the future, nbf,
 // sub, jti, client_id) and finally revocation. Every error wraps
-// ErrInvalidToken; a revoked token's also wraps ErrRevoked.
+// ErrInvalidToken; an unknown kid's also wraps ErrUnknownKey, an expired
+// token's ErrExpired and a revoked token's ErrRevoked. Errors about opts
+// themselves (a caller's bug, not a bad token) do not wrap ErrInvalidToken.
 func VerifyAccess(token string, opts VerifyOptions) (Verified, error) {
 	if err := opts.check(); err != nil {
 		return Verified{}, err
@@ -182,7 +186,7 @@ func VerifyAccess(token string, opts VerifyOptions) (Verified, error) {
 	}
 	pk, ok := opts.Keys(kid)
 	if !ok {
-		return Verified{}, invalidf("unknown kid %q", short(kid))
+		return Verified{}, invalidAs([]error{ErrUnknownKey}, "unknown kid %q", short(kid))
 	}
 	// The header's alg must be the key's own algorithm: this is what stops
 	// an HS256 token "signed" with a public key, and any alg downgrade.
@@ -223,7 +227,7 @@ func VerifyAccess(token string, opts VerifyOptions) (Verified, error) {
 		return Verified{}, kerr
 	}
 	if err != nil {
-		return Verified{}, fmt.Errorf("%w: %w", ErrInvalidToken, err)
+		return Verified{}, libError(err)
 	}
 	if tok == nil || !tok.Valid {
 		return Verified{}, invalidf("token did not validate")
@@ -248,7 +252,7 @@ func VerifyAccess(token string, opts VerifyOptions) (Verified, error) {
 			return Verified{}, invalidf("revocation check for jti %q: %w", short(claims.ID), err)
 		}
 		if revoked {
-			return Verified{}, fmt.Errorf("%w: %w: jti %q", ErrInvalidToken, ErrRevoked, short(claims.ID))
+			return Verified{}, invalidAs([]error{ErrRevoked}, "token revoked: jti %q", short(claims.ID))
 		}
 	}
 	return Verified{Claims: claims, Header: tok.Header, Kid: kid, Alg: pk.Alg}, nil

@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -95,7 +96,7 @@ type IntakeOptions struct {
 	Issuer string                             // jitdesk's issuer: the required aud
 	Secret func(appID string) ([]byte, error) // that application's secret and nothing else
 	Now    func() time.Time
-	Leeway time.Duration // clock skew allowed on exp, nbf and iat
+	Leeway time.Duration // clock skew allowed on exp, nbf and iat; at most MaxLeeway
 }
 
 func (o IntakeOptions) check() error {
@@ -108,6 +109,8 @@ func (o IntakeOptions) check() error {
 		return errors.New("verify intake token: options: Now is required")
 	case o.Leeway < 0:
 		return errors.New("verify intake token: options: Leeway is negative")
+	case o.Leeway > MaxLeeway:
+		return fmt.Errorf("verify intake token: options: Leeway %s is over the %s maximum", o.Leeway, MaxLeeway)
 	}
 	return nil
 }
@@ -117,7 +120,10 @@ func (o IntakeOptions) check() error {
 // typed as an access token, aud containing opts.Issuer, exp and iat required
 // with exp − iat ≤ MaxIntakeLifetime and exp no further ahead than that,
 // sub and jti (≤ MaxJTILen) present. Replay is the caller's job: it must
-// burn the jti. Every error wraps ErrInvalidToken.
+// burn the jti. Every error about the token wraps ErrInvalidToken (an
+// expired one also ErrExpired, and an error from opts.Secret is wrapped too,
+// so the caller can tell "no such application" from a storage failure);
+// errors about opts themselves do not.
 func VerifyIntake(token string, opts IntakeOptions) (IntakeClaims, error) {
 	if err := opts.check(); err != nil {
 		return IntakeClaims{}, err
@@ -141,7 +147,8 @@ func VerifyIntake(token string, opts IntakeOptions) (IntakeClaims, error) {
 	if present && isAccessTyp(typ) {
 		return IntakeClaims{}, invalidf("typ %q is an access token, not an intake token", short(typ))
 	}
-	if present && typ != "JWT" && typ != "jwt" && typ != "application/jwt" {
+	// Media types are case-insensitive (RFC 8725 §3.11, RFC 7515 §4.1.9).
+	if present && !strings.EqualFold(typ, "JWT") && !strings.EqualFold(typ, "application/jwt") {
 		return IntakeClaims{}, invalidf("typ %q is not accepted for intake tokens: use JWT or omit it", short(typ))
 	}
 	if alg != jwt.SigningMethodHS256.Alg() {
@@ -193,7 +200,7 @@ func VerifyIntake(token string, opts IntakeOptions) (IntakeClaims, error) {
 		return IntakeClaims{}, kerr
 	}
 	if err != nil {
-		return IntakeClaims{}, fmt.Errorf("%w: %w", ErrInvalidToken, err)
+		return IntakeClaims{}, libError(err)
 	}
 	if tok == nil || !tok.Valid {
 		return IntakeClaims{}, invalidf("token did not validate")

@@ -189,13 +189,18 @@ type PublicKey struct {
 	Key crypto.PublicKey // ed25519.PublicKey, *rsa.PublicKey or *ecdsa.PublicKey
 }
 
+// Public returns the public half of k (nil for an empty Key), so callers
+// need not reach through Private, which may be nil.
+func (k Key) Public() crypto.PublicKey {
+	if k.Private == nil {
+		return nil
+	}
+	return k.Private.Public()
+}
+
 // PublicKey returns the public half of k, for verification and publication.
 func (k Key) PublicKey() PublicKey {
-	var pub crypto.PublicKey
-	if k.Private != nil {
-		pub = k.Private.Public()
-	}
-	return PublicKey{Kid: k.Kid, Alg: k.Alg, Key: pub}
+	return PublicKey{Kid: k.Kid, Alg: k.Alg, Key: k.Public()}
 }
 
 // b64 is unpadded base64url, the encoding every JOSE member uses.

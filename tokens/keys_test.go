@@ -1,6 +1,7 @@
 package tokens
 
 import (
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
@@ -335,5 +336,18 @@ func TestNewSecretIsFreshAndLongEnough(t *testing.T) {
 	b, err2 := NewSecret()
 	if err1 != nil || err2 != nil || len(a) != MinSecretLen || string(a) == string(b) {
 		t.Fatalf("%x %x %v %v", a, b, err1, err2)
+	}
+}
+
+func TestKeyPublicIsThePrivateKeysPublicHalf(t *testing.T) {
+	for _, alg := range []Alg{EdDSA, RS256, ES256} {
+		k := mustKey(t, alg)
+		pub, ok := k.Public().(interface{ Equal(crypto.PublicKey) bool })
+		if !ok || !pub.Equal(k.Private.Public()) || !pub.Equal(k.PublicKey().Key) {
+			t.Fatalf("%s: Public() %T is not the key's public half", alg, k.Public())
+		}
+	}
+	if (Key{}).Public() != nil {
+		t.Fatal("empty Key has a public key")
 	}
 }

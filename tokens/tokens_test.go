@@ -29,7 +29,7 @@ func accessClaims() AccessClaims {
 		Scope:    "prod-db",
 		JIT: JITClaim{
 			RequestID:     "req_1",
-			ApprovalType:  "single",
+			ApprovalType:  "approve",
 			Approvers:     []string{"alice"},
 			Reason:        "incident 42",
 			Metadata:      map[string]string{"ticket": "INC-42"},

@@ -5,17 +5,63 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
 )
 
 // Errors returned by verification. Every verification failure wraps
 // ErrInvalidToken, with the precise reason in the message (never the token
-// itself, which is a credential). A revoked token's error wraps both
-// ErrInvalidToken and ErrRevoked, so callers that only ask "is it valid?"
-// still refuse it.
+// itself, which is a credential). The narrower sentinels are wrapped as well
+// as ErrInvalidToken, never instead of it, so callers that only ask "is it
+// valid?" still refuse the token, and callers that want to say why (an
+// introspection log, a client told to ask again) can.
 var (
+	// ErrInvalidToken is wrapped by every verification failure.
 	ErrInvalidToken = errors.New("invalid token")
-	ErrRevoked      = errors.New("token revoked")
+	// ErrRevoked: the token is genuine and current but its jti was revoked.
+	ErrRevoked = errors.New("token revoked")
+	// ErrUnknownKey: the header's kid names no key in the verification set
+	// (a forgery, or a token signed by a key that has since been removed).
+	ErrUnknownKey = errors.New("unknown signing key")
+	// ErrExpired: the signature checked out but exp has passed (beyond the
+	// leeway). Other claim failures may be reported alongside it.
+	ErrExpired = errors.New("token expired")
 )
+
+// MaxLeeway caps the clock-skew allowance: more than this is not skew but a
+// broken clock, and would stretch intake tokens' five-minute window.
+const MaxLeeway = 5 * time.Minute
+
+// tokenError is a verification failure whose message is exactly
+// "invalid token: <reason>" while errors.Is also finds the narrower
+// sentinels and the underlying cause (for example a golang-jwt error).
+type tokenError struct {
+	msg  string
+	errs []error
+}
+
+func (e *tokenError) Error() string   { return e.msg }
+func (e *tokenError) Unwrap() []error { return e.errs }
+
+// invalidAs is invalidf that also wraps the given sentinels and cause
+// without repeating them in the message.
+func invalidAs(sentinels []error, format string, args ...any) error {
+	cause := fmt.Errorf(format, args...)
+	errs := append([]error{ErrInvalidToken}, sentinels...)
+	return &tokenError{msg: ErrInvalidToken.Error() + ": " + cause.Error(), errs: append(errs, cause)}
+}
+
+// libError wraps an error from golang-jwt's parse, adding ErrExpired when
+// the library reports expiry (it does so only after the signature has
+// verified, so ErrExpired never vouches for a forgery).
+func libError(err error) error {
+	var sentinels []error
+	if errors.Is(err, jwt.ErrTokenExpired) {
+		sentinels = append(sentinels, ErrExpired)
+	}
+	return invalidAs(sentinels, "%w", err)
+}
 
 // MaxTokenSize bounds the tokens we will even look at: real ones are well
 // under 2 KiB, and a limit keeps decoding cost bounded for hostile input.
