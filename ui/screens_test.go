@@ -508,3 +508,59 @@ func TestPastedTextIsInertInInputsAndNeverAnAction(t *testing.T) {
 	}
 	assertInert(t, "filter echo", h.view())
 }
+
+// TestRenderHelpersInertEveryField feeds the pure render helpers values
+// whose every string field is hostile, including fields the domain validates
+// today (names, titles, keys, audiences): the console must not rely on that.
+func TestRenderHelpersInertEveryField(t *testing.T) {
+	const bad = "x\x1b]52;c;ZXZpbA==\x07\u202e\u009b2J\r\x7fy"
+	const shown = `x\x1b]52;c;ZXZpbA==\a\u202e\u009b2J\r\x7fy`
+	s := NewStyles(true)
+	req := approvals.Request{
+		ID: "01TEST", TemplateKey: bad, AppID: bad, Requester: bad, Reason: bad + "\n" + bad,
+		Metadata: map[string]string{bad: bad}, TTL: time.Hour, CreatedAt: t0.Add(-time.Hour), ExpiresAt: t0.Add(time.Hour),
+		Status: approvals.StatusPending, TemplateTitle: bad, TemplateType: approvals.TypeSignAndApprove, AppName: bad,
+	}
+	d := approvals.Detail{
+		Request:     req,
+		Template:    approvals.Template{Key: bad, Title: bad, Type: approvals.TypeSignAndApprove, Quorum: 2},
+		Application: approvals.Application{Name: bad, Audience: bad},
+		Reviews:     []approvals.Review{{Approver: bad, Decision: approvals.DecisionApprove, Comment: bad, At: t0}},
+	}
+	hist := []approvals.Request{{ID: "01H", Requester: bad, TemplateTitle: bad, Status: approvals.StatusDenied, DecidedBy: bad, CreatedAt: t0}}
+	for _, w := range []int{60, 200} {
+		check := func(where, frame string) {
+			t.Helper()
+			assertInert(t, where, frame)
+		}
+		review := strings.Join(reviewLines(s, t0, d, hist, 0, w), "\n")
+		check("review", review)
+		if w == 200 {
+			mustContain(t, "review", review, shown)
+		}
+		check("row", renderRow(s, t0, req, queueColumns(w, false), w, false, true, false))
+		check("row selected", renderRow(s, t0, req, queueColumns(w, false), w, true, true, false))
+		decided := req
+		decided.Status, decided.DecidedBy, decided.DecidedAt = approvals.StatusApproved, bad, t0
+		check("history row", renderRow(s, t0, decided, queueColumns(w, true), w, false, false, true))
+		dd := d
+		dd.Request = decided
+		check("review decided", strings.Join(reviewLines(s, t0, dd, hist, 0, w), "\n"))
+		check("confirm approve", strings.Join(confirmSummary(s, decision{approve: true, d: d, ttl: time.Hour}, t0, w), "\n"))
+		check("confirm deny", strings.Join(confirmSummary(s, decision{d: d, comment: bad}, t0, w), "\n"))
+		g := approvals.Grant{ID: "01G", Subject: bad, Audience: bad, Scope: bad, ExpiresAt: t0.Add(time.Hour), RevokedAt: t0, RevokedBy: bad, RevokeReason: bad}
+		check("token revoked", strings.Join(tokenLines(s, t0, bad+"."+bad+"."+bad, g, nil, nil, w), "\n"))
+		check("token invalid", strings.Join(tokenLines(s, t0, bad, approvals.Grant{Subject: bad}, nil, fmt.Errorf("%w: %s", approvals.ErrUnauthenticated, bad), w), "\n"))
+		check("explain", explain(fmt.Errorf("%s: %w", bad, approvals.ErrNotFound))+explain(fmt.Errorf("%w: %s", approvals.ErrInvalid, bad))+explain(errors.New(bad)))
+	}
+	// The pad and the header show the approver's own name.
+	w := newWorld(t)
+	h := newHarness(t, w, "alex", 100, 30)
+	h.m.ctx.Me = approvals.Approver{Login: "alex", Name: bad}
+	h.m.ctx.Login = bad
+	assertInert(t, "header", h.view())
+	p := newPad(h.m.ctx, d, time.Hour)
+	p.SetSize(100, 30)
+	assertInert(t, "pad", p.View())
+	mustContain(t, "pad", p.View(), shown)
+}
