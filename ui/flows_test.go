@@ -7,6 +7,7 @@ import (
 	tea "charm.land/bubbletea/v2"
 
 	"github.com/jitdesk/jitdesk/approvals"
+	"github.com/jitdesk/jitdesk/approvals/signature"
 )
 
 // Flows run the console in a real Bubble Tea program (teatest) against a
@@ -81,6 +82,42 @@ func TestFlowSignAndApproveDrawn(t *testing.T) {
 	if len(d.Reviews) != 1 || d.Reviews[0].SignatureDigest == "" {
 		t.Fatalf("review without a signature: %+v", d.Reviews)
 	}
+	// The stored signature is the two mouse strokes, in time order, bound
+	// to the request the approver saw.
+	sig := storedSignature(t, w, sign.ID)
+	if sig.Kind != signature.Drawn || len(sig.Strokes) != 2 || sig.RequestDigest != d.Digest || sig.PrintedName != "Alex Rivera" {
+		t.Fatalf("stored signature: kind %s, %d strokes, digest %s (want %s), name %q", sig.Kind, len(sig.Strokes), sig.RequestDigest, d.Digest, sig.PrintedName)
+	}
+	if n := len(sig.Strokes[0]); n < 10 {
+		t.Fatalf("first stroke has %d points; the drag had 32 events", n)
+	}
+	var last int64
+	for _, st := range sig.Strokes {
+		for _, pt := range st {
+			if pt.T < last {
+				t.Fatalf("point times go backwards: %v", sig.Strokes)
+			}
+			last = pt.T
+		}
+	}
+}
+
+// storedSignature reads the one signature recorded for a request from the
+// store (the Service has no reader for it) and decodes it strictly.
+func storedSignature(t *testing.T, w *world, requestID string) signature.Signature {
+	t.Helper()
+	var stored []approvals.StoredSignature
+	w.check(w.db.View(w.ctx, func(tx approvals.ReadTx) error {
+		var err error
+		stored, err = tx.Signatures(requestID)
+		return err
+	}))
+	if len(stored) != 1 {
+		t.Fatalf("%d signatures stored for %s", len(stored), requestID)
+	}
+	sig, err := signature.Decode(stored[0].Canonical)
+	w.check(err)
+	return sig
 }
 
 func TestFlowSignAndApproveTyped(t *testing.T) {
@@ -103,6 +140,9 @@ func TestFlowSignAndApproveTyped(t *testing.T) {
 	d := approvedWithToken(t, w, sign.ID)
 	if d.Reviews[0].SignatureDigest == "" {
 		t.Fatal("no signature recorded")
+	}
+	if sig := storedSignature(t, w, sign.ID); sig.Kind != signature.Typed || sig.Text != "alex   rivera" || sig.Font != signature.DefaultFont || len(sig.Strokes) != 0 {
+		t.Fatalf("stored typed signature: %+v", sig)
 	}
 }
 
