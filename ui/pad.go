@@ -109,6 +109,9 @@ func (p *padScreen) addPoint(pt signature.Point) {
 func (p *padScreen) Update(msg tea.Msg) (Screen, tea.Cmd) {
 	k := p.ctx.Keys
 	switch msg := msg.(type) {
+	case tea.BackgroundColorMsg:
+		restyleInput(&p.name, p.ctx.Styles)
+		return p, nil
 	case tea.MouseClickMsg:
 		if p.typed || msg.Button != tea.MouseLeft {
 			return p, nil

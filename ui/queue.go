@@ -332,6 +332,9 @@ func (q *queueScreen) Update(msg tea.Msg) (Screen, tea.Cmd) {
 		return q, q.applyCounts(msg)
 	case changedMsg:
 		return q, tea.Batch(q.refresh(), q.loadCounts())
+	case tea.BackgroundColorMsg:
+		restyleInput(&q.filter, q.ctx.Styles)
+		return q, nil
 	case tea.KeyPressMsg:
 		if q.filtering {
 			return q, q.updateFilter(msg)

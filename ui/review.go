@@ -119,6 +119,9 @@ func (r *reviewScreen) Update(msg tea.Msg) (Screen, tea.Cmd) {
 		return r, nil
 	case changedMsg:
 		return r, r.load()
+	case tea.BackgroundColorMsg:
+		restyleInput(&r.input, r.ctx.Styles)
+		return r, nil
 	case noticeMsg:
 		if msg.id == r.id {
 			r.notice = msg.text

@@ -229,6 +229,7 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case tea.BackgroundColorMsg:
 		m.ctx.Styles = NewStyles(msg.IsDark())
 		m.help.Styles = m.ctx.Styles.Help
+		m.broadcast(msg) // screens restyle their text inputs
 		return m, nil
 	case meMsg:
 		if msg.err != nil {

@@ -3,10 +3,12 @@ package ui
 import (
 	"errors"
 	"fmt"
+	"image/color"
 	"strings"
 	"testing"
 	"time"
 
+	"charm.land/bubbles/v2/textinput"
 	tea "charm.land/bubbletea/v2"
 
 	"github.com/jitdesk/jitdesk/approvals"
@@ -563,4 +565,25 @@ func TestRenderHelpersInertEveryField(t *testing.T) {
 	p.SetSize(100, 30)
 	assertInert(t, "pad", p.View())
 	mustContain(t, "pad", p.View(), shown)
+}
+
+func TestLightBackgroundRestylesEverything(t *testing.T) {
+	w := newWorld(t)
+	w.seedStandard()
+	h := newHarness(t, w, "alex", 100, 30)
+	h.key("enter")
+	h.send(tea.BackgroundColorMsg{Color: color.White})
+	if h.m.ctx.Styles.IsDark {
+		t.Fatal("styles still dark after a white background")
+	}
+	light := NewStyles(false)
+	for where, ti := range map[string]textinput.Model{"queue filter": h.m.queue.filter, "review input": h.m.top().(*reviewScreen).input} {
+		st := ti.Styles()
+		if got, want := st.Focused.Prompt.GetForeground(), light.Info.GetForeground(); got != want {
+			t.Errorf("%s: prompt colour %v, want the light accent %v", where, got, want)
+		}
+		if got, want := st.Blurred.Text.GetForeground(), textinput.DefaultStyles(false).Blurred.Text.GetForeground(); got != want {
+			t.Errorf("%s: blurred text colour %v, want %v", where, got, want)
+		}
+	}
 }

@@ -96,10 +96,21 @@ func NewStyles(isDark bool) *Styles {
 // idle SSH session sends nothing, and tests need no clock.
 func newInput(s *Styles) textinput.Model {
 	ti := textinput.New()
+	restyleInput(&ti, s)
+	return ti
+}
+
+// restyleInput gives an input the styles of the session's background (the
+// answer to the background query may arrive after the input was made).
+func restyleInput(ti *textinput.Model, s *Styles) {
 	st := textinput.DefaultStyles(s.IsDark)
+	// The defaults draw the prompt in ANSI 7 (light grey), unreadable on a
+	// light background: use the session's own colours.
+	st.Focused.Prompt, st.Blurred.Prompt = s.Info, s.Subtle
+	st.Focused.Placeholder, st.Blurred.Placeholder = s.Subtle, s.Subtle
+	st.Cursor.Color = s.Info.GetForeground()
 	st.Cursor.Blink = false
 	ti.SetStyles(st)
-	return ti
 }
 
 // updateInput updates a text input and then drops from its value every

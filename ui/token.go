@@ -109,6 +109,9 @@ func (t *tokenScreen) Update(msg tea.Msg) (Screen, tea.Cmd) {
 		return t, tea.Batch(t.load(), status("token revoked", false))
 	case changedMsg:
 		return t, t.load()
+	case tea.BackgroundColorMsg:
+		restyleInput(&t.reason, t.ctx.Styles)
+		return t, nil
 	case tea.PasteMsg:
 		if t.revoking {
 			var cmd tea.Cmd
