@@ -46,7 +46,7 @@ func (p *padScreen) meaning() string { return approvals.Meaning(p.d.Request, p.d
 
 func (p *padScreen) SetSize(w, h int) {
 	p.w, p.h = w, h
-	p.name.SetWidth(max(10, w-20))
+	sizeInput(&p.name, w)
 	if len(p.strokes) == 0 {
 		p.cols = max(min(w-2, 60), 20)
 		p.rows = 8

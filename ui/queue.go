@@ -111,7 +111,7 @@ func (q *queueScreen) Init() tea.Cmd {
 
 func (q *queueScreen) SetSize(w, h int) {
 	q.w, q.h = w, h
-	q.filter.SetWidth(max(10, w-4))
+	sizeInput(&q.filter, w)
 	q.clampTop()
 }
 

@@ -82,7 +82,7 @@ func (r *reviewScreen) load() tea.Cmd {
 
 func (r *reviewScreen) SetSize(w, h int) {
 	r.w, r.h = w, h
-	r.input.SetWidth(max(10, w-4))
+	sizeInput(&r.input, w)
 }
 
 func (r *reviewScreen) capturesKeys() bool { return r.mode != modeNone }
@@ -176,6 +176,7 @@ func (r *reviewScreen) Update(msg tea.Msg) (Screen, tea.Cmd) {
 			r.mode = modeDeny
 			r.inputErr = ""
 			r.input.Prompt = "deny because: "
+			sizeInput(&r.input, r.w)
 			r.input.Placeholder = "the requester will see this (required)"
 			r.input.SetValue("")
 			return r, r.input.Focus()
@@ -186,6 +187,7 @@ func (r *reviewScreen) Update(msg tea.Msg) (Screen, tea.Cmd) {
 			r.mode = modeTTL
 			r.inputErr = ""
 			r.input.Prompt = "grant for: "
+			sizeInput(&r.input, r.w)
 			r.input.Placeholder = "e.g. 15m (at most " + approvals.FormatDuration(r.d.Request.TTL) + ")"
 			r.input.SetValue(approvals.FormatDuration(r.ttl()))
 			r.input.CursorEnd()

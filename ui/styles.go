@@ -136,3 +136,8 @@ func updateInput(ti textinput.Model, msg tea.Msg) (textinput.Model, tea.Cmd) {
 	}
 	return ti, cmd
 }
+
+// sizeInput fits an input, prompt and cursor included, in w columns.
+func sizeInput(ti *textinput.Model, w int) {
+	ti.SetWidth(max(w-lipgloss.Width(ti.Prompt)-2, 4))
+}

@@ -82,7 +82,7 @@ func (t *tokenScreen) load() tea.Cmd {
 
 func (t *tokenScreen) SetSize(w, h int) {
 	t.w, t.h = w, h
-	t.reason.SetWidth(max(10, w-20))
+	sizeInput(&t.reason, w)
 }
 
 func (t *tokenScreen) capturesKeys() bool { return t.revoking }
