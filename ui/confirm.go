@@ -381,25 +381,52 @@ func (b *bulkConfirm) View() string {
 		lines = append(lines, s.OK.Render(fmt.Sprintf("Approved %d request(s).", len(b.result.approved))))
 		if len(b.result.failures) > 0 {
 			lines = append(lines, "", s.Error.Render(fmt.Sprintf("%d failed:", len(b.result.failures))))
+			var fl []string
 			for _, f := range b.result.failures {
 				for _, l := range wrapInert(f, max(b.w-2, 10)) {
-					lines = append(lines, "  "+l)
+					fl = append(fl, "  "+l)
 				}
 			}
+			if room := max(b.h-8, 3); len(fl) > room {
+				hidden := len(fl) - (room - 1)
+				fl = append(fl[:room-1], s.Subtle.Render(fmt.Sprintf("  … %d more line(s); the audit log has every decision", hidden)))
+			}
+			lines = append(lines, fl...)
 		}
 		lines = append(lines, "", s.Subtle.Render("enter or esc to go back"))
 		return strings.Join(lines, "\n")
 	}
 	lines = append(lines, s.Title.Render(fmt.Sprintf("Approve %d marked request(s)?", len(b.ok))), "")
-	lines = append(lines, s.Subtle.Render("Each is approved on its own, for the duration it asks; one failure does not undo the others."), "")
-	for _, r := range b.ok {
-		lines = append(lines, row(r))
+	for _, l := range wrapInert("Each is approved on its own, for the duration it asks; one failure does not undo the others.", max(b.w, 10)) {
+		lines = append(lines, s.Subtle.Render(l))
 	}
+	lines = append(lines, "")
+	// The list never pushes the buttons off the screen: what does not fit
+	// is counted ("… and 12 more"); the title counts every one y approves.
+	budget := max(b.h-12, 4)
+	okRows := min(len(b.ok), budget)
 	if len(b.skipped) > 0 {
-		lines = append(lines, "", s.Warn.Render(fmt.Sprintf("Skipped %d Sign and Approve request(s) (they need your signature, one at a time):", len(b.skipped))))
-		for _, r := range b.skipped {
+		okRows = min(len(b.ok), max(budget-min(len(b.skipped), 3), 2))
+	}
+	list := func(rs []approvals.Request, n int) {
+		n = min(n, len(rs))
+		if n < len(rs) {
+			n = max(n-1, 1)
+		}
+		for _, r := range rs[:n] {
 			lines = append(lines, row(r))
 		}
+		if n < len(rs) {
+			lines = append(lines, s.Subtle.Render(fmt.Sprintf("  … and %d more", len(rs)-n)))
+		}
+	}
+	list(b.ok, okRows)
+	if len(b.skipped) > 0 {
+		lines = append(lines, "")
+		for _, l := range wrapInert(fmt.Sprintf("Skipped %d Sign and Approve request(s) (they need your signature, one at a time):", len(b.skipped)), max(b.w, 10)) {
+			lines = append(lines, s.Warn.Render(l))
+		}
+		list(b.skipped, max(budget-okRows, 2))
 	}
 	lines = append(lines, "")
 	if len(b.ok) == 0 {

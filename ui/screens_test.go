@@ -587,3 +587,31 @@ func TestLightBackgroundRestylesEverything(t *testing.T) {
 		}
 	}
 }
+
+func TestBulkApproveManyKeepsButtonsOnScreenAndApprovesEach(t *testing.T) {
+	w := newWorld(t)
+	for i := range 30 {
+		w.submit("k8s-exec", fmt.Sprintf("user%02d", i), "bulk", time.Hour, map[string]string{"namespace": "ns"})
+	}
+	sign := w.submit("prod-db-write", "tomas", "needs a signature", 0, map[string]string{"ticket": "OPS-1"})
+	w.clock.Set(t0)
+	h := newHarness(t, w, "alex", 80, 24)
+	for range 31 {
+		h.key("space")
+	}
+	h.key("A")
+	f := h.plain()
+	mustContain(t, "bulk confirm", f, "Approve 30 marked request(s)?", "[ Approve 30 ]", "more", "Skipped 1 Sign and Approve")
+	h.key("y")
+	mustContain(t, "bulk result", h.plain(), "Approved 30 request(s).")
+	n, err := w.svc.Count(w.ctx, approvals.RequestQuery{Scope: approvals.ScopePending})
+	w.check(err)
+	if n != 1 {
+		t.Fatalf("%d pending after bulk approval, want only the Sign and Approve one", n)
+	}
+	d, err := w.svc.Get(w.ctx, sign.ID)
+	w.check(err)
+	if d.Request.Status != approvals.StatusPending {
+		t.Fatalf("Sign and Approve request was bulk-decided: %s", d.Request.Status)
+	}
+}
