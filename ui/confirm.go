@@ -213,8 +213,23 @@ func buttons(s *Styles, labels []string, focus int) string {
 	return strings.Join(bs, "  ")
 }
 
+// summary is the part of the summary that fits above the buttons: on a
+// small terminal its tail is cut (marked …) so the buttons and the hint
+// always show.
+func (c *confirmScreen) summary() []string {
+	lines := confirmSummary(c.ctx.Styles, c.dec, c.ctx.Now(), c.w)
+	room := c.h - 4 // blank, buttons, blank, hint
+	if c.err != "" {
+		room -= len(wrapInert(c.err, c.w)) + 1
+	}
+	if c.h > 0 && len(lines) > room {
+		lines = append(lines[:max(room-1, 1)], c.ctx.Styles.Subtle.Render("…"))
+	}
+	return lines
+}
+
 func (c *confirmScreen) buttonLine() int {
-	return len(confirmSummary(c.ctx.Styles, c.dec, c.ctx.Now(), c.w)) + 1
+	return len(c.summary()) + 1
 }
 
 func (c *confirmScreen) buttonAt(x, y int) (int, bool) {
@@ -230,7 +245,7 @@ func (c *confirmScreen) buttonAt(x, y int) (int, bool) {
 
 func (c *confirmScreen) View() string {
 	s := c.ctx.Styles
-	lines := confirmSummary(s, c.dec, c.ctx.Now(), c.w)
+	lines := c.summary()
 	lines = append(lines, "", buttons(s, []string{"Cancel", c.actionLabel()}, c.focus))
 	switch {
 	case c.busy:

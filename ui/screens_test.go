@@ -615,3 +615,13 @@ func TestBulkApproveManyKeepsButtonsOnScreenAndApprovesEach(t *testing.T) {
 		t.Fatalf("Sign and Approve request was bulk-decided: %s", d.Request.Status)
 	}
 }
+
+func TestConfirmButtonsShowAtTheMinimumSize(t *testing.T) {
+	w := newWorld(t)
+	w.seedStandard()
+	h := newHarness(t, w, "alex", MinWidth, MinHeight)
+	h.key("down", "enter", "a", "tab")
+	h.typeText("Alex Rivera")
+	h.key("enter")
+	mustContain(t, "confirm at minimum size", h.plain(), "[ Sign and Approve ]", "[ Cancel ]")
+}
