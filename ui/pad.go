@@ -49,10 +49,7 @@ func (p *padScreen) SetSize(w, h int) {
 	sizeInput(&p.name, w)
 	if len(p.strokes) == 0 {
 		p.cols = max(min(w-2, 60), 20)
-		p.rows = 8
-		if h < 22 {
-			p.rows = max(4, h-14)
-		}
+		p.rows = min(max(4, h-14), 12) // 8 rows at 80×24's body of 21 is 7
 		p.penX, p.penY = p.cols/4, p.rows*2
 	}
 }
