@@ -425,6 +425,11 @@ func (q *queueScreen) Update(msg tea.Msg) (Screen, tea.Cmd) {
 		}
 		row := q.top + msg.Y - 2
 		if msg.Y >= 2 && row >= 0 && row < len(q.rows) && msg.Y-2 < q.listHeight() {
+			if row == q.sel {
+				// A click on the selected row opens it (as enter does).
+				id := q.rows[row].ID
+				return q, func() tea.Msg { return openReviewMsg{id} }
+			}
 			q.sel = row
 			q.clampTop()
 			return q, q.prefetch()

@@ -160,6 +160,11 @@ func TestQueueMouseWheelAndClickSelect(t *testing.T) {
 	if h.m.queue.sel != 1 {
 		t.Fatalf("click on the second row: sel %d, want 1", h.m.queue.sel)
 	}
+	h.send(tea.MouseClickMsg{X: 10, Y: 4, Button: tea.MouseLeft})
+	if r, ok := h.m.top().(*reviewScreen); !ok || r.id != h.m.queue.rows[1].ID {
+		t.Fatalf("a click on the selected row does not open it: top %T", h.m.top())
+	}
+	h.key("esc")
 	h.send(tea.MouseClickMsg{X: 20, Y: 1, Button: tea.MouseLeft})
 	if h.m.queue.tab != tabPending {
 		t.Fatalf("click on the second tab: tab %d", h.m.queue.tab)
