@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -77,30 +76,16 @@ func newAppCmd(g *globals) *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return g.withService(func(ctx context.Context, svc *approvals.Service, _ *store.DB) error {
-				var all []map[string]any
-				tw := tabwriter.NewWriter(g.out, 0, 4, 2, ' ', 0)
-				if !g.json {
-					fmt.Fprintln(tw, "ID\tNAME\tAUDIENCE")
+				l := g.newListing("ID", "NAME", "AUDIENCE")
+				err := eachPage(func(after string, n int) ([]approvals.Application, error) { return svc.Applications(ctx, after, n) },
+					func(a approvals.Application) string { return a.Name },
+					func(a approvals.Application) {
+						l.add(map[string]any{"id": a.ID, "name": a.Name, "audience": a.Audience}, a.ID, a.Name, a.Audience)
+					})
+				if err != nil {
+					return err
 				}
-				after := ""
-				for {
-					apps, err := svc.Applications(ctx, after, 100)
-					if err != nil {
-						return err
-					}
-					for _, a := range apps {
-						all = append(all, map[string]any{"id": a.ID, "name": a.Name, "audience": a.Audience})
-						fmt.Fprintf(tw, "%s\t%s\t%s\n", a.ID, a.Name, a.Audience)
-					}
-					if len(apps) < 100 {
-						break
-					}
-					after = apps[len(apps)-1].Name
-				}
-				if g.json {
-					return g.printJSON(nonNil(all))
-				}
-				return tw.Flush()
+				return l.print()
 			})
 		},
 	}
@@ -164,28 +149,16 @@ func newApproverCmd(g *globals) *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return g.withService(func(ctx context.Context, svc *approvals.Service, _ *store.DB) error {
-				var all []map[string]any
-				tw := tabwriter.NewWriter(g.out, 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "LOGIN\tNAME\tGROUPS\tSSH KEYS")
-				after := ""
-				for {
-					as, err := svc.Approvers(ctx, after, 100)
-					if err != nil {
-						return err
-					}
-					for _, a := range as {
-						all = append(all, approverJSON(a))
-						fmt.Fprintf(tw, "%s\t%s\t%s\t%d\n", a.Login, a.Name, strings.Join(a.Groups, ","), len(a.SSHKeys))
-					}
-					if len(as) < 100 {
-						break
-					}
-					after = as[len(as)-1].Login
+				l := g.newListing("LOGIN", "NAME", "GROUPS", "SSH KEYS")
+				err := eachPage(func(after string, n int) ([]approvals.Approver, error) { return svc.Approvers(ctx, after, n) },
+					func(a approvals.Approver) string { return a.Login },
+					func(a approvals.Approver) {
+						l.add(approverJSON(a), a.Login, a.Name, strings.Join(a.Groups, ","), fmt.Sprint(len(a.SSHKeys)))
+					})
+				if err != nil {
+					return err
 				}
-				if g.json {
-					return g.printJSON(nonNil(all))
-				}
-				return tw.Flush()
+				return l.print()
 			})
 		},
 	}
@@ -289,28 +262,16 @@ func newTemplateCmd(g *globals) *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return g.withService(func(ctx context.Context, svc *approvals.Service, _ *store.DB) error {
-				var all []map[string]any
-				tw := tabwriter.NewWriter(g.out, 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "KEY\tTITLE\tTYPE\tQUORUM\tAPPROVERS\tGROUPS")
-				after := ""
-				for {
-					ts, err := svc.Templates(ctx, after, 100)
-					if err != nil {
-						return err
-					}
-					for _, t := range ts {
-						all = append(all, templateJSON(t))
-						fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", t.Key, t.Title, t.Type.Label(), t.Quorum, strings.Join(t.Approvers, ","), strings.Join(t.Groups, ","))
-					}
-					if len(ts) < 100 {
-						break
-					}
-					after = ts[len(ts)-1].Key
+				l := g.newListing("KEY", "TITLE", "TYPE", "QUORUM", "APPROVERS", "GROUPS")
+				err := eachPage(func(after string, n int) ([]approvals.Template, error) { return svc.Templates(ctx, after, n) },
+					func(t approvals.Template) string { return t.Key },
+					func(t approvals.Template) {
+						l.add(templateJSON(t), t.Key, t.Title, t.Type.Label(), fmt.Sprint(t.Quorum), strings.Join(t.Approvers, ","), strings.Join(t.Groups, ","))
+					})
+				if err != nil {
+					return err
 				}
-				if g.json {
-					return g.printJSON(nonNil(all))
-				}
-				return tw.Flush()
+				return l.print()
 			})
 		},
 	}

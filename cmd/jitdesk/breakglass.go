@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -21,9 +20,7 @@ func newBreakGlassCmd(g *globals) *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return g.withService(func(ctx context.Context, svc *approvals.Service, _ *store.DB) error {
-				var all []map[string]any
-				tw := tabwriter.NewWriter(g.out, 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "GRANT\tREQUEST\tSUBJECT\tSCOPE\tISSUED\tSTATE")
+				l := g.newListing("GRANT", "REQUEST", "SUBJECT", "SCOPE", "ISSUED", "STATE")
 				var after *approvals.Cursor
 				for {
 					gs, err := svc.AwaitingReview(ctx, after, 200)
@@ -31,24 +28,20 @@ func newBreakGlassCmd(g *globals) *cobra.Command {
 						return err
 					}
 					for _, gr := range gs {
-						all = append(all, grantJSON(gr, false))
 						state := "active"
 						if gr.Revoked() {
 							state = "revoked"
 						} else if !svc.Now().Before(gr.ExpiresAt) {
 							state = "expired"
 						}
-						fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", gr.ID, gr.RequestID, printable(gr.Subject), gr.Scope, gr.IssuedAt.Format(time.RFC3339), state)
+						l.add(grantJSON(gr, false), gr.ID, gr.RequestID, printable(gr.Subject), gr.Scope, gr.IssuedAt.Format(time.RFC3339), state)
 					}
 					if len(gs) < 200 {
 						break
 					}
 					after = &approvals.Cursor{At: gs[len(gs)-1].IssuedAt, ID: gs[len(gs)-1].ID}
 				}
-				if g.json {
-					return g.printJSON(nonNil(all))
-				}
-				return tw.Flush()
+				return l.print()
 			})
 		},
 	}
