@@ -292,13 +292,6 @@ func templateJSON(t approvals.Template) map[string]any {
 	}
 }
 
-func nonNil(v []map[string]any) []map[string]any {
-	if v == nil {
-		return []map[string]any{}
-	}
-	return v
-}
-
 func nonNilS(v []string) []string {
 	if v == nil {
 		return []string{}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -80,19 +79,14 @@ func newOnCallCmd(g *globals) *cobra.Command {
 				} else if rs, err = svc.Rotations(ctx); err != nil {
 					return err
 				}
-				var out []map[string]any
-				tw := tabwriter.NewWriter(g.out, 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "ROTATION\tON CALL\tNEXT\tHAND-OVER")
+				l := g.newListing("ROTATION", "ON CALL", "NEXT", "HAND-OVER")
 				for _, r := range rs {
 					now, _ := r.OnCallAt(t)
 					when, next := r.NextHandover(t)
-					out = append(out, map[string]any{"rotation": r.Name, "on_call": now, "next": next, "handover_at": when.Format(time.RFC3339)})
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", r.Name, orNobody(now), next, when.Format(time.RFC3339))
+					l.add(map[string]any{"rotation": r.Name, "on_call": now, "next": next, "handover_at": when.Format(time.RFC3339)},
+						r.Name, orNobody(now), next, when.Format(time.RFC3339))
 				}
-				if g.json {
-					return g.printJSON(nonNil(out))
-				}
-				return tw.Flush()
+				return l.print()
 			})
 		},
 	}
@@ -138,17 +132,12 @@ func newOnCallCmd(g *globals) *cobra.Command {
 				if err != nil {
 					return err
 				}
-				var out []map[string]any
-				tw := tabwriter.NewWriter(g.out, 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "ROTATION\tMEMBERS\tSHIFT\tSTART\tOVERRIDES")
+				l := g.newListing("ROTATION", "MEMBERS", "SHIFT", "START", "OVERRIDES")
 				for _, r := range rs {
-					out = append(out, map[string]any{"name": r.Name, "members": r.Members, "shift": r.Shift.String(), "start": r.Start.Format(time.RFC3339), "overrides": len(r.Overrides)})
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\n", r.Name, strings.Join(r.Members, ","), approvals.FormatDuration(r.Shift), r.Start.Format(time.RFC3339), len(r.Overrides))
+					l.add(map[string]any{"name": r.Name, "members": r.Members, "shift": r.Shift.String(), "start": r.Start.Format(time.RFC3339), "overrides": len(r.Overrides)},
+						r.Name, strings.Join(r.Members, ","), approvals.FormatDuration(r.Shift), r.Start.Format(time.RFC3339), fmt.Sprint(len(r.Overrides)))
 				}
-				if g.json {
-					return g.printJSON(nonNil(out))
-				}
-				return tw.Flush()
+				return l.print()
 			})
 		},
 	}
