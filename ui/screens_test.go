@@ -630,3 +630,32 @@ func TestConfirmButtonsShowAtTheMinimumSize(t *testing.T) {
 	h.key("enter")
 	mustContain(t, "confirm at minimum size", h.plain(), "[ Sign and Approve ]", "[ Cancel ]")
 }
+
+func TestNotifyIsOneInertOSC9AndBellCanBeOff(t *testing.T) {
+	w := newWorld(t)
+	w.seedStandard()
+	h := newHarness(t, w, "alex", 100, 30)
+	h.m.ctx.Bell, h.m.ctx.Notify = false, true
+	w.submit("k8s-exec", "ev\x1b]52;c;ZXZpbA==\x07il\u202e", "x", 0, map[string]string{"namespace": "search"})
+	h.send(changedMsg{})
+	var raws []string
+	for _, e := range h.effects {
+		s := fmt.Sprintf("%v", e)
+		if strings.Contains(s, "\x1b]9;") {
+			raws = append(raws, s)
+		}
+		if strings.Contains(s, "\a") && !strings.Contains(s, "\x1b]9;") {
+			t.Fatalf("bell rang with Bell off: %q", s)
+		}
+	}
+	if len(raws) != 1 {
+		t.Fatalf("%d notifications, want 1: %#v", len(raws), h.effects)
+	}
+	n := raws[0]
+	body := n[strings.Index(n, "\x1b]9;")+4:]
+	body = strings.TrimRight(body, "}")
+	body = strings.TrimSuffix(body, "\a")
+	if strings.ContainsAny(body, "\x1b\a\u202e") || !strings.Contains(body, `ev\x1b]52;c;ZXZpbA==\ail\u202e`) {
+		t.Fatalf("notification body not inert: %q", body)
+	}
+}
