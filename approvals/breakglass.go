@@ -118,7 +118,7 @@ func (s *Service) AcknowledgeBreakGlass(ctx context.Context, grantID, reviewer, 
 		if err != nil {
 			return err
 		}
-		if ok, err := eligibleAt(tx, t, a, now); err != nil {
+		if ok, err := eligibleAt(tx, t, a, now, t.EscalateCap); err != nil {
 			return err
 		} else if !ok {
 			return fmt.Errorf("%w: %s may not review grants of template %s (%s)", ErrNotEligible, a.Login, t.Key, describeApprovers(t))

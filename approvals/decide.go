@@ -81,7 +81,7 @@ func (s *Service) decisionCheck(tx Tx, id, login, digest string, now time.Time) 
 	if a.Login == req.Requester {
 		return Request{}, Template{}, Approver{}, fmt.Errorf("%w (%s asked for this access)", ErrSelfApproval, a.Login)
 	}
-	if ok, err := eligibleAt(tx, t, a, now); err != nil {
+	if ok, err := eligibleAt(tx, t, a, now, req.Escalation); err != nil {
 		return Request{}, Template{}, Approver{}, err
 	} else if !ok {
 		return Request{}, Template{}, Approver{}, fmt.Errorf("%w: %s may not decide template %s (%s)", ErrNotEligible, a.Login, t.Key, describeApprovers(t))
@@ -152,7 +152,7 @@ func (s *Service) CanDecide(ctx context.Context, id, login string) error {
 		if a.Login == d.Request.Requester {
 			return ErrSelfApproval
 		}
-		if ok, err := eligibleAt(tx, d.Template, a, s.Now()); err != nil {
+		if ok, err := eligibleAt(tx, d.Template, a, s.Now(), d.Request.Escalation); err != nil {
 			return err
 		} else if !ok {
 			return fmt.Errorf("%w: %s may not decide template %s (%s)", ErrNotEligible, a.Login, d.Template.Key, describeApprovers(d.Template))
@@ -460,7 +460,8 @@ func (s *Service) Revoke(ctx context.Context, in RevokeInput) (Grant, error) {
 			if err != nil {
 				return err
 			}
-			if ok, err := eligibleAt(tx, t, a, s.Now()); err != nil {
+			// Anyone the request could have reached may revoke its grant.
+			if ok, err := eligibleAt(tx, t, a, s.Now(), t.EscalateCap); err != nil {
 				return err
 			} else if !ok {
 				return fmt.Errorf("%w: %s may not revoke grants of template %s (%s)", ErrNotEligible, a.Login, t.Key, describeApprovers(t))

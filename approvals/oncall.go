@@ -44,6 +44,26 @@ func (r Rotation) OnCallAt(t time.Time) (string, bool) {
 	return r.Members[n%int64(len(r.Members))], true
 }
 
+// Distance says how many hand-overs away login is from holding the pager at
+// t: 0 when on call (by schedule or override), 1 for the next member, and so
+// on around the rotation. false when login is not in the rotation at all.
+func (r Rotation) Distance(login string, t time.Time) (int, bool) {
+	if who, ok := r.OnCallAt(t); ok && who == login {
+		return 0, true
+	}
+	n := len(r.Members)
+	if n == 0 || r.Shift <= 0 || t.Before(r.Start) {
+		return 0, false
+	}
+	cur := int(int64(t.Sub(r.Start)/r.Shift) % int64(n))
+	for i, m := range r.Members {
+		if m == login {
+			return (i - cur + n) % n, true
+		}
+	}
+	return 0, false
+}
+
 // NextHandover is when the current scheduled shift ends and who takes over
 // (overrides aside).
 func (r Rotation) NextHandover(t time.Time) (time.Time, string) {
@@ -147,40 +167,92 @@ func (s *Service) Rotations(ctx context.Context) ([]Rotation, error) {
 	return rs, err
 }
 
-// onCallRotations names the rotations whose pager login holds at t.
-func onCallRotations(tx ReadTx, login string, t time.Time) ([]string, error) {
+// reachOf says, for login at t, how far each rotation is from reaching them:
+// rotation name → hand-overs away (0 = on call now).
+func reachOf(tx ReadTx, login string, t time.Time) (map[string]int, error) {
 	rs, err := tx.Rotations(t)
 	if err != nil {
 		return nil, err
 	}
-	var out []string
+	out := map[string]int{}
 	for _, r := range rs {
-		if who, ok := r.OnCallAt(t); ok && who == login {
-			out = append(out, r.Name)
+		if d, ok := r.Distance(login, t); ok {
+			out[r.Name] = d
 		}
 	}
 	return out, nil
 }
 
-// eligibleAt is Eligible plus on-call: a template naming a rotation makes
-// whoever holds its pager at the time of the decision eligible.
-func eligibleAt(tx ReadTx, t Template, a Approver, now time.Time) (bool, error) {
+// eligibleAt is Eligible plus on-call and escalation: a template naming a
+// rotation makes whoever holds its pager at decision time eligible, and a
+// request escalated `level` steps also the next `level` people in the
+// rotation; from the first step the template's escalation group too.
+func eligibleAt(tx ReadTx, t Template, a Approver, now time.Time, level int) (bool, error) {
 	if Eligible(t, a) {
+		return true, nil
+	}
+	if level >= 1 && t.EscalateGroup != "" && slices.Contains(a.Groups, t.EscalateGroup) {
 		return true, nil
 	}
 	if len(t.OnCall) == 0 {
 		return false, nil
 	}
-	on, err := onCallRotations(tx, a.Login, now)
+	reach, err := reachOf(tx, a.Login, now)
 	if err != nil {
 		return false, err
 	}
-	for _, r := range on {
-		if slices.Contains(t.OnCall, r) {
+	for _, r := range t.OnCall {
+		if d, ok := reach[r]; ok && d <= level {
 			return true, nil
 		}
 	}
 	return false, nil
+}
+
+// EscalateDue takes every due escalation step: a request pending for k
+// periods of its template's EscalateAfter reaches level k (capped). Racing
+// sweepers are safe: each step is a compare-and-set, audited once.
+func (s *Service) EscalateDue(ctx context.Context) (int, error) {
+	total := 0
+	for {
+		n := 0
+		err := s.store.Update(ctx, func(tx Tx) error {
+			now := s.Now()
+			due, err := tx.DueEscalations(now, sweepBatch)
+			if err != nil {
+				return err
+			}
+			for _, r := range due {
+				t, err := tx.Template(r.TemplateKey)
+				if err != nil {
+					return err
+				}
+				to := min(int(now.Sub(r.CreatedAt)/t.EscalateAfter), t.EscalateCap)
+				if to <= r.Escalation {
+					continue
+				}
+				moved, err := tx.SetEscalation(r.ID, r.Escalation, to)
+				if err != nil {
+					return err
+				}
+				if !moved {
+					continue
+				}
+				n++
+				if err := s.audit(tx, now, "system", "request.escalated", r.ID, map[string]any{"level": to, "template": t.Key}); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return total, fmt.Errorf("escalate due requests: %w", err)
+		}
+		total += n
+		if n < sweepBatch {
+			return total, nil
+		}
+	}
 }
 
 // describeApprovers says who may decide t, for refusals.

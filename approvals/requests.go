@@ -303,15 +303,28 @@ func (s *Service) PrepareRequests(ctx context.Context, ins []NewRequest, at []ti
 }
 
 // fillOnCall makes "needs me" follow the pager: the rotations the approver
-// holds right now join the templates they may decide.
+// holds right now join the templates they may decide, rotations they are
+// further along in count for requests escalated that far, and their groups
+// count for escalated requests of templates escalating to them.
 func (s *Service) fillOnCall(tx ReadTx, q *RequestQuery) error {
 	if q.EligibleFor == "" || q.OnCall != nil {
 		return nil
 	}
-	on, err := onCallRotations(tx, q.EligibleFor, s.Now())
+	now := s.Now()
+	reach, err := reachOf(tx, q.EligibleFor, now)
 	if err != nil {
 		return err
 	}
-	q.OnCall = on
+	q.OnCall = []string{}
+	for name, d := range reach {
+		if d == 0 {
+			q.OnCall = append(q.OnCall, name)
+		} else {
+			q.Reach = append(q.Reach, RotationReach{Rotation: name, Level: d})
+		}
+	}
+	if a, err := tx.Approver(q.EligibleFor); err == nil {
+		q.EscalationGroups = a.Groups
+	}
 	return nil
 }

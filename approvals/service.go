@@ -262,6 +262,17 @@ func (s *Service) AddTemplate(ctx context.Context, actor string, t Template) err
 	if t.BreakGlassMaxTTL < 0 || (t.BreakGlassMaxTTL > 0 && t.BreakGlassMaxTTL < time.Minute) {
 		return invalidf("template %s: break-glass max ttl must be at least 1m", t.Key)
 	}
+	if t.EscalateAfter != 0 {
+		if t.EscalateAfter < time.Minute {
+			return invalidf("template %s: escalate-after must be at least 1m", t.Key)
+		}
+		if len(t.OnCall) == 0 && t.EscalateGroup == "" {
+			return invalidf("template %s: escalation needs an --oncall rotation or an --escalate-group to escalate to", t.Key)
+		}
+	}
+	if t.EscalateGroup != "" && !ValidLogin(t.EscalateGroup) {
+		return invalidf("template %s: escalate group %q: use lower-case letters, digits, '.', '_' or '-'", t.Key, t.EscalateGroup)
+	}
 	if t.MinReason < 0 || t.MinReason > MaxReasonLen {
 		return invalidf("template %s: min reason %d must be between 0 and %d", t.Key, t.MinReason, MaxReasonLen)
 	}
@@ -297,10 +308,18 @@ func (s *Service) AddTemplate(ctx context.Context, actor string, t Template) err
 				return fmt.Errorf("approver %q: %w (add them first with: jitdesk approver add %s --name ...)", login, err, login)
 			}
 		}
+		t.EscalateCap = 0
 		for _, r := range t.OnCall {
-			if _, err := tx.Rotation(r, t.CreatedAt); err != nil {
+			rot, err := tx.Rotation(r, t.CreatedAt)
+			if err != nil {
 				return fmt.Errorf("rotation %q: %w (add it first with: jitdesk oncall add %s ...)", r, err, r)
 			}
+			if t.EscalateAfter > 0 {
+				t.EscalateCap = max(t.EscalateCap, len(rot.Members)-1)
+			}
+		}
+		if t.EscalateAfter > 0 && t.EscalateGroup != "" {
+			t.EscalateCap = max(t.EscalateCap, 1)
 		}
 		if len(t.Groups) == 0 && len(t.OnCall) == 0 && t.Quorum > len(t.Approvers) {
 			return invalidf("quorum %d needs more approvers than the %d named", t.Quorum, len(t.Approvers))
@@ -311,6 +330,7 @@ func (s *Service) AddTemplate(ctx context.Context, actor string, t Template) err
 		return s.audit(tx, t.CreatedAt, actor, "template.added", t.Key, map[string]any{
 			"app": t.AppID, "type": string(t.Type), "quorum": t.Quorum, "approvers": t.Approvers, "groups": t.Groups, "oncall": t.OnCall,
 			"default_ttl": t.DefaultTTL.String(), "max_ttl": t.MaxTTL.String(), "pending_timeout": t.PendingTimeout.String(), "break_glass_max_ttl": t.BreakGlassMaxTTL.String(),
+			"escalate_after": t.EscalateAfter.String(), "escalate_group": t.EscalateGroup,
 		})
 	})
 	if err != nil {

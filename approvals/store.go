@@ -51,6 +51,12 @@ type RequestQuery struct {
 	// OnCall names the rotations EligibleFor is on call for right now;
 	// templates naming them count as eligible too. Service.List fills it.
 	OnCall []string
+	// Reach lists rotations EligibleFor is further along in: requests of
+	// templates naming them count once escalated to at least Level.
+	Reach []RotationReach
+	// EscalationGroups are EligibleFor's groups: escalated requests of
+	// templates escalating to one of them count.
+	EscalationGroups []string
 	// Requester, when set, keeps only this requester's requests.
 	Requester string
 	// Filter, when set, keeps requests whose requester, template key or
@@ -62,6 +68,12 @@ type RequestQuery struct {
 	Before *Cursor
 	// Limit is the page size (1..500; 0 means 50).
 	Limit int
+}
+
+// RotationReach is how many hand-overs away an approver is in a rotation.
+type RotationReach struct {
+	Rotation string
+	Level    int
 }
 
 // StoredSignature is an approver's signature as persisted: its canonical
@@ -89,6 +101,9 @@ type ReadTx interface {
 	Templates(afterKey string, limit int) ([]Template, error)
 	Request(id string) (Request, error)
 	Requests(q RequestQuery) ([]Request, error)
+	// DueEscalations returns up to limit pending requests whose next
+	// escalation step is due at now.
+	DueEscalations(now time.Time, limit int) ([]Request, error)
 	// DuePending returns up to limit pending requests whose pending timeout
 	// has passed at now, soonest first.
 	DuePending(now time.Time, limit int) ([]Request, error)
@@ -136,6 +151,9 @@ type Tx interface {
 	// UseIntakeJTI records an intake token's (application, jti) until exp;
 	// ErrReplay when it was already recorded. Records past their exp may be pruned.
 	UseIntakeJTI(appID, jti string, exp, now time.Time) error
+	// SetEscalation moves a pending request's escalation level from one
+	// value to another (compare-and-set); false when it had already moved.
+	SetEscalation(id string, from, to int) (bool, error)
 	// AcknowledgeGrant records a break-glass grant's post-review, once.
 	AcknowledgeGrant(id string, at time.Time, by, comment string) error
 	InsertRotation(Rotation) error // ErrConflict on a duplicate name

@@ -46,13 +46,17 @@ func (s *Service) ExpireDue(ctx context.Context) (int, error) {
 	}
 }
 
-// RunSweeper expires due requests every interval until ctx ends. Errors are
+// RunSweeper expires due requests and takes due escalation steps every
+// interval until ctx ends. Errors are
 // reported to onError (if set) and the sweeper carries on.
 func (s *Service) RunSweeper(ctx context.Context, every time.Duration, onError func(error)) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
 		if _, err := s.ExpireDue(ctx); err != nil && onError != nil && ctx.Err() == nil {
+			onError(err)
+		}
+		if _, err := s.EscalateDue(ctx); err != nil && onError != nil && ctx.Err() == nil {
 			onError(err)
 		}
 		select {

@@ -125,7 +125,15 @@ type Template struct {
 	// BreakGlassMaxTTL, when set, lets a requester approve their own request
 	// in an emergency (with a signature and a reason), capped at this TTL.
 	BreakGlassMaxTTL time.Duration
-	CreatedAt        time.Time
+	// EscalateAfter, when set, escalates a request still pending after it to
+	// the next person in the template's rotations, and again after each
+	// further EscalateAfter, up to EscalateCap steps; from the first step
+	// EscalateGroup (if any) may decide too. EscalateCap is derived when the
+	// template is added.
+	EscalateAfter time.Duration
+	EscalateGroup string
+	EscalateCap   int
+	CreatedAt     time.Time
 }
 
 // Request is one ask for temporary access.
@@ -143,6 +151,7 @@ type Request struct {
 	DecidedAt   time.Time // zero while pending
 	DecidedBy   string    // approver login, "system" for expiry, the app for cancel
 	Approvals   int       // approve reviews recorded so far
+	Escalation  int       // escalation steps taken (see Template.EscalateAfter)
 
 	// Denormalised for lists; filled by the store from the template and application.
 	TemplateTitle string

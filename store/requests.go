@@ -14,7 +14,7 @@ import (
 )
 
 const requestCols = `r.id, r.template_key, r.app_id, r.requester, r.reason, r.metadata, r.ttl_ms, r.created_at, r.expires_at,
-	r.status, r.decided_at, r.decided_by, r.approvals, t.title, t.type, a.name`
+	r.status, r.decided_at, r.decided_by, r.approvals, t.title, t.type, a.name, r.escalation`
 
 // requestFrom joins what lists show beside a request. The joins are on
 // primary keys, one lookup per row returned, and the planner keeps requests
@@ -28,7 +28,7 @@ func scanRequest(s interface{ Scan(...any) error }) (approvals.Request, error) {
 	var decided sql.NullInt64
 	var by sql.NullString
 	err := s.Scan(&r.ID, &r.TemplateKey, &r.AppID, &r.Requester, &r.Reason, &md, &ttl, &created, &expires,
-		&status, &decided, &by, &r.Approvals, &r.TemplateTitle, &typ, &r.AppName)
+		&status, &decided, &by, &r.Approvals, &r.TemplateTitle, &typ, &r.AppName, &r.Escalation)
 	if err != nil {
 		return r, err
 	}
@@ -167,15 +167,31 @@ func listSQL(q approvals.RequestQuery, count bool, narrow string) (string, []any
 			oncall = `
 				UNION ALL SELECT tc.template_key FROM template_oncall tc WHERE tc.rotation IN (?` + strings.Repeat(", ?", len(q.OnCall)-1) + `)`
 		}
+		// Escalation widens the set per request: a rotation the approver is
+		// d hand-overs into counts for requests escalated at least d steps,
+		// and an escalation group from the first step.
+		escalated := ""
+		var escArgs []any
+		for _, r := range q.Reach {
+			escalated += ` OR (r.escalation >= ? AND r.template_key IN (SELECT te.template_key FROM template_oncall te WHERE te.rotation = ?))`
+			escArgs = append(escArgs, r.Level, r.Rotation)
+		}
+		if len(q.EscalationGroups) > 0 {
+			escalated += ` OR (r.escalation >= 1 AND r.template_key IN (SELECT tx.key FROM templates tx WHERE tx.escalate_group IN (?` + strings.Repeat(", ?", len(q.EscalationGroups)-1) + `)))`
+			for _, g := range q.EscalationGroups {
+				escArgs = append(escArgs, g)
+			}
+		}
 		where = append(where,
-			`r.template_key IN (SELECT ta.template_key FROM template_approvers ta WHERE ta.login = ?
-				UNION ALL SELECT tg.template_key FROM approver_groups ag JOIN template_groups tg ON tg.group_name = ag.group_name WHERE ag.login = ?`+oncall+`)`,
+			`(r.template_key IN (SELECT ta.template_key FROM template_approvers ta WHERE ta.login = ?
+				UNION ALL SELECT tg.template_key FROM approver_groups ag JOIN template_groups tg ON tg.group_name = ag.group_name WHERE ag.login = ?`+oncall+`)`+escalated+`)`,
 			"r.requester <> ?",
 			"NOT EXISTS (SELECT 1 FROM reviews v WHERE v.request_id = r.id AND v.approver = ?)")
 		args = append(args, q.EligibleFor, q.EligibleFor)
 		for _, r := range q.OnCall {
 			args = append(args, r)
 		}
+		args = append(args, escArgs...)
 		args = append(args, q.EligibleFor, q.EligibleFor)
 	}
 	if q.Requester != "" {

@@ -213,14 +213,17 @@ func (t *tx) InsertApprover(a approvals.Approver) error {
 func (t *tx) Template(key string) (approvals.Template, error) {
 	var tm approvals.Template
 	var typ string
-	var ttl, maxTTL, pending, created, breakGlass int64
-	err := t.queryRow(`SELECT key, app_id, name, title, type, quorum, default_ttl_ms, max_ttl_ms, pending_timeout_ms, min_reason, created_at, break_glass_max_ttl_ms
-		FROM templates WHERE key = ?`, key).Scan(&tm.Key, &tm.AppID, &tm.Name, &tm.Title, &typ, &tm.Quorum, &ttl, &maxTTL, &pending, &tm.MinReason, &created, &breakGlass)
+	var ttl, maxTTL, pending, created, breakGlass, escAfter int64
+	err := t.queryRow(`SELECT key, app_id, name, title, type, quorum, default_ttl_ms, max_ttl_ms, pending_timeout_ms, min_reason, created_at, break_glass_max_ttl_ms,
+		escalate_after_ms, escalate_group, escalate_cap
+		FROM templates WHERE key = ?`, key).Scan(&tm.Key, &tm.AppID, &tm.Name, &tm.Title, &typ, &tm.Quorum, &ttl, &maxTTL, &pending, &tm.MinReason, &created, &breakGlass,
+		&escAfter, &tm.EscalateGroup, &tm.EscalateCap)
 	if err != nil {
 		return tm, notFound("template", key, err)
 	}
 	tm.Type = approvals.TemplateType(typ)
 	tm.DefaultTTL, tm.MaxTTL, tm.PendingTimeout, tm.BreakGlassMaxTTL = msDur(ttl), msDur(maxTTL), msDur(pending), msDur(breakGlass)
+	tm.EscalateAfter = msDur(escAfter)
 	tm.CreatedAt = fromMS(created)
 	rows, err := t.q.QueryContext(t.ctx, `SELECT name, default_value, required FROM template_fields WHERE template_key = ? ORDER BY position`, key)
 	if err != nil {
@@ -271,9 +274,11 @@ func (t *tx) Templates(afterKey string, limit int) ([]approvals.Template, error)
 // ErrNotFound when its application, a named approver or a rotation does not
 // exist.
 func (t *tx) InsertTemplate(tm approvals.Template) error {
-	_, err := t.exec(`INSERT INTO templates (key, app_id, name, title, type, quorum, default_ttl_ms, max_ttl_ms, pending_timeout_ms, min_reason, created_at, break_glass_max_ttl_ms)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		tm.Key, tm.AppID, tm.Name, tm.Title, string(tm.Type), tm.Quorum, tm.DefaultTTL.Milliseconds(), tm.MaxTTL.Milliseconds(), tm.PendingTimeout.Milliseconds(), tm.MinReason, ms(tm.CreatedAt), tm.BreakGlassMaxTTL.Milliseconds())
+	_, err := t.exec(`INSERT INTO templates (key, app_id, name, title, type, quorum, default_ttl_ms, max_ttl_ms, pending_timeout_ms, min_reason, created_at, break_glass_max_ttl_ms,
+		escalate_after_ms, escalate_group, escalate_cap)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		tm.Key, tm.AppID, tm.Name, tm.Title, string(tm.Type), tm.Quorum, tm.DefaultTTL.Milliseconds(), tm.MaxTTL.Milliseconds(), tm.PendingTimeout.Milliseconds(), tm.MinReason, ms(tm.CreatedAt), tm.BreakGlassMaxTTL.Milliseconds(),
+		tm.EscalateAfter.Milliseconds(), tm.EscalateGroup, tm.EscalateCap)
 	if err != nil {
 		return dbErr(fmt.Sprintf("insert template %q of application %s", tm.Key, tm.AppID), err, approvals.ErrConflict)
 	}

@@ -177,9 +177,9 @@ func approverJSON(a approvals.Approver) map[string]any {
 func newTemplateCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "template", Short: "Manage approval templates"}
 	var (
-		app, title, name, typ, ttl, maxTTL, pending, breakGlass string
-		approvers, groups, fields, required, oncall             []string
-		quorum, minReason                                       int
+		app, title, name, typ, ttl, maxTTL, pending, breakGlass, escalateAfter, escalateGroup string
+		approvers, groups, fields, required, oncall                                           []string
+		quorum, minReason                                                                     int
 	)
 	add := &cobra.Command{
 		Use:   "add KEY --app APP --title T --type approve|sign_and_approve [--approver LOGIN]... [--group G]...",
@@ -193,11 +193,11 @@ func newTemplateCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return usagef(cmd, "--type: %v", err)
 			}
-			t := approvals.Template{Key: args[0], AppID: app, Title: title, Name: name, Type: tt, Approvers: approvers, Groups: groups, OnCall: oncall, Quorum: quorum, MinReason: minReason}
+			t := approvals.Template{Key: args[0], AppID: app, Title: title, Name: name, Type: tt, Approvers: approvers, Groups: groups, OnCall: oncall, Quorum: quorum, MinReason: minReason, EscalateGroup: escalateGroup}
 			for _, d := range []struct {
 				flag, value string
 				dst         *time.Duration
-			}{{"--ttl", ttl, &t.DefaultTTL}, {"--max-ttl", maxTTL, &t.MaxTTL}, {"--pending-timeout", pending, &t.PendingTimeout}, {"--break-glass", breakGlass, &t.BreakGlassMaxTTL}} {
+			}{{"--ttl", ttl, &t.DefaultTTL}, {"--max-ttl", maxTTL, &t.MaxTTL}, {"--pending-timeout", pending, &t.PendingTimeout}, {"--break-glass", breakGlass, &t.BreakGlassMaxTTL}, {"--escalate-after", escalateAfter, &t.EscalateAfter}} {
 				if d.value == "" {
 					continue
 				}
@@ -251,6 +251,8 @@ func newTemplateCmd(g *globals) *cobra.Command {
 	f.StringVar(&ttl, "ttl", "", "default grant lifetime (default 1h)")
 	f.StringVar(&maxTTL, "max-ttl", "", "longest grant a request may ask for (default 8h)")
 	f.StringVar(&pending, "pending-timeout", "", "how long a request waits for a decision before it expires (default 24h)")
+	f.StringVar(&escalateAfter, "escalate-after", "", "escalate a request still pending after D to the next person in the --oncall rotation (again after each D)")
+	f.StringVar(&escalateGroup, "escalate-group", "", "from the first escalation, this approver group may decide too")
 	f.StringVar(&breakGlass, "break-glass", "", "let a requester approve their own request in an emergency, capped at this TTL (e.g. 30m)")
 	f.IntVar(&minReason, "min-reason", 0, "refuse reasons shorter than N characters after trimming")
 	f.StringArrayVar(&fields, "field", nil, "metadata field NAME[=DEFAULT] (repeatable)")
@@ -288,7 +290,7 @@ func templateJSON(t approvals.Template) map[string]any {
 		"key": t.Key, "app": t.AppID, "name": t.Name, "title": t.Title, "type": t.Type, "quorum": t.Quorum,
 		"approvers": nonNilS(t.Approvers), "groups": nonNilS(t.Groups), "oncall": nonNilS(t.OnCall), "fields": fields,
 		"ttl": t.DefaultTTL.String(), "max_ttl": t.MaxTTL.String(), "pending_timeout": t.PendingTimeout.String(), "min_reason": t.MinReason,
-		"break_glass_max_ttl": t.BreakGlassMaxTTL.String(),
+		"break_glass_max_ttl": t.BreakGlassMaxTTL.String(), "escalate_after": t.EscalateAfter.String(), "escalate_group": t.EscalateGroup,
 	}
 }
 

@@ -1,0 +1,44 @@
+package store
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/jitdesk/jitdesk/approvals"
+)
+
+// DueEscalations returns up to limit pending requests whose template
+// escalates and whose next escalation step is due at now (below the cap).
+// It reads the pending rows in creation order; escalating templates are
+// expected to be few, and the sweeper runs every few seconds.
+func (t *tx) DueEscalations(now time.Time, limit int) ([]approvals.Request, error) {
+	rows, err := t.q.QueryContext(t.ctx, `SELECT `+requestCols+requestFrom+`
+		WHERE r.status = 'pending' AND t.escalate_after_ms > 0 AND r.escalation < t.escalate_cap
+		  AND r.created_at + (r.escalation + 1) * t.escalate_after_ms <= ?
+		ORDER BY r.created_at, r.id LIMIT ?`, ms(now), pageLimit(limit))
+	if err != nil {
+		return nil, fmt.Errorf("due escalations: %w", err)
+	}
+	defer rows.Close()
+	var out []approvals.Request
+	for rows.Next() {
+		r, err := scanRequest(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// SetEscalation moves a pending request from one escalation level to
+// another, compare-and-set: it reports false (and changes nothing) when
+// another sweeper moved it first or it is no longer pending.
+func (t *tx) SetEscalation(id string, from, to int) (bool, error) {
+	res, err := t.exec(`UPDATE requests SET escalation = ? WHERE id = ? AND status = 'pending' AND escalation = ?`, to, id, from)
+	if err != nil {
+		return false, fmt.Errorf("escalate %s: %w", id, err)
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
+}
