@@ -198,8 +198,10 @@ func TestFlowLiveArrival(t *testing.T) {
 	_, p := startProgram(t, w, "alex", 100, 30)
 	waitQueue(t, p)
 	w.submit("k8s-exec", "grace", "Inspect failing readiness probe on search-indexer", 0, map[string]string{"namespace": "search"})
-	f := waitText(t, p, "Needs me (4)")
-	mustContain(t, "live", f, "grace")
+	// Counts and rows are separate reads: wait for both to catch up.
+	waitFrame(t, p, "the new request counted and listed", func(f string) bool {
+		return strings.Contains(f, "Needs me (4)") && strings.Contains(f, "grace")
+	})
 	waitText(t, p, "new request from grace")
 }
 
