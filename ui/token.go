@@ -258,7 +258,10 @@ func tokenLines(s *Styles, now time.Time, token string, g approvals.Grant, v *ap
 	exp := g.ExpiresAt
 	left := countdown(now, exp)
 	line := fmt.Sprintf("expires %s · in %s", stamp(exp), left)
-	if left == "expired" {
+	switch {
+	case g.Revoked():
+		line = "no longer valid (revoked); it was to expire " + stamp(exp)
+	case left == "expired":
 		line = "expired at " + stamp(exp)
 	}
 	out = append(out, clip(line, w), clip(fmt.Sprintf("grant %s · audience %s", g.ID, Inert(g.Audience)), w), "")
@@ -297,7 +300,11 @@ func (t *tokenScreen) View() string {
 			foot = append(foot, s.Subtle.Render("enter revoke · esc cancel"))
 		}
 	} else {
-		foot = append(foot, s.Info.Render(clip("c copy · r revoke · ↑/↓ scroll · esc back", t.w)))
+		hint := "c copy · r revoke · ↑/↓ scroll · esc back"
+		if t.grant.Revoked() {
+			hint = "c copy · ↑/↓ scroll · esc back"
+		}
+		foot = append(foot, s.Info.Render(clip(hint, t.w)))
 	}
 	avail := max(t.h-len(foot), 1)
 	maxScroll := max(len(lines)-avail, 0)
@@ -313,6 +320,9 @@ func (t *tokenScreen) ShortHelp() []key.Binding {
 	k := t.ctx.Keys
 	if t.revoking {
 		return []key.Binding{k.Submit, k.Back}
+	}
+	if t.grant.Revoked() {
+		return []key.Binding{k.Copy, k.Up, k.Down, k.Back, k.Help}
 	}
 	return []key.Binding{k.Copy, k.Revoke, k.Up, k.Down, k.Back, k.Help}
 }
