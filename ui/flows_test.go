@@ -221,7 +221,18 @@ func TestFlowTokenFromHistoryCopyAndRevoke(t *testing.T) {
 	waitText(t, p, "revoke because:")
 	tm.Type("incident closed")
 	keys(tm, "enter")
-	waitText(t, p, "REVOKED by alex at 14:00: incident closed")
+	f = waitText(t, p, "REVOKED by alex at 14:00: incident closed")
+	mustContain(t, "revoked token", f, "no longer valid (revoked)")
+	decided, err := w.svc.List(w.ctx, approvals.RequestQuery{Scope: approvals.ScopeDecided, Limit: 1})
+	w.check(err)
+	d, err := w.svc.Get(w.ctx, decided[0].ID)
+	w.check(err)
+	if d.Grant == nil || !d.Grant.Revoked() || d.Grant.RevokeReason != "incident closed" || d.Grant.RevokedBy != "alex" {
+		t.Fatalf("grant after revoke: %+v", d.Grant)
+	}
+	if _, err := w.svc.VerifyToken(w.ctx, d.Grant.Token, ""); err == nil {
+		t.Fatal("a revoked token still verifies")
+	}
 }
 
 // waitQueue waits for the first queue page and the counts (they load separately).
