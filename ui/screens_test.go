@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"image/color"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -658,4 +659,29 @@ func TestNotifyIsOneInertOSC9AndBellCanBeOff(t *testing.T) {
 	if strings.ContainsAny(body, "\x1b\a\u202e") || !strings.Contains(body, `ev\x1b]52;c;ZXZpbA==\ail\u202e`) {
 		t.Fatalf("notification body not inert: %q", body)
 	}
+}
+
+func TestTokenCopyPutsExactlyTheTokenOnTheClipboard(t *testing.T) {
+	w := newWorld(t)
+	approve, _ := w.seedStandard()
+	h := newHarness(t, w, "alex", 80, 24)
+	h.key("enter", "a", "y")
+	ts, ok := h.m.top().(*tokenScreen)
+	if !ok || ts.token == "" {
+		t.Fatalf("no token screen after approving: %T", h.m.top())
+	}
+	d, err := w.svc.Get(w.ctx, approve.ID)
+	w.check(err)
+	h.effects = nil
+	h.key("c")
+	var copied []string
+	for _, e := range h.effects {
+		if reflect.TypeOf(e).String() == "tea.setClipboardMsg" {
+			copied = append(copied, fmt.Sprint(e))
+		}
+	}
+	if len(copied) != 1 || copied[0] != d.Grant.Token {
+		t.Fatalf("clipboard got %q, want the grant's token", copied)
+	}
+	mustContain(t, "copied", h.plain(), "token copied to the clipboard (OSC 52)")
 }
