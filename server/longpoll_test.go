@@ -81,8 +81,19 @@ func (f *hubFixture) park(id string) *waiter {
 
 func (f *hubFixture) settle() {
 	// Long enough for the store's signal (immediate in-process, else the
-	// data_version poll) and the round it starts.
+	// data_version poll) and the round it starts; then, on a loaded machine
+	// (-race, other jobs), until the hub's reads have stopped moving for a
+	// few feed intervals, so a slow earlier round is not counted as the next.
 	time.Sleep(3 * store.FeedInterval)
+	last, still := f.hub.reads.Load(), 0
+	for deadline := time.Now().Add(10 * time.Second); still < 3 && time.Now().Before(deadline); {
+		time.Sleep(store.FeedInterval)
+		if n := f.hub.reads.Load(); n != last {
+			last, still = n, 0
+		} else {
+			still++
+		}
+	}
 }
 
 // Busy intake does not make the hub re-read the requests it watches: after
