@@ -484,3 +484,29 @@ func (s *Service) Revoke(ctx context.Context, in RevokeInput) (Grant, error) {
 	}
 	return out, nil
 }
+
+// Signatures returns the signatures recorded on a request, decoded, each
+// checked against the digest it was stored (and bound into tokens) under.
+func (s *Service) Signatures(ctx context.Context, requestID string) ([]signature.Signature, error) {
+	var stored []StoredSignature
+	err := s.store.View(ctx, func(tx ReadTx) error {
+		var err error
+		stored, err = tx.Signatures(requestID)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("signatures of %s: %w", requestID, err)
+	}
+	out := make([]signature.Signature, 0, len(stored))
+	for _, st := range stored {
+		sig, err := signature.Decode(st.Canonical)
+		if err != nil {
+			return nil, fmt.Errorf("signature %s of %s: %w", st.Digest, requestID, err)
+		}
+		if d, err := sig.Digest(); err != nil || d != st.Digest {
+			return nil, fmt.Errorf("%w: signature %s of %s no longer matches its digest", ErrAuditBroken, st.Digest, requestID)
+		}
+		out = append(out, sig)
+	}
+	return out, nil
+}

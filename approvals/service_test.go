@@ -479,3 +479,22 @@ func TestSweeperExpiresDueRequestsOnceEvenWhenSweepersRace(t *testing.T) {
 		t.Fatalf("approve expired: %v", err)
 	}
 }
+
+func TestStoredSignaturesReadBackAndMatchTheirDigests(t *testing.T) {
+	f := newFixture(t)
+	r := f.submit("db", "mallory", nil)
+	d := f.detail(r.ID)
+	sig := f.typedSig(r.ID, "carol", "Carol Danvers", "Carol Danvers", 0)
+	out, err := f.svc.Approve(f.ctx, approvals.ApproveInput{RequestID: r.ID, Approver: "carol", Digest: d.Digest, Signature: sig})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sigs, err := f.svc.Signatures(f.ctx, r.ID)
+	if err != nil || len(sigs) != 1 || sigs[0].Text != "Carol Danvers" || sigs[0].Approver != "carol" {
+		t.Fatalf("signatures: %+v %v", sigs, err)
+	}
+	v, _ := f.svc.VerifyToken(f.ctx, out.Token, "")
+	if got, _ := sigs[0].Digest(); len(v.Claims.JIT.SignatureDigests) != 1 || v.Claims.JIT.SignatureDigests[0] != got {
+		t.Fatalf("the token's signature digest %v is not the stored signature's %s", v.Claims.JIT.SignatureDigests, got)
+	}
+}
