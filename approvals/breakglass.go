@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"strings"
 	"time"
-	"unicode/utf8"
 )
 
 // MinBreakGlassReason is the shortest emergency justification accepted.
@@ -18,8 +17,8 @@ const MinBreakGlassReason = 10
 // break-glass TTL, marked in the token and the audit, and waits for review.
 func (s *Service) breakGlass(ctx context.Context, in ApproveInput) (Outcome, error) {
 	reason := strings.TrimSpace(in.Comment)
-	if utf8.RuneCountInString(reason) < MinBreakGlassReason {
-		return Outcome{}, invalidf("break-glass %s: say why this cannot wait (at least %d characters)", in.RequestID, MinBreakGlassReason)
+	if err := ValidateBreakGlassReason(reason); err != nil {
+		return Outcome{}, fmt.Errorf("break-glass %s: %w", in.RequestID, err)
 	}
 	var out Outcome
 	err := s.store.Update(ctx, func(tx Tx) error {
@@ -35,22 +34,13 @@ func (s *Service) breakGlass(ctx context.Context, in ApproveInput) (Outcome, err
 		if err != nil {
 			return fmt.Errorf("template %s: %w", req.TemplateKey, err)
 		}
-		if t.BreakGlassMaxTTL <= 0 {
-			return fmt.Errorf("%w: template %s does not allow break-glass", ErrNotEligible, t.Key)
-		}
-		if in.Approver != req.Requester {
-			return fmt.Errorf("%w: break-glass is for the requester (%s) approving their own request, not for %s", ErrNotEligible, req.Requester, in.Approver)
-		}
-		a, err := tx.Approver(in.Approver)
-		if errors.Is(err, ErrNotFound) {
-			return fmt.Errorf("%w: %s is not a registered approver and cannot sign", ErrNotEligible, in.Approver)
-		} else if err != nil {
+		a, grantTTL, err := breakGlassAllowed(tx, req, t, in.Approver)
+		if err != nil {
 			return err
 		}
 		if in.Digest == "" || in.Digest != Digest(req, t) {
 			return fmt.Errorf("%w: review it again before deciding", ErrDigestMismatch)
 		}
-		grantTTL := min(req.TTL, t.BreakGlassMaxTTL)
 		if in.TTL != 0 {
 			if in.TTL < time.Minute || in.TTL > grantTTL {
 				return invalidf("break-glass ttl %s must be between 1m and %s", FormatDuration(in.TTL), FormatDuration(grantTTL))
@@ -104,24 +94,9 @@ func (s *Service) AcknowledgeBreakGlass(ctx context.Context, grantID, reviewer, 
 		if err != nil {
 			return err
 		}
-		if !g.BreakGlass {
-			return invalidf("grant %s was not a break-glass grant", g.ID)
-		}
-		a, err := tx.Approver(reviewer)
-		if err != nil {
-			return fmt.Errorf("%w: %q is not a registered approver", ErrNotEligible, reviewer)
-		}
-		if a.Login == g.Subject {
-			return fmt.Errorf("%w: %s used this break-glass grant and cannot review it", ErrSelfApproval, a.Login)
-		}
-		t, err := tx.Template(g.Scope)
+		a, err := breakGlassReviewer(tx, g, reviewer, now)
 		if err != nil {
 			return err
-		}
-		if ok, err := eligibleAt(tx, t, a, now, t.EscalateCap); err != nil {
-			return err
-		} else if !ok {
-			return fmt.Errorf("%w: %s may not review grants of template %s (%s)", ErrNotEligible, a.Login, t.Key, describeApprovers(t))
 		}
 		if err := tx.AcknowledgeGrant(g.ID, now, a.Login, comment); err != nil {
 			return err
