@@ -22,6 +22,10 @@ type decision struct {
 	comment string        // deny reason
 	sig     *signature.Signature
 	depth   int // screens to close after success (confirm + pad/review…)
+	// breakGlass: the requester approving their own request in an
+	// emergency, with reason; the Service caps it and queues it for review.
+	breakGlass bool
+	reason     string
 }
 
 type decidedMsg struct {
@@ -57,6 +61,8 @@ func (c *confirmScreen) actionLabel() string {
 	switch {
 	case !c.dec.approve:
 		return "Deny"
+	case c.dec.breakGlass:
+		return "Break glass"
 	case c.dec.sig != nil:
 		return "Sign and Approve"
 	}
@@ -121,6 +127,13 @@ func (c *confirmScreen) submit() tea.Cmd {
 	return func() tea.Msg {
 		if dec.approve {
 			in := approvals.ApproveInput{RequestID: dec.d.Request.ID, Approver: login, Digest: dec.d.Digest, Signature: dec.sig}
+			if dec.breakGlass {
+				// The grant length is the Service's cap, which the signed
+				// statement already names; no TTL is sent.
+				in.BreakGlass, in.Comment = true, dec.reason
+				out, err := svc.Approve(ctx, in)
+				return decidedMsg{uid: uid, out: out, err: err}
+			}
 			if dec.ttl != dec.d.Request.TTL {
 				in.TTL = dec.ttl
 			}
@@ -142,6 +155,11 @@ func (c *confirmScreen) done(m decidedMsg) tea.Cmd {
 		return tea.Batch(func() tea.Msg { return stackMsg{} }, status("denied "+who+"'s request", false))
 	}
 	rv := newReview(c.ctx, id)
+	if m.out.Token != "" && c.dec.breakGlass {
+		ts := newTokenScreen(c.ctx, id, m.out.Token)
+		return tea.Batch(func() tea.Msg { return stackMsg{[]Screen{rv, ts}} }, reloadHeader,
+			status(fmt.Sprintf("break-glass: you have access for %s; it waits for post-review by on-call", approvals.FormatDuration(c.dec.ttl)), false))
+	}
 	if m.out.Token != "" {
 		ts := newTokenScreen(c.ctx, id, m.out.Token)
 		return tea.Batch(func() tea.Msg { return stackMsg{[]Screen{rv, ts}} },
@@ -164,7 +182,23 @@ func confirmSummary(s *Styles, dec decision, now time.Time, w int) []string {
 			}
 		}
 	}
-	if dec.approve {
+	if dec.approve && dec.breakGlass {
+		out = append(out, s.Error.Render(clip("BREAK GLASS: approve your own request?", w)), "")
+		plain := fmt.Sprintf("This is break-glass. Nobody else approves it: you give yourself %s for %s now. It is signed, marked break-glass in the token and the audit log, and waits for review by on-call, who may revoke it.",
+			Inert(t.Title), approvals.FormatDuration(dec.ttl))
+		for _, l := range wrapInert(plain, w) {
+			out = append(out, s.Value.Bold(true).Render(l))
+		}
+		out = append(out, "")
+		add("Access", Inert(t.Title)+" ("+Inert(t.Key)+")")
+		add("Duration", approvals.FormatDuration(dec.ttl)+" (the break-glass cap)")
+		add("Until", stamp(now.Add(dec.ttl))+" if confirmed now")
+		add("Reason", Inert(dec.reason))
+		add("Request", req.ID)
+		if dec.sig != nil {
+			add("Signature", string(dec.sig.Kind)+" by "+Inert(dec.sig.PrintedName)+" at "+stamp(dec.sig.SignedAt))
+		}
+	} else if dec.approve {
 		out = append(out, s.Title.Render("Approve this access?"), "")
 		head := fmt.Sprintf("%s gets %s for %s", Inert(req.Requester), Inert(t.Title), approvals.FormatDuration(dec.ttl))
 		for _, l := range wrapInert(head, w) {

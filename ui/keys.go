@@ -19,6 +19,11 @@ type KeyMap struct {
 
 	Copy, Revoke key.Binding
 	Submit       key.Binding
+
+	// BreakGlass starts an emergency self-approval (review screen, only
+	// when the Service allows it); Acknowledge records a break-glass
+	// grant's post-review (On call tab).
+	BreakGlass, Acknowledge key.Binding
 }
 
 // DefaultKeyMap returns the console's bindings.
@@ -65,5 +70,8 @@ func DefaultKeyMap() *KeyMap {
 		Copy:   b([]string{"c"}, "c", "copy token (OSC 52)"),
 		Revoke: b([]string{"r"}, "r", "revoke"),
 		Submit: b([]string{"enter"}, "enter", "submit"),
+
+		BreakGlass:  b([]string{"B"}, "B", "break glass (approve my own, emergency)"),
+		Acknowledge: b([]string{"a"}, "a", "acknowledge break-glass"),
 	}
 }

@@ -31,6 +31,9 @@ type padScreen struct {
 	lastT      int64
 	typed      bool
 	name       textinput.Model
+	// breakGlass: signing one's own request in an emergency, with reason.
+	breakGlass bool
+	reason     string
 	err        string
 	w, h       int
 }
@@ -40,6 +43,15 @@ func newPad(ctx *Context, d approvals.Detail, ttl time.Duration) *padScreen {
 	ti.Prompt = "your full name: "
 	ti.CharLimit = signature.MaxTextRunes
 	return &padScreen{ctx: ctx, uid: nextUID(ctx), d: d, ttl: ttl, name: ti, cols: 60, rows: 8}
+}
+
+// newBreakGlassPad is the pad for a break-glass self-approval: the same
+// signature, bound to the same statement, for the capped grant length the
+// Service named; the confirm after it says plainly that this is break-glass.
+func newBreakGlassPad(ctx *Context, d approvals.Detail, ttl time.Duration, reason string) *padScreen {
+	p := newPad(ctx, d, ttl)
+	p.breakGlass, p.reason = true, reason
+	return p
 }
 
 func (p *padScreen) meaning() string { return approvals.Meaning(p.d.Request, p.d.Template, p.ttl) }
@@ -60,6 +72,9 @@ func (p *padScreen) capturesKeys() bool { return p.typed }
 func (p *padScreen) headerLines() []string {
 	s := p.ctx.Styles
 	out := []string{s.Title.Render("Sign to approve")}
+	if p.breakGlass {
+		out = []string{s.Error.Render(clip("BREAK GLASS · sign to approve your own request", p.w))}
+	}
 	for _, l := range wrapInert(Inert(p.meaning()), max(p.w, 10)) {
 		out = append(out, l)
 	}
@@ -238,7 +253,7 @@ func (p *padScreen) accept() tea.Cmd {
 		return nil
 	}
 	p.err = ""
-	return push(newConfirm(p.ctx, decision{approve: true, d: p.d, ttl: p.ttl, sig: &sig, depth: 3}))
+	return push(newConfirm(p.ctx, decision{approve: true, d: p.d, ttl: p.ttl, sig: &sig, depth: 3, breakGlass: p.breakGlass, reason: p.reason}))
 }
 
 // canvasLines renders the strokes (or the typed name) on a braille canvas,

@@ -22,11 +22,15 @@ const (
 	tabNeedsMe queueTab = iota
 	tabPending
 	tabHistory
-	numTabs
+	numTabs // the list tabs end here
+	// tabOnCall is the On call tab: its own screen (oncallScreen) shown in
+	// the queue's place, not a list of requests.
+	tabOnCall = numTabs
+	allTabs   = numTabs + 1
 )
 
 func (t queueTab) label() string {
-	return [...]string{"Needs me", "All pending", "History"}[t]
+	return [...]string{"Needs me", "All pending", "History", "On call"}[t]
 }
 
 // Queue window sizes: rows are fetched pageSize at a time and at most
@@ -93,6 +97,7 @@ type queueScreen struct {
 	filter         textinput.Model
 	filterText     string
 	marks          map[string]approvals.Request
+	oncall         *oncallScreen
 	w, h           int
 }
 
@@ -101,7 +106,7 @@ func newQueue(ctx *Context) *queueScreen {
 	ti.Prompt = "/ "
 	ti.Placeholder = "requester, template or reason"
 	ti.CharLimit = 100
-	return &queueScreen{ctx: ctx, uid: nextUID(ctx), filter: ti, marks: map[string]approvals.Request{}, atStart: true}
+	return &queueScreen{ctx: ctx, uid: nextUID(ctx), filter: ti, marks: map[string]approvals.Request{}, atStart: true, oncall: newOnCall(ctx)}
 }
 
 // Init loads the first page and the counts.
@@ -112,6 +117,7 @@ func (q *queueScreen) Init() tea.Cmd {
 func (q *queueScreen) SetSize(w, h int) {
 	q.w, q.h = w, h
 	sizeInput(&q.filter, w)
+	q.oncall.SetSize(w, max(h-1, 1))
 	q.clampTop()
 }
 
@@ -124,7 +130,9 @@ func (q *queueScreen) listHeight() int {
 	return max(n, 1)
 }
 
-func (q *queueScreen) capturesKeys() bool { return q.filtering }
+func (q *queueScreen) capturesKeys() bool {
+	return q.filtering || q.tab == tabOnCall && q.oncall.capturesKeys()
+}
 
 func (q *queueScreen) baseQuery() approvals.RequestQuery {
 	rq := approvals.RequestQuery{Filter: q.filterText, Limit: pageSize}
@@ -312,12 +320,19 @@ func (q *queueScreen) switchTab(t queueTab) tea.Cmd {
 	if t == q.tab {
 		return nil
 	}
+	if t == tabOnCall {
+		q.tab = t
+		return q.oncall.Init()
+	}
 	q.tab = t
 	q.rows, q.sel, q.top, q.atStart, q.atEnd, q.loaded = nil, 0, 0, true, false, false
 	return q.reset(pageFirst)
 }
 
 func (q *queueScreen) Update(msg tea.Msg) (Screen, tea.Cmd) {
+	if cmd, done := q.updateOnCall(msg); done {
+		return q, cmd
+	}
 	k := q.ctx.Keys
 	switch msg := msg.(type) {
 	case pageMsg:
@@ -363,9 +378,9 @@ func (q *queueScreen) Update(msg tea.Msg) (Screen, tea.Cmd) {
 			}
 			return q, q.reset(pageLast)
 		case key.Matches(msg, k.NextTab):
-			return q, q.switchTab((q.tab + 1) % numTabs)
+			return q, q.switchTab((q.tab + 1) % allTabs)
 		case key.Matches(msg, k.PrevTab):
-			return q, q.switchTab((q.tab + numTabs - 1) % numTabs)
+			return q, q.switchTab((q.tab + allTabs - 1) % allTabs)
 		case key.Matches(msg, k.Filter):
 			q.filtering = true
 			q.filter.SetValue(q.filterText)
@@ -441,6 +456,64 @@ func (q *queueScreen) Update(msg tea.Msg) (Screen, tea.Cmd) {
 		return q, tea.Batch(q.refresh(), q.loadCounts())
 	}
 	return q, nil
+}
+
+// updateOnCall routes what belongs to the On call tab: its own results
+// always (they carry its uid), live changes and the clock while it shows,
+// and keys, paste and mouse while it is the open tab (tab switching and
+// clicks on the tab line stay with the queue). done reports that the
+// message was the tab's alone.
+func (q *queueScreen) updateOnCall(msg tea.Msg) (tea.Cmd, bool) {
+	switch msg := msg.(type) {
+	case oncallMsg, ackedMsg, reloadOnCallMsg:
+		_, cmd := q.oncall.Update(msg)
+		return cmd, true
+	case tea.BackgroundColorMsg:
+		q.oncall.Update(msg)
+		return nil, false
+	case tickMsg:
+		if q.tab != tabOnCall {
+			return nil, true
+		}
+		_, cmd := q.oncall.Update(msg)
+		return cmd, true
+	case changedMsg:
+		if q.tab == tabOnCall {
+			_, cmd := q.oncall.Update(msg)
+			return tea.Batch(cmd, q.refresh(), q.loadCounts()), true
+		}
+		return nil, false
+	}
+	if q.tab != tabOnCall {
+		return nil, false
+	}
+	k := q.ctx.Keys
+	switch msg := msg.(type) {
+	case tea.KeyPressMsg:
+		if !q.oncall.capturesKeys() {
+			switch {
+			case key.Matches(msg, k.NextTab):
+				return q.switchTab((q.tab + 1) % allTabs), true
+			case key.Matches(msg, k.PrevTab):
+				return q.switchTab((q.tab + allTabs - 1) % allTabs), true
+			}
+		}
+		_, cmd := q.oncall.Update(msg)
+		return cmd, true
+	case tea.PasteMsg, tea.MouseWheelMsg:
+		_, cmd := q.oncall.Update(msg)
+		return cmd, true
+	case tea.MouseClickMsg:
+		if msg.Y == 0 && msg.Button == tea.MouseLeft {
+			if t, ok := q.tabAt(msg.X); ok {
+				return q.switchTab(t), true
+			}
+		}
+		return nil, true
+	case tea.MouseMsg:
+		return nil, true
+	}
+	return nil, false
 }
 
 func (q *queueScreen) markedList() []approvals.Request {
@@ -588,16 +661,41 @@ func (q *queueScreen) announce(r approvals.Request) tea.Cmd {
 		cmds = append(cmds, tea.Raw("\a"))
 	}
 	if q.ctx.Notify {
-		body := fmt.Sprintf("jitdesk: %s asks for %s", Inert(r.Requester), Inert(r.TemplateTitle))
-		cmds = append(cmds, tea.Raw(ansi.Notify(body)))
+		body := notifyText(fmt.Sprintf("jitdesk: %s asks for %s", r.Requester, r.TemplateTitle))
+		cmds = append(cmds, tea.Raw(ansi.Notify(body)), tea.Raw(osc777("jitdesk", fmt.Sprintf("%s asks for %s", r.Requester, r.TemplateTitle))))
 	}
 	cmds = append(cmds, status(fmt.Sprintf("new request from %s: %s", Inert(r.Requester), Inert(r.TemplateTitle)), false))
 	return tea.Batch(cmds...)
 }
 
+// maxNotifyRunes bounds a notification's text: a desktop pop-up shows a
+// line or two, and a request's fields can be long.
+const maxNotifyRunes = 120
+
+// notifyText makes text safe inside an OSC notification: every control,
+// escape and invisible character shown as a visible escape (Inert, so no
+// BEL or ST can end the sequence early and nothing after it reaches the
+// terminal as a command), and the length bounded.
+func notifyText(s string) string {
+	s = Inert(s)
+	if r := []rune(s); len(r) > maxNotifyRunes {
+		s = string(r[:maxNotifyRunes-1]) + "…"
+	}
+	return s
+}
+
+// osc777 is the notification of urxvt, foot, Ghostty, WezTerm and VTE
+// terminals (OSC 777;notify;title;body BEL); terminals without it ignore
+// it. title and body pass notifyText, and ';' (which separates OSC 777's
+// fields) becomes ',' so a body cannot add a field.
+func osc777(title, body string) string {
+	f := func(s string) string { return strings.ReplaceAll(notifyText(s), ";", ",") }
+	return ansi.URxvtExt("notify", f(title), f(body))
+}
+
 func (q *queueScreen) tabAt(x int) (queueTab, bool) {
 	pos := 0
-	for t := queueTab(0); t < numTabs; t++ {
+	for t := queueTab(0); t < allTabs; t++ {
 		w := lipgloss.Width(q.tabLabel(t)) + 3
 		if x >= pos && x < pos+w {
 			return t, true
@@ -608,6 +706,9 @@ func (q *queueScreen) tabAt(x int) (queueTab, bool) {
 }
 
 func (q *queueScreen) tabLabel(t queueTab) string {
+	if t == tabOnCall {
+		return t.label()
+	}
 	if q.countsKnown {
 		return fmt.Sprintf("%s (%d)", t.label(), q.counts[t])
 	}
@@ -721,7 +822,7 @@ func (q *queueScreen) View() string {
 	var b strings.Builder
 	// Tabs.
 	var tabs []string
-	for t := queueTab(0); t < numTabs; t++ {
+	for t := queueTab(0); t < allTabs; t++ {
 		l := q.tabLabel(t)
 		if t == q.tab {
 			tabs = append(tabs, s.TabActive.Render(l))
@@ -735,6 +836,10 @@ func (q *queueScreen) View() string {
 	}
 	b.WriteString(clip(line, q.w))
 	b.WriteByte('\n')
+	if q.tab == tabOnCall {
+		b.WriteString(q.oncall.View())
+		return b.String()
+	}
 	history := q.tab == tabHistory
 	c := queueColumns(q.w, history)
 	b.WriteString(queueHeader(s, c, q.w, history))
@@ -777,6 +882,9 @@ func (q *queueScreen) View() string {
 
 func (q *queueScreen) ShortHelp() []key.Binding {
 	k := q.ctx.Keys
+	if q.tab == tabOnCall {
+		return q.oncall.ShortHelp()
+	}
 	if q.filtering {
 		return []key.Binding{k.Submit, k.Back}
 	}
@@ -785,6 +893,9 @@ func (q *queueScreen) ShortHelp() []key.Binding {
 
 func (q *queueScreen) FullHelp() [][]key.Binding {
 	k := q.ctx.Keys
+	if q.tab == tabOnCall {
+		return q.oncall.FullHelp()
+	}
 	return [][]key.Binding{
 		{k.Up, k.Down, k.PageUp, k.PageDown, k.Home, k.End},
 		{k.NextTab, k.PrevTab, k.Filter, k.Back},

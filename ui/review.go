@@ -19,6 +19,7 @@ const (
 	modeNone reviewMode = iota
 	modeDeny
 	modeTTL
+	modeBreakGlass
 )
 
 type reviewMsg struct {
@@ -26,6 +27,8 @@ type reviewMsg struct {
 	d        approvals.Detail
 	history  []approvals.Request
 	canErr   error
+	bgTTL    time.Duration // break-glass grant length when bgErr is nil
+	bgErr    error
 	err      error
 }
 
@@ -39,6 +42,8 @@ type reviewScreen struct {
 	d        approvals.Detail
 	history  []approvals.Request
 	canErr   error // nil when I may decide now
+	bgTTL    time.Duration
+	bgErr    error // nil when the Service lets me break glass on this request
 	loaded   bool
 	err      string
 	grantTTL time.Duration // 0: what was asked
@@ -76,6 +81,7 @@ func (r *reviewScreen) load() tea.Cmd {
 			}
 		}
 		m.canErr = svc.CanDecide(ctx, id, login)
+		m.bgTTL, m.bgErr = svc.CanBreakGlass(ctx, id, login)
 		return m
 	}
 }
@@ -112,6 +118,7 @@ func (r *reviewScreen) Update(msg tea.Msg) (Screen, tea.Cmd) {
 		}
 		r.err = ""
 		r.d, r.history, r.canErr, r.loaded = msg.d, msg.history, msg.canErr, true
+		r.bgTTL, r.bgErr = msg.bgTTL, msg.bgErr
 		if r.d.Request.Status != approvals.StatusPending && r.mode != modeNone {
 			r.mode = modeNone
 			r.input.Blur()
@@ -180,6 +187,20 @@ func (r *reviewScreen) Update(msg tea.Msg) (Screen, tea.Cmd) {
 			r.input.Placeholder = "the requester will see this (required)"
 			r.input.SetValue("")
 			return r, r.input.Focus()
+		case key.Matches(msg, k.BreakGlass):
+			if !r.loaded {
+				return r, status("still loading the request", true)
+			}
+			if r.bgErr != nil {
+				return r, status("break-glass is not possible here: "+explain(r.bgErr), true)
+			}
+			r.mode = modeBreakGlass
+			r.inputErr = ""
+			r.input.Prompt = "break glass because: "
+			sizeInput(&r.input, r.w)
+			r.input.Placeholder = fmt.Sprintf("why this cannot wait (at least %d characters)", approvals.MinBreakGlassReason)
+			r.input.SetValue("")
+			return r, r.input.Focus()
 		case key.Matches(msg, k.TTL):
 			if err := r.refusal(); err != "" {
 				return r, status(err, true)
@@ -229,6 +250,14 @@ func (r *reviewScreen) updateInput(msg tea.KeyPressMsg) tea.Cmd {
 			r.mode = modeNone
 			r.input.Blur()
 			return push(newConfirm(r.ctx, decision{approve: false, d: r.d, comment: v, depth: 2}))
+		case modeBreakGlass:
+			if err := approvals.ValidateBreakGlassReason(v); err != nil {
+				r.inputErr = explain(err)
+				return nil
+			}
+			r.mode = modeNone
+			r.input.Blur()
+			return push(newBreakGlassPad(r.ctx, r.d, r.bgTTL, v))
 		case modeTTL:
 			d, err := approvals.ParseDuration(v)
 			if err != nil {
@@ -410,6 +439,9 @@ func (r *reviewScreen) View() string {
 	case r.d.Request.Status != approvals.StatusPending:
 	case r.canErr != nil:
 		foot = append(foot, s.Warn.Render(clip("You cannot decide this: "+explain(r.canErr), r.w)))
+		if r.bgErr == nil {
+			foot = append(foot, s.Error.Render(clip(fmt.Sprintf("Emergency? B breaks glass: approve it yourself for %s, signed, reviewed afterwards", approvals.FormatDuration(r.bgTTL)), r.w)))
+		}
 	default:
 		act := "a approve"
 		if r.d.Template.Type == approvals.TypeSignAndApprove {
@@ -439,13 +471,16 @@ func (r *reviewScreen) ShortHelp() []key.Binding {
 	if r.pending() && r.canErr == nil {
 		return []key.Binding{k.Approve, k.Deny, k.TTL, k.Up, k.Down, k.Back, k.Help}
 	}
+	if r.pending() && r.bgErr == nil {
+		return []key.Binding{k.BreakGlass, k.Up, k.Down, k.Back, k.Help}
+	}
 	return []key.Binding{k.Token, k.Up, k.Down, k.Back, k.Help}
 }
 
 func (r *reviewScreen) FullHelp() [][]key.Binding {
 	k := r.ctx.Keys
 	return [][]key.Binding{
-		{k.Approve, k.Deny, k.TTL, k.Token},
+		{k.Approve, k.Deny, k.TTL, k.Token, k.BreakGlass},
 		{k.Up, k.Down, k.PageUp, k.PageDown, k.Home},
 		{k.Back, k.Help, k.Quit},
 	}

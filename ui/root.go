@@ -26,7 +26,7 @@ type Options struct {
 	Service *approvals.Service
 	Login   string           // the approver this console acts as (already resolved by the caller)
 	Bell    bool             // ring the terminal bell once when a new request needs me
-	Notify  bool             // desktop notification (OSC 9) alongside the bell
+	Notify  bool             // desktop notification (OSC 9 and OSC 777) when a new request needs me
 	Now     func() time.Time // clock for countdowns; nil => Service.Now
 }
 
@@ -51,6 +51,16 @@ type meMsg struct {
 	err error
 }
 
+// headerMsg carries the header's markers: the rotations I hold now, when
+// any rotation's pager next changes hands (the header re-reads then), and
+// how many break-glass grants wait for review.
+type headerMsg struct {
+	onCall   []string
+	next     time.Time
+	toReview int
+	err      error
+}
+
 // Model is the root model of a console session.
 type Model struct {
 	ctx    *Context
@@ -65,6 +75,12 @@ type Model struct {
 	statusErr bool
 	sub       <-chan struct{}
 	unsub     func()
+	// Header markers (see headerMsg); headerNext is when to re-read them.
+	onCall        []string
+	toReview      int
+	headerNext    time.Time
+	headerLoading bool
+
 	closed    bool
 	// lifeMu guards unsub and closed: an SSH server closes the model from
 	// its own goroutine when the session ends, while the program may still
@@ -121,7 +137,34 @@ func (m *Model) start() tea.Cmd {
 			a, err := svc.Approver(ctx, login)
 			return meMsg{a, err}
 		},
+		m.loadHeader(),
 	)
+}
+
+// loadHeader reads the header's markers: whether I hold a pager now, and
+// the unreviewed break-glass count.
+func (m *Model) loadHeader() tea.Cmd {
+	m.headerLoading = true
+	svc, ctx, login, now := m.ctx.Service, m.ctx.Ctx, m.ctx.Login, m.ctx.Now
+	return func() tea.Msg {
+		var h headerMsg
+		at := now()
+		shifts, err := svc.OnCallNow(ctx, at)
+		if err != nil {
+			h.err = err
+			return h
+		}
+		for _, sh := range shifts {
+			if sh.Holder == login && login != "" {
+				h.onCall = append(h.onCall, sh.Rotation)
+			}
+			if !sh.Until.IsZero() && (h.next.IsZero() || sh.Until.Before(h.next)) {
+				h.next = sh.Until
+			}
+		}
+		h.toReview, h.err = svc.CountAwaitingReview(ctx)
+		return h
+	}
 }
 
 // Close ends the session's change-feed subscription and cancels its pending
@@ -238,13 +281,31 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 			m.ctx.Me = msg.me
 		}
 		return m, nil
+	case headerMsg:
+		m.headerLoading = false
+		if msg.err == nil {
+			m.onCall, m.toReview, m.headerNext = msg.onCall, msg.toReview, msg.next
+		}
+		return m, nil
+	case reloadHeaderMsg:
+		return m, m.loadHeader()
 	case changedMsg:
-		cmds := []tea.Cmd{m.waitChange()}
+		cmds := []tea.Cmd{m.waitChange(), m.loadHeader()}
 		cmds = append(cmds, m.broadcast(msg)...)
 		return m, tea.Batch(cmds...)
 	case tickMsg:
 		_, cmd := m.updateTop(msg)
-		return m, tea.Batch(tick(), cmd)
+		cmds := []tea.Cmd{tick(), cmd}
+		if len(m.stack) > 0 {
+			// The queue pane (its On call tab) counts down beside the open screen.
+			_, qc := m.queue.Update(msg)
+			cmds = append(cmds, qc)
+		}
+		if !m.headerLoading && !m.headerNext.IsZero() && !m.ctx.Now().Before(m.headerNext) {
+			// A hand-over is due: the header follows it without a store write.
+			cmds = append(cmds, m.loadHeader())
+		}
+		return m, tea.Batch(cmds...)
 	case statusMsg:
 		m.status, m.statusErr = msg.text, msg.err
 		return m, nil
@@ -387,8 +448,11 @@ func withXY(msg tea.MouseMsg, x, y int) tea.Msg {
 
 // screenName names the top screen for the header and help.
 func screenName(s Screen) string {
-	switch s.(type) {
+	switch s := s.(type) {
 	case *queueScreen:
+		if s.tab == tabOnCall {
+			return "on call"
+		}
 		return "queue"
 	case *reviewScreen:
 		return "review"
@@ -398,22 +462,60 @@ func screenName(s Screen) string {
 		return "confirm"
 	case *tokenScreen:
 		return "token"
+	case *revokeConfirm:
+		return "revoke"
 	}
 	return ""
 }
 
+// header is the top line: who I am and where, then the markers that
+// matter most first: on call, break-glass grants to review, the counts.
+// What does not fit is dropped from the least important end, and the
+// name shortens to the login before the on-call or break-glass marker goes.
 func (m *Model) header() string {
 	s := m.ctx.Styles
-	who := Inert(m.ctx.Login)
+	login := Inert(m.ctx.Login)
+	whoLong := login
 	if m.ctx.Me.Name != "" {
-		who = Inert(m.ctx.Me.Name) + " (" + who + ")"
+		whoLong = Inert(m.ctx.Me.Name) + " (" + login + ")"
 	}
-	left := s.Header.Render("jitdesk") + s.HeaderDim.Render(" · "+screenName(m.top())+" · ") + who
-	right := ""
+	lead := s.Header.Render("jitdesk") + s.HeaderDim.Render(" · "+screenName(m.top())+" · ")
+	var marks, short []string
+	if len(m.onCall) > 0 {
+		names := make([]string, len(m.onCall))
+		for i, r := range m.onCall {
+			names[i] = Inert(r)
+		}
+		oc := s.OK.Render("● on call: " + strings.Join(names, ", "))
+		marks, short = append(marks, oc), append(short, oc)
+	}
+	if m.toReview > 0 {
+		marks = append(marks, s.Warn.Render(fmt.Sprintf("⚠ %d break-glass to review", m.toReview)))
+		short = append(short, s.Warn.Render(fmt.Sprintf("⚠ %d to review", m.toReview)))
+	}
+	counts := ""
 	if m.queue.countsKnown {
-		right = s.HeaderDim.Render(fmt.Sprintf("needs me %d · pending %d", m.queue.counts[tabNeedsMe], m.queue.counts[tabPending]))
+		counts = s.HeaderDim.Render(fmt.Sprintf("needs me %d · pending %d", m.queue.counts[tabNeedsMe], m.queue.counts[tabPending]))
 	}
-	return joinEnds(left, right, m.w)
+	sep := s.HeaderDim.Render(" · ")
+	join := func(parts []string, more string) string {
+		if more != "" {
+			parts = append(append([]string(nil), parts...), more)
+		}
+		return strings.Join(parts, sep)
+	}
+	for _, try := range [][2]string{
+		{whoLong, join(marks, counts)},
+		{whoLong, join(marks, "")},
+		{login, join(marks, "")},
+		{login, join(short, "")},
+	} {
+		left, right := lead+try[0], try[1]
+		if widthOf(left)+widthOf(right)+1 <= m.w {
+			return joinEnds(left, right, m.w)
+		}
+	}
+	return joinEnds(lead+login, join(short[:min(len(short), 1)], ""), m.w)
 }
 
 // joinEnds puts left and right on one line of width w.

@@ -77,6 +77,8 @@ func TestEveryScreenRendersPayloadsInert(t *testing.T) {
 	h.key("tab")
 	check("queue history")
 	h.key("tab")
+	check("on call", rowReq, `ma\u0085l`, "Waiting on me (2)")
+	h.key("tab")
 	// Filter: the typed text is shown back inert too.
 	h.key("/")
 	h.typeText("ev")
@@ -645,7 +647,7 @@ func TestNotifyIsOneInertOSC9AndBellCanBeOff(t *testing.T) {
 		if strings.Contains(s, "\x1b]9;") {
 			raws = append(raws, s)
 		}
-		if strings.Contains(s, "\a") && !strings.Contains(s, "\x1b]9;") {
+		if strings.Contains(s, "\a") && !strings.Contains(s, "\x1b]9;") && !strings.Contains(s, "\x1b]777;") {
 			t.Fatalf("bell rang with Bell off: %q", s)
 		}
 	}
