@@ -81,7 +81,7 @@ type Model struct {
 	headerNext    time.Time
 	headerLoading bool
 
-	closed    bool
+	closed bool
 	// lifeMu guards unsub and closed: an SSH server closes the model from
 	// its own goroutine when the session ends, while the program may still
 	// be running Init.
