@@ -25,7 +25,7 @@ keys() { tmux -L "$sock" send-keys "$@"; }
 
 go build -o "$work/jitdesk" ./cmd/jitdesk
 db="$work/demo.db"
-tmux -L "$sock" new-session -d -x 80 -y 24 "$work/jitdesk demo --db $db --quiet --no-bell"
+tmux -L "$sock" new-session -d -x 80 -y 24 "$work/jitdesk demo --db $db --no-trickle --quiet"
 wait_for "Needs me"
 keys /; keys -l "Prod DB"; keys Enter
 wait_for "Prod DB write"

@@ -59,7 +59,9 @@ type SSHConfig struct {
 	MaxSessionsPerKey int // default 5
 	// ConnectionsPerMinute limits new connections from one IP address.
 	ConnectionsPerMinute int // default 30
-	// Bell rings the terminal bell when a new request needs the approver.
+	// Bell rings the terminal bell and sends a desktop notification (OSC 9
+	// and OSC 777; the approver's own terminal shows it, over SSH too)
+	// when a new request needs the approver. false is quiet.
 	Bell bool
 }
 
@@ -438,7 +440,7 @@ func (s *SSHServer) program(sess ssh.Session) *tea.Program {
 	in := newIdleReader(sess)
 	st := &sessionState{}
 	sess.Context().SetValue(stateKey, st)
-	m := ui.New(ui.Options{Service: s.cfg.Service, Login: login, Bell: s.cfg.Bell})
+	m := ui.New(ui.Options{Service: s.cfg.Service, Login: login, Bell: s.cfg.Bell, Notify: s.cfg.Bell})
 	// However the session ends (quit, idle, killed connection), the console
 	// must let go of its change-feed subscription.
 	go func() {

@@ -16,15 +16,24 @@ import (
 	"github.com/jitdesk/jitdesk/ui"
 )
 
-// consoleFlags are shared by `jitdesk`, `jitdesk console` and `jitdesk demo`.
+// consoleFlags are shared by `jitdesk` and `jitdesk console`.
 type consoleFlags struct {
-	as     string
-	noBell bool
+	as    string
+	quiet bool
 }
 
 func (f *consoleFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.as, "as", "", "approver login to act as (default: the OS user, if an approver)")
-	cmd.Flags().BoolVar(&f.noBell, "no-bell", false, "do not ring the bell when a request starts needing you")
+	registerQuiet(cmd, &f.quiet)
+}
+
+// registerQuiet adds --quiet, which silences the bell and the desktop
+// notifications (OSC 9 and OSC 777) that a request starting to need you
+// sends, and --no-bell, its deprecated older name (it silenced both too).
+func registerQuiet(cmd *cobra.Command, quiet *bool) {
+	cmd.Flags().BoolVar(quiet, "quiet", false, "no bell and no desktop notification when a request starts needing you")
+	cmd.Flags().BoolVar(quiet, "no-bell", false, "same as --quiet")
+	_ = cmd.Flags().MarkDeprecated("no-bell", "use --quiet (it silences the bell and desktop notifications)")
 }
 
 func newConsoleCmd(g *globals) *cobra.Command {
@@ -43,7 +52,7 @@ func newConsoleCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return runConsole(svc, login, !f.noBell)
+			return runConsole(svc, login, !f.quiet)
 		},
 	}
 	f.register(cmd)
@@ -78,13 +87,15 @@ func resolveLogin(ctx context.Context, svc *approvals.Service, as string) (strin
 // sweepEvery is how often a console or server marks overdue requests expired.
 const sweepEvery = 5 * time.Second
 
-func runConsole(svc *approvals.Service, login string, bell bool) error {
+// runConsole runs the console until it quits; alert rings the bell and
+// sends desktop notifications when a request starts needing login.
+func runConsole(svc *approvals.Service, login string, alert bool) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	// Every console sweeps too, so a desk without `serve` still sees
 	// overdue requests become expired; racing sweepers are safe.
 	go svc.RunSweeper(ctx, sweepEvery, nil)
-	m := ui.New(ui.Options{Service: svc, Login: login, Bell: bell, Notify: bell})
+	m := ui.New(ui.Options{Service: svc, Login: login, Bell: alert, Notify: alert})
 	final, err := tea.NewProgram(m).Run()
 	// The console holds a change-feed subscription; end it however the
 	// program ended.

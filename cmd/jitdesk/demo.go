@@ -15,15 +15,16 @@ import (
 )
 
 func newDemoCmd(g *globals) *cobra.Command {
-	var quiet, noBell bool
+	var quiet, noTrickle bool
 	var every time.Duration
 	cmd := &cobra.Command{
-		Use:   "demo [--db PATH] [--quiet]",
+		Use:   "demo [--db PATH] [--no-trickle] [--quiet]",
 		Short: "Open the console on a fresh demo database (needs nothing else)",
 		Long: `Builds a demo database (in a temporary folder, removed on exit, unless --db is
 given), opens the console as the demo approver "` + demo.Approver + `" (` + demo.ApproverName + `),
 and keeps submitting a realistic request every few seconds so you see the queue
-update live (--quiet stops that).`,
+update live (--no-trickle stops that). --quiet silences the bell and desktop
+notifications, as everywhere.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			path := g.db
@@ -49,14 +50,14 @@ update live (--quiet stops that).`,
 			if _, err := demo.Seed(ctx, svc, 12); err != nil {
 				return fmt.Errorf("seed demo data: %w", err)
 			}
-			if !quiet {
+			if !noTrickle {
 				go demo.Trickle(ctx, svc, every, uint64(time.Now().UnixNano()))
 			}
-			return runConsole(svc, demo.Approver, !noBell)
+			return runConsole(svc, demo.Approver, !quiet)
 		},
 	}
-	cmd.Flags().BoolVar(&quiet, "quiet", false, "do not submit new requests while the demo runs")
-	cmd.Flags().BoolVar(&noBell, "no-bell", false, "do not ring the bell for new requests")
+	cmd.Flags().BoolVar(&noTrickle, "no-trickle", false, "do not submit new requests while the demo runs")
+	registerQuiet(cmd, &quiet)
 	cmd.Flags().DurationVar(&every, "every", 8*time.Second, "how often the demo submits a new request")
 
 	var n int
