@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/jitdesk/jitdesk/approvals"
+	"github.com/jitdesk/jitdesk/approvals/signature"
 )
 
 // Approver is the demo approver the console opens as.
@@ -166,7 +167,79 @@ func Seed(ctx context.Context, svc *approvals.Service, pending int) (map[string]
 			return nil, err
 		}
 	}
+	if err := seedOnCall(ctx, svc); err != nil {
+		return nil, fmt.Errorf("on-call demo data: %w", err)
+	}
 	return out, nil
+}
+
+// Demo on-call names: the rotation the demo approver holds now, its
+// escalating template, and the break-glass template.
+const (
+	RotationSRE        = "sre-primary"
+	RotationSecurity   = "security-primary"
+	TemplatePager      = "prod-deploy-freeze"
+	TemplateBreakGlass = "prod-shell-breakglass"
+)
+
+// seedOnCall adds what the console's On call tab and break-glass show: the
+// demo approver on call for sre-primary (bob takes over in three hours), a
+// security rotation whose pager carol holds by override for 45 minutes, a
+// template paging sre-primary that escalates after 5 minutes (so its two
+// pending requests count down and escalate while the demo runs), and a
+// break-glass template with a pending request by the demo approver (B on
+// its review) and a grant bob already broke glass for, waiting for review.
+func seedOnCall(ctx context.Context, svc *approvals.Service) error {
+	now := svc.Now().Truncate(time.Minute)
+	if err := svc.AddRotation(ctx, "demo", approvals.Rotation{Name: RotationSRE, Members: []string{Approver, "bob"}, Shift: 4 * time.Hour, Start: now.Add(-time.Hour)}); err != nil {
+		return err
+	}
+	if err := svc.AddRotation(ctx, "demo", approvals.Rotation{Name: RotationSecurity, Members: []string{"dana", "carol"}, Shift: 12 * time.Hour, Start: now.Add(-2 * time.Hour)}); err != nil {
+		return err
+	}
+	if err := svc.OverrideOnCall(ctx, "demo", RotationSecurity, "carol", time.Time{}, now.Add(45*time.Minute)); err != nil {
+		return err
+	}
+	if err := svc.AddTemplate(ctx, "demo", approvals.Template{
+		Key: TemplatePager, AppID: "infra-portal", Title: "Prod deploy in freeze", Type: approvals.TypeApprove,
+		OnCall: []string{RotationSRE}, EscalateAfter: 5 * time.Minute, DefaultTTL: 30 * time.Minute, MaxTTL: 2 * time.Hour,
+		PendingTimeout: time.Hour, MinReason: 10, Fields: []approvals.MetadataField{{Name: "service", Required: true}},
+	}); err != nil {
+		return err
+	}
+	if err := svc.AddTemplate(ctx, "demo", approvals.Template{
+		Key: TemplateBreakGlass, AppID: "infra-portal", Title: "Prod root shell", Type: approvals.TypeApprove,
+		Groups: []string{"sre"}, BreakGlassMaxTTL: 30 * time.Minute, DefaultTTL: time.Hour, MaxTTL: 4 * time.Hour,
+		PendingTimeout: 2 * time.Hour, MinReason: 10, Fields: []approvals.MetadataField{{Name: "host", Required: true}},
+	}); err != nil {
+		return err
+	}
+	for _, in := range []approvals.NewRequest{
+		{TemplateKey: TemplatePager, Requester: "jordan", Reason: "Ship the checkout timeout fix during the freeze", TTL: 30 * time.Minute, Metadata: map[string]string{"service": "checkout"}},
+		{TemplateKey: TemplatePager, Requester: "samir", Reason: "Roll back search-indexer 2.14 (memory leak)", TTL: 30 * time.Minute, Metadata: map[string]string{"service": "search-indexer"}},
+		{TemplateKey: TemplateBreakGlass, Requester: Approver, Reason: "Payments API down; need a root shell on the primary to restart the stuck worker", TTL: time.Hour, Metadata: map[string]string{"host": "pay-db-01"}},
+	} {
+		if _, err := svc.Submit(ctx, in); err != nil {
+			return err
+		}
+	}
+	// bob broke glass earlier; the grant waits for someone else's review.
+	r, err := svc.Submit(ctx, approvals.NewRequest{TemplateKey: TemplateBreakGlass, Requester: "bob", Reason: "Disk full on ledger-02, paging storm, nobody else awake", TTL: time.Hour, Metadata: map[string]string{"host": "ledger-02"}})
+	if err != nil {
+		return err
+	}
+	ttl, err := svc.CanBreakGlass(ctx, r.ID, "bob")
+	if err != nil {
+		return err
+	}
+	d, err := svc.Get(ctx, r.ID)
+	if err != nil {
+		return err
+	}
+	sig := signature.TypedSignature("bob", "Bob Okafor", "Bob Okafor", approvals.Meaning(d.Request, d.Template, ttl), svc.Now(), d.Digest)
+	_, err = svc.Approve(ctx, approvals.ApproveInput{RequestID: r.ID, Approver: "bob", Digest: d.Digest, BreakGlass: true, Signature: &sig,
+		Comment: "ledger-02 disk full at 03:10, on-call phone unreachable; cleared old WAL segments"})
+	return err
 }
 
 // decideAsOthers approves (or denies) r as the first eligible non-demo approver.
