@@ -2,6 +2,7 @@ package approvals
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -149,28 +150,87 @@ func withEscalation(tx ReadTx, rs []Request) ([]PendingEscalation, error) {
 	return out, nil
 }
 
-// NeedsMeEscalation returns up to limit pending requests login could decide
-// now (the queue's "needs me", oldest first), each with when it escalates
-// past them to the next people.
+// needsMeScan bounds how many escalating requests one NeedsMeEscalation
+// call reads while looking for those the approver may decide.
+const needsMeScan = 1000
+
+// NeedsMeEscalation returns up to limit pending requests of escalating
+// templates that login could decide now (oldest first), each with when it
+// escalates past them to the next people: the pages an on-call approver
+// must answer before they go further. It reads escalating requests a page
+// at a time and applies the decision rules (eligible at the request's
+// level, not the requester, not yet reviewed by them) to each, stopping
+// after needsMeScan rows.
 func (s *Service) NeedsMeEscalation(ctx context.Context, login string, limit int) ([]PendingEscalation, error) {
 	if limit < 1 || limit > 500 {
 		return nil, invalidf("limit %d must be between 1 and 500", limit)
 	}
 	var out []PendingEscalation
 	err := s.store.View(ctx, func(tx ReadTx) error {
-		q := RequestQuery{Scope: ScopePending, EligibleFor: login, Limit: limit}
-		if err := s.fillOnCall(tx, &q); err != nil {
+		a, err := tx.Approver(login)
+		if errors.Is(err, ErrNotFound) {
+			return nil // nobody to page
+		} else if err != nil {
 			return err
 		}
-		rs, err := tx.Requests(q)
-		if err != nil {
-			return err
+		now := s.Now()
+		type key struct {
+			template string
+			level    int
 		}
-		out, err = withEscalation(tx, rs)
-		return err
+		eligible := map[key]bool{}
+		templates := map[string]Template{}
+		var after *Cursor
+		for scanned := 0; scanned < needsMeScan && len(out) < limit; {
+			rs, err := tx.EscalatingRequests(0, after, 100)
+			if err != nil {
+				return err
+			}
+			for _, r := range rs {
+				t, ok := templates[r.TemplateKey]
+				if !ok {
+					if t, err = tx.Template(r.TemplateKey); err != nil {
+						return fmt.Errorf("template %s: %w", r.TemplateKey, err)
+					}
+					templates[r.TemplateKey] = t
+				}
+				if r.Requester == login || !now.Before(r.ExpiresAt) {
+					continue
+				}
+				k := key{r.TemplateKey, r.Escalation}
+				ok, seen := eligible[k]
+				if !seen {
+					if ok, err = eligibleAt(tx, t, a, now, r.Escalation); err != nil {
+						return err
+					}
+					eligible[k] = ok
+				}
+				if !ok {
+					continue
+				}
+				reviews, err := tx.Reviews(r.ID)
+				if err != nil {
+					return err
+				}
+				if slices.ContainsFunc(reviews, func(v Review) bool { return v.Approver == login }) {
+					continue
+				}
+				out = append(out, nextEscalation(r, t))
+				if len(out) == limit {
+					break
+				}
+			}
+			scanned += len(rs)
+			if len(rs) < 100 {
+				break
+			}
+			last := rs[len(rs)-1]
+			after = &Cursor{At: last.CreatedAt, ID: last.ID}
+		}
+		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("requests needing %s: %w", login, err)
+		return nil, fmt.Errorf("requests paging %s: %w", login, err)
 	}
 	return out, nil
 }
@@ -183,7 +243,7 @@ func (s *Service) Escalated(ctx context.Context, after *Cursor, limit int) ([]Pe
 	}
 	var out []PendingEscalation
 	err := s.store.View(ctx, func(tx ReadTx) error {
-		rs, err := tx.EscalatedRequests(after, limit)
+		rs, err := tx.EscalatingRequests(1, after, limit)
 		if err != nil {
 			return err
 		}

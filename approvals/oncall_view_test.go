@@ -110,11 +110,15 @@ func TestNeedsMeEscalationCountsDownToTheNextLevel(t *testing.T) {
 	if len(esc) != 1 || esc[0].Request.Escalation != 2 || !esc[0].NextEscalation.IsZero() {
 		t.Fatalf("at the cap there is no next escalation: %+v", esc)
 	}
-	// A template that does not escalate has no countdown.
-	k := f.submit("k8s", "mallory", map[string]string{"namespace": "checkout"})
-	got, _ = f.svc.NeedsMeEscalation(f.ctx, "alice", 10)
-	if len(got) != 1 || got[0].Request.ID != k.ID || !got[0].NextEscalation.IsZero() {
-		t.Fatalf("alice's pending: %+v", got)
+	// Requests of templates that do not escalate are the queue's business,
+	// not pages: alice may decide this one, but nothing pages her.
+	f.submit("k8s", "mallory", map[string]string{"namespace": "checkout"})
+	if got, _ = f.svc.NeedsMeEscalation(f.ctx, "alice", 10); len(got) != 0 {
+		t.Fatalf("alice is paged for %+v", got)
+	}
+	// At level 2 bob (two hand-overs away) is reached too.
+	if got, _ = f.svc.NeedsMeEscalation(f.ctx, "bob", 10); len(got) != 1 || !got[0].NextEscalation.IsZero() {
+		t.Fatalf("bob at the last level: %+v", got)
 	}
 }
 

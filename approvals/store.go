@@ -117,9 +117,10 @@ type ReadTx interface {
 	// keyset-paged by (IssuedAt, ID).
 	AwaitingReview(after *Cursor, limit int) ([]Grant, error)
 	CountAwaitingReview() (int, error)
-	// EscalatedRequests lists pending requests escalated at least one step,
-	// oldest first, keyset-paged by (CreatedAt, ID).
-	EscalatedRequests(after *Cursor, limit int) ([]Request, error)
+	// EscalatingRequests lists pending requests of templates that escalate,
+	// escalated at least minLevel steps, oldest first, keyset-paged by
+	// (CreatedAt, ID).
+	EscalatingRequests(minLevel int, after *Cursor, limit int) ([]Request, error)
 	// SigningKeys lists all signing keys, newest first.
 	SigningKeys() ([]SigningKey, error)
 	// Rotation returns a rotation with its overrides that end after now.

@@ -6,15 +6,16 @@ import (
 	"github.com/jitdesk/jitdesk/approvals"
 )
 
-// EscalatedRequests lists pending requests escalated at least one step,
-// oldest first, after the given position (keyset on created_at, id). It
-// walks the pending index in creation order and keeps only requests of
-// escalating templates, as DueEscalations does: escalating templates are
-// expected to be few, and a page stops at limit rows.
-func (t *tx) EscalatedRequests(after *approvals.Cursor, limit int) ([]approvals.Request, error) {
+// EscalatingRequests lists pending requests of escalating templates
+// escalated at least minLevel steps, oldest first, after the given
+// position (keyset on created_at, id). It walks the pending index in
+// creation order and keeps only requests of escalating templates, as
+// DueEscalations does: such templates are expected to be few, and a page
+// stops at limit rows.
+func (t *tx) EscalatingRequests(minLevel int, after *approvals.Cursor, limit int) ([]approvals.Request, error) {
 	q := `SELECT ` + requestCols + requestFrom + `
-		WHERE r.status = 'pending' AND r.escalation > 0 AND t.escalate_after_ms > 0`
-	var args []any
+		WHERE r.status = 'pending' AND r.escalation >= ? AND t.escalate_after_ms > 0`
+	args := []any{minLevel}
 	if after != nil {
 		q += ` AND (r.created_at, r.id) > (?, ?)`
 		args = append(args, ms(after.At), after.ID)

@@ -518,9 +518,9 @@ func (o *oncallScreen) body(now time.Time) ([]string, int) {
 		out = append(out, shiftLine(s, now, sh, me, rw, o.w))
 	}
 	idx := 0
-	section(fmt.Sprintf("Waiting on me (%d)", len(o.mine)))
+	section(fmt.Sprintf("Paging me (%d)", len(o.mine)))
 	if len(o.mine) == 0 {
-		out = append(out, s.Subtle.Render("  Nothing waits on you."))
+		out = append(out, s.Subtle.Render("  No escalating request waits on you."))
 	}
 	for _, p := range o.mine {
 		if idx == o.sel {
@@ -576,14 +576,12 @@ func (o *oncallScreen) foot() []string {
 		}
 		return l
 	}
-	r, ok := o.selected()
-	switch {
-	case !ok:
-		return []string{s.Subtle.Render(clip("tab other tabs · ? help", o.w))}
-	case r.kind == rowReview && o.review[r.i].CanReview == nil:
-		return []string{s.Info.Render(clip("a acknowledge · r revoke · enter open the request · ↑/↓ move", o.w))}
+	// The help line under the screen names the keys; only the actions of
+	// a selected break-glass grant are spelled out here.
+	if r, ok := o.selected(); ok && r.kind == rowReview && o.review[r.i].CanReview == nil {
+		return []string{s.Info.Render(clip("a acknowledge (with a comment) · r revoke · enter open its request", o.w))}
 	}
-	return []string{s.Info.Render(clip("enter review · ↑/↓ move · tab other tabs", o.w))}
+	return nil
 }
 
 func (o *oncallScreen) View() string {
@@ -596,7 +594,7 @@ func (o *oncallScreen) View() string {
 	}
 	lines, selLine := o.body(o.ctx.Now())
 	foot := o.foot()
-	avail := max(o.h-len(foot)-1, 1)
+	avail := max(o.h-len(foot), 1)
 	// Keep the selected row (and the reason under a grant) in view; the
 	// rotations show whenever the first row is selected.
 	if o.sel == 0 {
@@ -613,7 +611,7 @@ func (o *oncallScreen) View() string {
 	for len(body) < avail {
 		body = append(body, "")
 	}
-	return strings.Join(body, "\n") + "\n" + strings.Join(foot, "\n")
+	return strings.Join(append(body, foot...), "\n")
 }
 
 func (o *oncallScreen) ShortHelp() []key.Binding {

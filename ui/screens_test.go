@@ -77,7 +77,7 @@ func TestEveryScreenRendersPayloadsInert(t *testing.T) {
 	h.key("tab")
 	check("queue history")
 	h.key("tab")
-	check("on call", rowReq, `ma\u0085l`, "Waiting on me (2)")
+	check("on call", "Paging me (0)", "Break-glass to review (0)")
 	h.key("tab")
 	// Filter: the typed text is shown back inert too.
 	h.key("/")
