@@ -98,7 +98,9 @@ func (s *Service) newIDAt(t time.Time) string {
 	return ulid.MustNew(ulid.Timestamp(t), s.entropy).String()
 }
 
-// audit appends one event in tx. Payload values must never include tokens or secrets.
+// audit appends one event in tx, and enqueues the webhook event announcing
+// it when it is one (see webhook.go). Payload values must never include
+// tokens or secrets.
 func (s *Service) audit(tx Tx, at time.Time, actor, action, subject string, payload map[string]any) error {
 	if payload == nil {
 		payload = map[string]any{}
@@ -107,8 +109,12 @@ func (s *Service) audit(tx Tx, at time.Time, actor, action, subject string, payl
 	if err != nil {
 		return fmt.Errorf("audit %s: %w", action, err)
 	}
-	_, err = tx.AppendAudit(AuditEvent{At: at, Actor: actor, Action: action, Subject: subject, Payload: b})
+	ev, err := tx.AppendAudit(AuditEvent{At: at, Actor: actor, Action: action, Subject: subject, Payload: b})
 	if err != nil {
+		return fmt.Errorf("audit %s: %w", action, err)
+	}
+	// The webhook outbox commits with the change and its audit event, or not at all.
+	if err := s.enqueueWebhooks(tx, ev, payload); err != nil {
 		return fmt.Errorf("audit %s: %w", action, err)
 	}
 	return nil

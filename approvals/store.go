@@ -133,6 +133,18 @@ type ReadTx interface {
 	AuditEvents(afterSeq int64, limit int) ([]AuditEvent, error)
 	// AuditEventsDesc returns up to limit events with seq < beforeSeq (0 = newest), descending.
 	AuditEventsDesc(beforeSeq int64, limit int) ([]AuditEvent, error)
+	// Webhook returns a hook by id, with its secret.
+	Webhook(id string) (Webhook, error)
+	// Webhooks lists hooks (removed ones too) by id after afterID, with secrets.
+	Webhooks(afterID string, limit int) ([]Webhook, error)
+	// WebhookDeliveries returns one page of the delivery log, newest first.
+	WebhookDeliveries(q WebhookLogQuery) ([]WebhookDelivery, error)
+	// DueWebhookDeliveries returns up to limit pending deliveries of active
+	// hooks due at now, soonest first, with URL, secret and body filled.
+	DueWebhookDeliveries(now time.Time, limit int) ([]WebhookDelivery, error)
+	// NextWebhookDue returns the soonest NextAttemptAt of a pending
+	// delivery (zero when none is scheduled).
+	NextWebhookDue() (time.Time, error)
 }
 
 // Tx reads and writes within one transaction.
@@ -171,4 +183,28 @@ type Tx interface {
 	// AppendAudit appends ev to the chain, filling Seq, PrevHash and Hash
 	// (with ChainHash), and returns the stored event.
 	AppendAudit(ev AuditEvent) (AuditEvent, error)
+	// InsertWebhook adds a hook and its subscriptions (every type when
+	// Events is empty); ErrConflict on a duplicate id.
+	InsertWebhook(Webhook) error
+	// DisableWebhook marks a hook removed, drops its subscriptions and
+	// cancels its pending deliveries, returning how many it cancelled.
+	DisableWebhook(id string, at time.Time, by string) (int, error)
+	// EnqueueWebhookDeliveries adds a pending delivery of event seq for
+	// every hook subscribed to typ, due at "at" unless an earlier delivery
+	// of the same request to that hook is still pending (then it waits),
+	// and returns how many it added. The event's body must follow in the
+	// same transaction (InsertWebhookEvent) when any was added.
+	EnqueueWebhookDeliveries(typ string, seq int64, requestID string, at time.Time) (int, error)
+	// InsertWebhookEvent stores an announced event's body.
+	InsertWebhookEvent(WebhookEvent) error
+	// ClaimWebhookDelivery leases a pending delivery due at now to claim
+	// until leaseUntil (compare-and-set); false when it was not due any more.
+	ClaimWebhookDelivery(id int64, claim string, now, leaseUntil time.Time) (bool, error)
+	// RecordWebhookAttempt records an attempt on a delivery still held by
+	// a.Claim, moving it to state (due again at next when pending), and
+	// returns its hook and request; ok is false when the claim was lost.
+	RecordWebhookAttempt(a WebhookAttempt, state DeliveryState, next time.Time) (hookID, requestID string, ok bool, err error)
+	// ReleaseNextWebhookDelivery makes the earliest waiting delivery of
+	// this request to this hook due at "at".
+	ReleaseNextWebhookDelivery(hookID, requestID string, at time.Time) error
 }

@@ -1,0 +1,597 @@
+package approvals
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// Webhooks: an operator registers a URL (jitdesk webhook add) and jitdesk
+// POSTs a signed JSON event to it whenever a request is created, escalated,
+// decided or expires, a grant is revoked or break-glass is used.
+//
+// Events go through a transactional outbox: Service.audit enqueues them in
+// the same store transaction as the change and its audit event, so an event
+// is announced if and only if the change committed, and a pending delivery
+// survives a crash or restart. The webhook package delivers them; delivery
+// happens after the commit, outside any transaction, so a slow or dead
+// receiver never delays a decision. Delivery is at least once: a receiver
+// dedupes on the event id.
+//
+// Requests bulk-loaded through a store's batch path (demo and benchmark
+// data, see PrepareRequests) do not go through Service.audit and are
+// deliberately not announced: they are synthetic history, and a million-row
+// demo must not flood a receiver.
+
+// Webhook event types, as sent in the body's "type" and the Jitdesk-Event header.
+const (
+	EventRequestCreated   = "request.created"
+	EventRequestEscalated = "request.escalated"
+	// EventRequestDecided covers approved, denied and cancelled; the body's
+	// data.outcome says which. A break-glass approval is EventBreakGlassUsed.
+	EventRequestDecided = "request.decided"
+	EventRequestExpired = "request.expired"
+	EventGrantRevoked   = "grant.revoked"
+	EventBreakGlassUsed = "breakglass.used"
+)
+
+// WebhookEvents lists every event type a webhook can subscribe to.
+var WebhookEvents = []string{
+	EventRequestCreated, EventRequestEscalated, EventRequestDecided,
+	EventRequestExpired, EventGrantRevoked, EventBreakGlassUsed,
+}
+
+// webhookEventOf maps an audit action to the webhook event it announces and,
+// for decisions, the outcome; "" for actions that are not announced.
+func webhookEventOf(action string) (typ, outcome string) {
+	switch action {
+	case "request.created":
+		return EventRequestCreated, ""
+	case "request.escalated":
+		return EventRequestEscalated, ""
+	case "request.approved":
+		return EventRequestDecided, "approved"
+	case "request.denied":
+		return EventRequestDecided, "denied"
+	case "request.cancelled":
+		return EventRequestDecided, "cancelled"
+	case "request.expired":
+		return EventRequestExpired, ""
+	case "grant.revoked":
+		return EventGrantRevoked, ""
+	case "breakglass.used":
+		return EventBreakGlassUsed, "approved"
+	}
+	return "", ""
+}
+
+// Limits on webhooks.
+const (
+	MaxWebhookURL = 2048
+	// MaxWebhookError bounds the receiver error text kept per delivery; it
+	// is hostile text and is shown through the usual sanitisers.
+	MaxWebhookError = 512
+	// WebhookSecretPrefix starts every webhook signing secret.
+	WebhookSecretPrefix = "whsec_"
+)
+
+// Webhook is a registered receiver of events.
+type Webhook struct {
+	ID  string
+	URL string
+	// Events is the filter; empty means every event type (including types
+	// added by later versions).
+	Events []string
+	// Secret is the HMAC-SHA256 key, exactly as the receiver uses it
+	// (whsec_ followed by 43 base64url characters). It is set only when the
+	// hook is created and on deliveries; lists and lookups leave it empty.
+	Secret     string
+	CreatedAt  time.Time
+	CreatedBy  string
+	DisabledAt time.Time // zero while active
+	DisabledBy string
+}
+
+// Active reports whether the hook still receives events.
+func (w Webhook) Active() bool { return w.DisabledAt.IsZero() }
+
+// Subscribed reports whether the hook wants events of type typ.
+func (w Webhook) Subscribed(typ string) bool {
+	return len(w.Events) == 0 || slices.Contains(w.Events, typ)
+}
+
+// DeliveryState is where one delivery of one event to one hook stands.
+type DeliveryState string
+
+// Delivery states. Pending deliveries are retried until delivered or until
+// the deliverer gives up (dead); removing the hook cancels them.
+const (
+	DeliveryPending   DeliveryState = "pending"
+	DeliveryDelivered DeliveryState = "delivered"
+	DeliveryDead      DeliveryState = "dead"
+	DeliveryCancelled DeliveryState = "cancelled"
+)
+
+// WebhookEvent is one announced event: its body is the same bytes for every hook.
+type WebhookEvent struct {
+	Seq       int64 // the audit event's seq
+	Type      string
+	RequestID string // the request it is about: deliveries keep order per request
+	At        time.Time
+	Body      []byte
+}
+
+// WebhookDelivery is one event on its way to one hook.
+type WebhookDelivery struct {
+	ID        int64 // increases with enqueue order; the log's keyset
+	HookID    string
+	Seq       int64
+	EventType string
+	RequestID string
+	State     DeliveryState
+	Attempts  int
+	// NextAttemptAt is when a pending delivery is next due (or, while a
+	// deliverer holds it, when its claim lapses); zero while it waits for an
+	// earlier event of the same request to the same hook.
+	NextAttemptAt time.Time
+	CreatedAt     time.Time
+	LastAttemptAt time.Time
+	LastStatus    int    // HTTP status of the last attempt, 0 when none came back
+	LastError     string // receiver or transport error of the last attempt (hostile text)
+	DoneAt        time.Time
+
+	// Set on claimed deliveries only.
+	URL    string
+	Secret string
+	Body   []byte
+	Claim  string
+}
+
+// EventID is the event's stable id, the same on every retry and for every
+// hook: receivers dedupe on it.
+func (d WebhookDelivery) EventID() string { return WebhookEventID(d.Seq) }
+
+// DeliveryKey is the stable id of this event's delivery to this hook
+// (the Jitdesk-Delivery header).
+func (d WebhookDelivery) DeliveryKey() string { return fmt.Sprintf("%s.%d", d.HookID, d.Seq) }
+
+// WebhookEventID is the public id of the event announcing audit event seq.
+func WebhookEventID(seq int64) string { return fmt.Sprintf("evt_%d", seq) }
+
+// WebhookLogQuery selects one page of the delivery log, newest first.
+type WebhookLogQuery struct {
+	HookID string // empty: every hook
+	Before int64  // deliveries with ID < Before; 0 = from the newest
+	Limit  int    // 1..500; 0 means 50
+}
+
+// WebhookAttempt is the outcome of one POST, recorded by the deliverer.
+type WebhookAttempt struct {
+	DeliveryID int64
+	Claim      string // the claim the deliverer holds; a lapsed claim records nothing
+	At         time.Time
+	Status     int    // HTTP status, 0 when no response came back
+	Error      string // why it failed; truncated to MaxWebhookError
+	Delivered  bool
+	// RetryAt is when to try again after a failure; zero gives up (dead).
+	RetryAt time.Time
+}
+
+// ParseWebhookEvents validates an event filter (names may also be given
+// comma-separated) and returns it deduplicated in canonical order; empty
+// means every event.
+func ParseWebhookEvents(in []string) ([]string, error) {
+	want := map[string]bool{}
+	for _, v := range in {
+		for _, e := range strings.Split(v, ",") {
+			e = strings.TrimSpace(e)
+			if e == "" {
+				continue
+			}
+			if !slices.Contains(WebhookEvents, e) {
+				return nil, invalidf("event %q is not one of %s", e, strings.Join(WebhookEvents, ", "))
+			}
+			want[e] = true
+		}
+	}
+	var out []string
+	for _, e := range WebhookEvents {
+		if want[e] {
+			out = append(out, e)
+		}
+	}
+	return out, nil
+}
+
+// ValidateWebhookURL accepts absolute http and https URLs without
+// credentials or a fragment.
+func ValidateWebhookURL(raw string) (string, error) {
+	raw = strings.TrimSpace(raw)
+	if raw == "" || len(raw) > MaxWebhookURL || hasControl(raw) {
+		return "", invalidf("webhook url: give an absolute http(s) URL of at most %d printable characters", MaxWebhookURL)
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "", invalidf("webhook url %q: %v", raw, err)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return "", invalidf("webhook url %q: scheme must be http or https", raw)
+	}
+	if u.Host == "" || u.Hostname() == "" {
+		return "", invalidf("webhook url %q: an absolute URL with a host is required", raw)
+	}
+	if u.User != nil {
+		return "", invalidf("webhook url %q: credentials in the URL are not allowed (the receiver checks the signature instead)", u.Redacted())
+	}
+	if u.Fragment != "" || strings.Contains(raw, "#") {
+		return "", invalidf("webhook url %q: a fragment (#…) is never sent; remove it", raw)
+	}
+	return u.String(), nil
+}
+
+// newWebhookSecret returns whsec_ and 32 random bytes, base64url.
+func newWebhookSecret() (string, error) {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("webhook secret: %w", err)
+	}
+	return WebhookSecretPrefix + base64.RawURLEncoding.EncodeToString(b), nil
+}
+
+// AddWebhook registers a receiver for the given event types (all when
+// empty) and returns it with its signing secret, shown this once.
+func (s *Service) AddWebhook(ctx context.Context, actor, rawURL string, events []string) (Webhook, error) {
+	u, err := ValidateWebhookURL(rawURL)
+	if err != nil {
+		return Webhook{}, err
+	}
+	evs, err := ParseWebhookEvents(events)
+	if err != nil {
+		return Webhook{}, err
+	}
+	secret, err := newWebhookSecret()
+	if err != nil {
+		return Webhook{}, err
+	}
+	now := s.Now()
+	w := Webhook{ID: "wh_" + strings.ToLower(s.newID()), URL: u, Events: evs, Secret: secret, CreatedAt: now, CreatedBy: actor}
+	err = s.store.Update(ctx, func(tx Tx) error {
+		if err := tx.InsertWebhook(w); err != nil {
+			return err
+		}
+		// The URL is audited (an added hook receives every request's
+		// reason: adding one is security relevant); the secret never is.
+		return s.audit(tx, now, actor, "webhook.added", w.ID, map[string]any{"url": u, "events": nonNil(evs)})
+	})
+	if err != nil {
+		return Webhook{}, fmt.Errorf("add webhook %s: %w", u, err)
+	}
+	return w, nil
+}
+
+func nonNil(v []string) []string {
+	if v == nil {
+		return []string{}
+	}
+	return v
+}
+
+// RemoveWebhook stops a hook: it receives nothing more and its pending
+// deliveries are cancelled. Its log is kept.
+func (s *Service) RemoveWebhook(ctx context.Context, actor, id string) (Webhook, error) {
+	var out Webhook
+	err := s.store.Update(ctx, func(tx Tx) error {
+		w, err := tx.Webhook(id)
+		if err != nil {
+			return err
+		}
+		if !w.Active() {
+			return fmt.Errorf("%w: webhook %s was already removed by %s at %s", ErrNotFound, id, w.DisabledBy, w.DisabledAt.Format(time.RFC3339))
+		}
+		now := s.Now()
+		cancelled, err := tx.DisableWebhook(id, now, actor)
+		if err != nil {
+			return err
+		}
+		w.DisabledAt, w.DisabledBy = now, actor
+		out = w
+		return s.audit(tx, now, actor, "webhook.removed", id, map[string]any{"url": w.URL, "cancelled": cancelled})
+	})
+	if err != nil {
+		return Webhook{}, fmt.Errorf("remove webhook %s: %w", id, err)
+	}
+	return out, nil
+}
+
+// Webhook returns a hook by id, without its secret.
+func (s *Service) Webhook(ctx context.Context, id string) (Webhook, error) {
+	var w Webhook
+	err := s.store.View(ctx, func(tx ReadTx) error {
+		var err error
+		w, err = tx.Webhook(id)
+		return err
+	})
+	if err != nil {
+		return Webhook{}, fmt.Errorf("webhook %s: %w", id, err)
+	}
+	w.Secret = ""
+	return w, nil
+}
+
+// Webhooks lists hooks (removed ones too) by id after afterID, without secrets.
+func (s *Service) Webhooks(ctx context.Context, afterID string, limit int) ([]Webhook, error) {
+	var ws []Webhook
+	err := s.store.View(ctx, func(tx ReadTx) error {
+		var err error
+		ws, err = tx.Webhooks(afterID, limit)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list webhooks: %w", err)
+	}
+	for i := range ws {
+		ws[i].Secret = ""
+	}
+	return ws, nil
+}
+
+// WebhookLog returns one page of deliveries, newest first.
+func (s *Service) WebhookLog(ctx context.Context, q WebhookLogQuery) ([]WebhookDelivery, error) {
+	var ds []WebhookDelivery
+	err := s.store.View(ctx, func(tx ReadTx) error {
+		var err error
+		ds, err = tx.WebhookDeliveries(q)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("webhook log: %w", err)
+	}
+	return ds, nil
+}
+
+// ClaimWebhookDeliveries takes up to limit due deliveries for the deliverer
+// named by claim, leasing each until now+lease: another deliverer does not
+// see them until the lease lapses (a deliverer that died mid-POST is
+// retried, so delivery is at least once). The claimed deliveries carry the
+// hook's URL and secret and the body. When nothing is due it writes nothing.
+func (s *Service) ClaimWebhookDeliveries(ctx context.Context, claim string, limit int, lease time.Duration) ([]WebhookDelivery, error) {
+	if claim == "" || lease <= 0 {
+		return nil, invalidf("claim webhook deliveries: a claim name and a positive lease are required")
+	}
+	// Look first on a read snapshot: an empty write transaction still wakes
+	// every subscriber, and the deliverer is one of them.
+	var due []WebhookDelivery
+	err := s.store.View(ctx, func(tx ReadTx) error {
+		var err error
+		due, err = tx.DueWebhookDeliveries(s.Now(), 1)
+		return err
+	})
+	if err != nil || len(due) == 0 {
+		if err != nil {
+			err = fmt.Errorf("claim webhook deliveries: %w", err)
+		}
+		return nil, err
+	}
+	var out []WebhookDelivery
+	err = s.store.Update(ctx, func(tx Tx) error {
+		out = out[:0]
+		now := s.Now()
+		due, err := tx.DueWebhookDeliveries(now, limit)
+		if err != nil {
+			return err
+		}
+		for _, d := range due {
+			ok, err := tx.ClaimWebhookDelivery(d.ID, claim, now, now.Add(lease))
+			if err != nil {
+				return err
+			}
+			if ok {
+				d.Claim, d.NextAttemptAt = claim, now.Add(lease)
+				out = append(out, d)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("claim webhook deliveries: %w", err)
+	}
+	return out, nil
+}
+
+// RecordWebhookAttempts records the outcomes of POSTs in one transaction.
+// A delivery whose claim lapsed (another deliverer took it) or that was
+// cancelled meanwhile is skipped. When a delivery ends (delivered or
+// given up), the next event of the same request to the same hook becomes due.
+func (s *Service) RecordWebhookAttempts(ctx context.Context, attempts []WebhookAttempt) error {
+	if len(attempts) == 0 {
+		return nil
+	}
+	err := s.store.Update(ctx, func(tx Tx) error {
+		for _, a := range attempts {
+			a.Error = truncateUTF8(strings.ToValidUTF8(a.Error, "\uFFFD"), MaxWebhookError)
+			state, next := DeliveryPending, a.RetryAt
+			switch {
+			case a.Delivered:
+				state, next = DeliveryDelivered, time.Time{}
+			case a.RetryAt.IsZero():
+				state = DeliveryDead
+			}
+			hook, req, ok, err := tx.RecordWebhookAttempt(a, state, next)
+			if err != nil {
+				return err
+			}
+			if ok && state != DeliveryPending {
+				if err := tx.ReleaseNextWebhookDelivery(hook, req, a.At); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("record webhook attempts: %w", err)
+	}
+	return nil
+}
+
+// NextWebhookDue is when the soonest pending delivery is due (or its claim
+// lapses); ok is false when nothing is pending.
+func (s *Service) NextWebhookDue(ctx context.Context) (at time.Time, ok bool, err error) {
+	err = s.store.View(ctx, func(tx ReadTx) error {
+		at, err = tx.NextWebhookDue()
+		return err
+	})
+	if err != nil {
+		return time.Time{}, false, fmt.Errorf("next webhook due: %w", err)
+	}
+	return at, !at.IsZero(), nil
+}
+
+func truncateUTF8(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
+}
+
+// enqueueWebhooks puts the event announcing ev (if its action is announced)
+// in the outbox of every hook subscribed to its type, inside tx. With no
+// subscribed hook this is one indexed INSERT … SELECT that inserts nothing.
+func (s *Service) enqueueWebhooks(tx Tx, ev AuditEvent, payload map[string]any) error {
+	typ, outcome := webhookEventOf(ev.Action)
+	if typ == "" {
+		return nil
+	}
+	requestID := ev.Subject
+	if typ == EventGrantRevoked {
+		id, _ := payload["request"].(string)
+		if id == "" {
+			return fmt.Errorf("webhook %s: grant %s names no request", typ, ev.Subject)
+		}
+		requestID = id
+	}
+	n, err := tx.EnqueueWebhookDeliveries(typ, ev.Seq, requestID, ev.At)
+	if err != nil || n == 0 {
+		return err
+	}
+	body, err := s.webhookBody(tx, ev, typ, outcome, requestID, payload)
+	if err != nil {
+		return fmt.Errorf("webhook %s: %w", typ, err)
+	}
+	return tx.InsertWebhookEvent(WebhookEvent{Seq: ev.Seq, Type: typ, RequestID: requestID, At: ev.At, Body: body})
+}
+
+// webhookRequest is the request as a receiver sees it.
+type webhookRequest struct {
+	ID            string            `json:"id"`
+	Application   string            `json:"application"`
+	AppName       string            `json:"application_name,omitempty"`
+	Template      string            `json:"template"`
+	TemplateTitle string            `json:"template_title,omitempty"`
+	Requester     string            `json:"requester"`
+	Reason        string            `json:"reason"`
+	Metadata      map[string]string `json:"metadata"`
+	TTL           string            `json:"ttl"`
+	Status        Status            `json:"status"`
+	CreatedAt     string            `json:"created_at"`
+	ExpiresAt     string            `json:"expires_at"`
+	DecidedAt     string            `json:"decided_at,omitempty"`
+	DecidedBy     string            `json:"decided_by,omitempty"`
+	Approvals     int               `json:"approvals"`
+	Escalation    int               `json:"escalation"`
+}
+
+// webhookGrant is a grant as a receiver sees it: never its token.
+type webhookGrant struct {
+	ID           string `json:"id"`
+	Subject      string `json:"subject"`
+	Audience     string `json:"audience"`
+	Scope        string `json:"scope"`
+	IssuedAt     string `json:"issued_at"`
+	ExpiresAt    string `json:"expires_at"`
+	BreakGlass   bool   `json:"break_glass"`
+	RevokedAt    string `json:"revoked_at,omitempty"`
+	RevokedBy    string `json:"revoked_by,omitempty"`
+	RevokeReason string `json:"revoke_reason,omitempty"`
+}
+
+type webhookData struct {
+	Request *webhookRequest `json:"request"`
+	Outcome string          `json:"outcome,omitempty"`
+	Grant   *webhookGrant   `json:"grant,omitempty"`
+	// BreakGlassReason is the requester's emergency justification.
+	BreakGlassReason string `json:"break_glass_reason,omitempty"`
+	Level            int    `json:"level,omitempty"` // escalation level reached
+}
+
+type webhookBody struct {
+	ID        string      `json:"id"`
+	Type      string      `json:"type"`
+	CreatedAt string      `json:"created_at"`
+	Actor     string      `json:"actor"`
+	AuditSeq  int64       `json:"audit_seq"`
+	Data      webhookData `json:"data"`
+}
+
+func rfc3339(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339Nano)
+}
+
+// webhookBody renders the event as of this transaction (the state the
+// change produced), from fields chosen one by one: nothing secret can slip in.
+func (s *Service) webhookBody(tx Tx, ev AuditEvent, typ, outcome, requestID string, payload map[string]any) ([]byte, error) {
+	r, err := tx.Request(requestID)
+	if err != nil {
+		return nil, err
+	}
+	md := r.Metadata
+	if md == nil {
+		md = map[string]string{}
+	}
+	data := webhookData{Outcome: outcome, Request: &webhookRequest{
+		ID: r.ID, Application: r.AppID, AppName: r.AppName, Template: r.TemplateKey, TemplateTitle: r.TemplateTitle,
+		Requester: r.Requester, Reason: r.Reason, Metadata: md, TTL: r.TTL.String(), Status: r.Status,
+		CreatedAt: rfc3339(r.CreatedAt), ExpiresAt: rfc3339(r.ExpiresAt), DecidedAt: rfc3339(r.DecidedAt), DecidedBy: r.DecidedBy,
+		Approvals: r.Approvals, Escalation: r.Escalation,
+	}}
+	switch typ {
+	case EventRequestEscalated:
+		if l, ok := payload["level"].(int); ok {
+			data.Level = l
+		}
+	case EventBreakGlassUsed:
+		data.BreakGlassReason, _ = payload["reason"].(string)
+	}
+	if typ == EventGrantRevoked || typ == EventBreakGlassUsed || (typ == EventRequestDecided && outcome == "approved") {
+		var g Grant
+		if typ == EventGrantRevoked {
+			g, err = tx.Grant(ev.Subject)
+		} else {
+			g, err = tx.GrantByRequest(requestID)
+		}
+		if err != nil {
+			return nil, err
+		}
+		data.Grant = &webhookGrant{
+			ID: g.ID, Subject: g.Subject, Audience: g.Audience, Scope: g.Scope,
+			IssuedAt: rfc3339(g.IssuedAt), ExpiresAt: rfc3339(g.ExpiresAt), BreakGlass: g.BreakGlass,
+			RevokedAt: rfc3339(g.RevokedAt), RevokedBy: g.RevokedBy, RevokeReason: g.RevokeReason,
+		}
+	}
+	return json.Marshal(webhookBody{
+		ID: WebhookEventID(ev.Seq), Type: typ, CreatedAt: rfc3339(ev.At), Actor: ev.Actor, AuditSeq: ev.Seq, Data: data,
+	})
+}
