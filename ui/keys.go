@@ -71,7 +71,7 @@ func DefaultKeyMap() *KeyMap {
 		Revoke: b([]string{"r"}, "r", "revoke"),
 		Submit: b([]string{"enter"}, "enter", "submit"),
 
-		BreakGlass:  b([]string{"B"}, "B", "break glass (approve my own, emergency)"),
+		BreakGlass:  b([]string{"B"}, "B", "break glass"),
 		Acknowledge: b([]string{"a"}, "a", "acknowledge break-glass"),
 	}
 }

@@ -432,9 +432,9 @@ func escalationText(now time.Time, p approvals.PendingEscalation) string {
 	case p.NextEscalation.IsZero():
 		return fmt.Sprintf("level %d/%d, last", p.Request.Escalation, p.Cap)
 	case !now.Before(p.NextEscalation):
-		return fmt.Sprintf("escalating to %d/%d", p.NextLevel, p.Cap)
+		return "escalating now"
 	}
-	return fmt.Sprintf("to %d/%d in %s", p.NextLevel, p.Cap, countdown(now, p.NextEscalation))
+	return "escalates in " + countdown(now, p.NextEscalation)
 }
 
 // requestLine renders a pending request row of the tab. Pure.
@@ -447,7 +447,12 @@ func requestLine(s *Styles, now time.Time, p approvals.PendingEscalation, w int,
 	if selected {
 		prefix = "› "
 	}
-	line := prefix + cell(age(now, r.CreatedAt), 4) + " " + cell(Inert(r.Requester), 12) + " " + cell(Inert(r.TemplateTitle), tw) + " "
+	what := cell(Inert(r.TemplateTitle), tw)
+	if tw > 44 {
+		// Wide: the reason beside the title says what the page is about.
+		what = cell(Inert(r.TemplateTitle), 24) + " " + cell(Inert(firstLine(r.Reason)), tw-25)
+	}
+	line := prefix + cell(age(now, r.CreatedAt), 4) + " " + cell(Inert(r.Requester), 12) + " " + what + " "
 	rt := cell(right, rw)
 	if selected {
 		return s.Selected.Render(cell(line+rt, w))
@@ -458,6 +463,14 @@ func requestLine(s *Styles, now time.Time, p approvals.PendingEscalation, w int,
 		rt = s.Subtle.Render(rt)
 	}
 	return clip(line+rt, w)
+}
+
+// firstLine is the first line of a multi-line field (a reason).
+func firstLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i] + " …"
+	}
+	return s
 }
 
 // grantState says whether a grant still gives access at now.

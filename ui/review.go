@@ -440,7 +440,7 @@ func (r *reviewScreen) View() string {
 	case r.canErr != nil:
 		foot = append(foot, s.Warn.Render(clip("You cannot decide this: "+explain(r.canErr), r.w)))
 		if r.bgErr == nil {
-			foot = append(foot, s.Error.Render(clip(fmt.Sprintf("Emergency? B breaks glass: approve it yourself for %s, signed, reviewed afterwards", approvals.FormatDuration(r.bgTTL)), r.w)))
+			foot = append(foot, s.Error.Render(clip(fmt.Sprintf("B break glass: approve it yourself for %s, signed, reviewed later", approvals.FormatDuration(r.bgTTL)), r.w)))
 		}
 	default:
 		act := "a approve"

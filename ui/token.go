@@ -264,7 +264,14 @@ func tokenLines(s *Styles, now time.Time, token string, g approvals.Grant, v *ap
 	case left == "expired":
 		line = "expired at " + stamp(exp)
 	}
-	out = append(out, clip(line, w), clip(fmt.Sprintf("grant %s · audience %s", g.ID, Inert(g.Audience)), w), "")
+	out = append(out, clip(line, w), clip(fmt.Sprintf("grant %s · audience %s", g.ID, Inert(g.Audience)), w))
+	switch {
+	case g.BreakGlass && g.ReviewedAt.IsZero():
+		out = append(out, s.Warn.Render(clip("BREAK-GLASS grant · waiting for post-review by on-call", w)))
+	case g.BreakGlass:
+		out = append(out, s.Subtle.Render(clip("break-glass grant · reviewed by "+Inert(g.ReviewedBy)+" at "+clock(g.ReviewedAt)+": "+Inert(g.ReviewComment), w)))
+	}
+	out = append(out, "")
 	for _, l := range chunk(Inert(token), max(w, 10)) {
 		out = append(out, s.Code.Render(l))
 	}
