@@ -364,3 +364,22 @@ func TestFlowBreakGlassSelfApprovalThenPostReviewAcknowledgement(t *testing.T) {
 		t.Fatalf("%d still awaiting review", n)
 	}
 }
+
+// BenchmarkOnCallView renders a full On call tab (every list at its limit)
+// at 200×50: what each frame costs while the tab counts down.
+func BenchmarkOnCallView(b *testing.B) {
+	ow := newOnCallWorld(b)
+	for i := 0; i < oncallLimit; i++ {
+		ow.submit("pager", fmt.Sprintf("req%02d", i), "Ship the checkout timeout fix", 0, nil)
+		ow.breakGlassAs("bob", "Bob Okafor", "ledger-02 disk full at 03:10, on-call phone unreachable")
+	}
+	h := newHarness(b, ow.world, "alex", 200, 50)
+	h.key("tab", "tab", "tab")
+	if !strings.Contains(h.plain(), fmt.Sprintf("Break-glass to review (%d", oncallLimit+0)) {
+		b.Fatalf("not a full tab:\n%s", h.plain())
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		_ = h.m.Content()
+	}
+}
