@@ -55,6 +55,7 @@ Run with no command to open the console (same as "jitdesk console").`,
 		newRequestCmd(g), newApproveCmd(g), newDenyCmd(g), newRevokeCmd(g),
 		newTokenCmd(g), newVerifyCmd(g), newKeysCmd(g), newJWKSCmd(g), newAuditCmd(g),
 		newDemoCmd(g), consoleCmd, newServeCmd(g), newOnCallCmd(g), newBreakGlassCmd(g),
+		newWebhookCmd(g),
 	)
 	wrapArgs(root)
 	return root

@@ -16,18 +16,20 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/jitdesk/jitdesk/server"
+	"github.com/jitdesk/jitdesk/webhook"
 )
 
 func newServeCmd(g *globals) *cobra.Command {
 	var httpAddr, sshAddr, hostKey string
 	var idle, maxSession time.Duration
-	var noBell bool
+	var noBell, noWebhooks bool
 	cmd := &cobra.Command{
 		Use:   "serve [--http ADDR] [--ssh ADDR] [--issuer URL]",
 		Short: "Serve the HTTP intake API and the SSH console",
 		Long: `Serves applications over HTTP (intake, status, token pick-up, JWKS,
 introspection, revocation) and approvers over SSH (the console, public-key
 authentication only). Pass an empty address to turn one of them off.
+It also sends webhook events (see jitdesk webhook) unless --no-webhooks.
 SIGINT or SIGTERM shuts down gracefully: in-flight requests finish first.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -47,6 +49,18 @@ SIGINT or SIGTERM shuts down gracefully: in-flight requests finish first.`,
 			defer stop()
 
 			go svc.RunSweeper(ctx, sweepEvery, func(err error) { log.Error("sweeper", "err", err) })
+			// Webhooks are sent from serve, the long-lived process with network
+			// egress; consoles only enqueue (in their own transactions). The
+			// deliverer finishes and records its batch in flight before the
+			// database closes.
+			hooksDone := make(chan struct{})
+			if noWebhooks {
+				close(hooksDone)
+			} else {
+				hooks := webhook.New(svc, webhook.Options{Logger: log})
+				go func() { defer close(hooksDone); hooks.Run(ctx) }()
+			}
+			defer func() { stop(); <-hooksDone }()
 			errc := make(chan error, 2)
 			var httpSrv *http.Server
 			if httpAddr != "" {
@@ -104,6 +118,7 @@ SIGINT or SIGTERM shuts down gracefully: in-flight requests finish first.`,
 	f.DurationVar(&idle, "idle-timeout", 15*time.Minute, "end SSH sessions after this long without input from the approver")
 	f.DurationVar(&maxSession, "max-session", 12*time.Hour, "longest SSH session")
 	f.BoolVar(&noBell, "no-bell", false, "do not ring the bell in SSH consoles")
+	f.BoolVar(&noWebhooks, "no-webhooks", false, "do not send webhook events from this process (they wait in the outbox for another serve)")
 	return cmd
 }
 
