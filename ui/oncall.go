@@ -89,6 +89,7 @@ type oncallScreen struct {
 
 	sel      int
 	scroll   int
+	spans    [][2]int // each row's first line and line count in the last frame (for clicks)
 	mode     oncallMode
 	input    textinput.Model
 	inputErr string
@@ -239,6 +240,21 @@ func (o *oncallScreen) Update(msg tea.Msg) (Screen, tea.Cmd) {
 			o.move(-1)
 		case tea.MouseWheelDown:
 			o.move(1)
+		}
+	case tea.MouseClickMsg:
+		if o.mode != ocBrowse || msg.Button != tea.MouseLeft {
+			return o, nil
+		}
+		line := o.scroll + msg.Y
+		for i, sp := range o.spans {
+			if line >= sp[0] && line < sp[0]+sp[1] {
+				if i == o.sel {
+					// A click on the selected row opens it (as enter does).
+					id := o.requestOf(o.rows()[i]).ID
+					return o, func() tea.Msg { return openReviewMsg{id} }
+				}
+				o.sel = i
+			}
 		}
 	case tea.KeyPressMsg:
 		if o.mode != ocBrowse {
@@ -512,6 +528,7 @@ func (o *oncallScreen) body(now time.Time) ([]string, int) {
 	me := o.ctx.Login
 	var out []string
 	selLine := 0
+	o.spans = o.spans[:0]
 	section := func(title string) {
 		if len(out) > 0 {
 			out = append(out, "")
@@ -539,6 +556,7 @@ func (o *oncallScreen) body(now time.Time) ([]string, int) {
 		if idx == o.sel {
 			selLine = len(out)
 		}
+		o.spans = append(o.spans, [2]int{len(out), 1})
 		out = append(out, requestLine(s, now, p, o.w, idx == o.sel))
 		idx++
 	}
@@ -550,6 +568,7 @@ func (o *oncallScreen) body(now time.Time) ([]string, int) {
 		if idx == o.sel {
 			selLine = len(out)
 		}
+		o.spans = append(o.spans, [2]int{len(out), 1})
 		out = append(out, requestLine(s, now, p, o.w, idx == o.sel))
 		idx++
 	}
@@ -565,7 +584,9 @@ func (o *oncallScreen) body(now time.Time) ([]string, int) {
 		if idx == o.sel {
 			selLine = len(out)
 		}
-		out = append(out, postReviewLines(s, now, it, o.w, idx == o.sel)...)
+		l := postReviewLines(s, now, it, o.w, idx == o.sel)
+		o.spans = append(o.spans, [2]int{len(out), len(l)})
+		out = append(out, l...)
 		idx++
 	}
 	return out, selLine

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	tea "charm.land/bubbletea/v2"
+
 	"github.com/jitdesk/jitdesk/approvals"
 	"github.com/jitdesk/jitdesk/approvals/signature"
 )
@@ -381,5 +383,25 @@ func BenchmarkOnCallView(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		_ = h.m.Content()
+	}
+}
+
+func TestOnCallClickSelectsThenOpens(t *testing.T) {
+	ow := newOnCallWorld(t)
+	h := newHarness(t, ow.world, "alex", 100, 30)
+	h.key("tab", "tab", "tab")
+	// Frame: header, tab line, "On call now", 2 rotations, blank,
+	// "Paging me", samir (line 7 of the frame), jordan (line 8).
+	lines := strings.Split(h.plain(), "\n")
+	if !strings.Contains(lines[8], "jordan") {
+		t.Fatalf("jordan is not on line 8:\n%s", h.plain())
+	}
+	h.send(tea.MouseClickMsg{X: 10, Y: 8, Button: tea.MouseLeft})
+	if !strings.HasPrefix(strings.Split(h.plain(), "\n")[8], "› ") {
+		t.Fatalf("the click did not select jordan's row:\n%s", h.plain())
+	}
+	h.send(tea.MouseClickMsg{X: 10, Y: 8, Button: tea.MouseLeft})
+	if r, ok := h.m.top().(*reviewScreen); !ok || r.id != ow.paged.ID {
+		t.Fatalf("a second click did not open jordan's request: %T", h.m.top())
 	}
 }

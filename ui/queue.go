@@ -504,12 +504,15 @@ func (q *queueScreen) updateOnCall(msg tea.Msg) (tea.Cmd, bool) {
 		_, cmd := q.oncall.Update(msg)
 		return cmd, true
 	case tea.MouseClickMsg:
-		if msg.Y == 0 && msg.Button == tea.MouseLeft {
-			if t, ok := q.tabAt(msg.X); ok {
+		if msg.Y == 0 {
+			if t, ok := q.tabAt(msg.X); ok && msg.Button == tea.MouseLeft {
 				return q.switchTab(t), true
 			}
+			return nil, true
 		}
-		return nil, true
+		msg.Y-- // below the tab line
+		_, cmd := q.oncall.Update(msg)
+		return cmd, true
 	case tea.MouseMsg:
 		return nil, true
 	}
