@@ -54,6 +54,11 @@ type DB struct {
 	feedStop chan struct{} // non-nil while the feed goroutine runs
 	feedDone chan struct{}
 	closed   bool
+
+	// hot holds statements prepared once on the write connection for the
+	// paths every decision takes (see hotStatements); a transaction uses
+	// them through Tx.StmtContext instead of parsing the SQL again.
+	hot map[string]*sql.Stmt
 }
 
 var _ approvals.Store = (*DB)(nil)
@@ -154,6 +159,10 @@ func Open(path string) (*DB, error) {
 	feedPool.SetMaxOpenConns(1)
 	db := &DB{path: abs, write: write, read: read, feedPool: feedPool, feedSubs: map[int]chan struct{}{}}
 	if err := db.migrate(migs); err != nil {
+		db.Close()
+		return nil, err
+	}
+	if err := db.prepareHot(); err != nil {
 		db.Close()
 		return nil, err
 	}
@@ -282,7 +291,25 @@ func (db *DB) Close() error {
 		close(stop)
 		<-done
 	}
-	return errors.Join(db.feedPool.Close(), db.read.Close(), db.write.Close())
+	var errs []error
+	for _, st := range db.hot {
+		errs = append(errs, st.Close())
+	}
+	return errors.Join(append(errs, db.feedPool.Close(), db.read.Close(), db.write.Close())...)
+}
+
+// prepareHot prepares hotStatements on the write connection (outside any
+// transaction: the pool has one connection, which a transaction holds).
+func (db *DB) prepareHot() error {
+	db.hot = map[string]*sql.Stmt{}
+	for _, q := range hotStatements {
+		st, err := db.write.Prepare(q)
+		if err != nil {
+			return fmt.Errorf("open database %s: prepare: %w", db.path, err)
+		}
+		db.hot[q] = st
+	}
+	return nil
 }
 
 // Update runs fn in one write transaction begun IMMEDIATE. It commits when
@@ -303,7 +330,7 @@ func (db *DB) Update(ctx context.Context, fn func(approvals.Tx) error) error {
 			_ = sqlTx.Rollback()
 		}
 	}()
-	err = fn(&tx{ctx: ctx, q: sqlTx})
+	err = fn(&tx{ctx: ctx, q: sqlTx, hot: db.hot})
 	done = true
 	if err != nil {
 		_ = sqlTx.Rollback()

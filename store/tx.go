@@ -18,6 +18,7 @@ import (
 type tx struct {
 	ctx context.Context
 	q   *sql.Tx
+	hot map[string]*sql.Stmt // prepared statements of the write connection; nil in reads
 
 	// The audit head after this transaction's last append: the transaction
 	// holds the write lock, so nobody else can move it meanwhile.
@@ -30,6 +31,15 @@ var _ approvals.Tx = (*tx)(nil)
 
 func (t *tx) exec(query string, args ...any) (sql.Result, error) {
 	return t.q.ExecContext(t.ctx, query, args...)
+}
+
+// execHot runs one of hotStatements through its prepared statement when
+// this is a write transaction, and like exec otherwise.
+func (t *tx) execHot(query string, args ...any) (sql.Result, error) {
+	if st := t.hot[query]; st != nil {
+		return t.q.StmtContext(t.ctx, st).ExecContext(t.ctx, args...)
+	}
+	return t.exec(query, args...)
 }
 
 func (t *tx) queryRow(query string, args ...any) *sql.Row {

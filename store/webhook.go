@@ -12,6 +12,21 @@ import (
 
 // --- webhooks and their outbox (migration 0007)
 
+// hotStatements are prepared once per database (DB.prepareHot): every
+// announced change runs the enqueue, so parsing it each time would cost more
+// (about 34 µs) than running it against no subscriber (about 6 µs).
+var hotStatements = []string{enqueueWebhookSQL, insertWebhookEventSQL}
+
+// enqueueWebhookSQL needs no DISTINCT: InsertWebhook subscribes a hook
+// either to '*' or to named types, never both.
+const enqueueWebhookSQL = `INSERT INTO webhook_deliveries (hook_id, seq, request_id, state, next_attempt_at, created_at)
+	SELECT s.hook_id, ?, ?, 'pending',
+		CASE WHEN EXISTS (SELECT 1 FROM webhook_deliveries p
+			WHERE p.hook_id = s.hook_id AND p.request_id = ? AND p.state = 'pending') THEN NULL ELSE ? END, ?
+	FROM webhook_subscriptions s WHERE s.event IN (?, '*')`
+
+const insertWebhookEventSQL = `INSERT INTO webhook_events (seq, type, request_id, at, body) VALUES (?, ?, ?, ?, ?)`
+
 const webhookCols = `id, url, secret, events, created_at, created_by, disabled_at, disabled_by`
 
 func scanWebhook(s interface{ Scan(...any) error }) (approvals.Webhook, error) {
@@ -105,12 +120,7 @@ func (t *tx) DisableWebhook(id string, at time.Time, by string) (int, error) {
 // nothing. A delivery is scheduled (next_attempt_at set) only when no earlier
 // one of the same request to the same hook is pending; otherwise it waits.
 func (t *tx) EnqueueWebhookDeliveries(typ string, seq int64, requestID string, at time.Time) (int, error) {
-	res, err := t.exec(`INSERT INTO webhook_deliveries (hook_id, seq, request_id, state, next_attempt_at, created_at)
-		SELECT DISTINCT s.hook_id, ?, ?, 'pending',
-			CASE WHEN EXISTS (SELECT 1 FROM webhook_deliveries p
-				WHERE p.hook_id = s.hook_id AND p.request_id = ? AND p.state = 'pending') THEN NULL ELSE ? END, ?
-		FROM webhook_subscriptions s WHERE s.event IN (?, '*')`,
-		seq, requestID, requestID, ms(at), ms(at), typ)
+	res, err := t.execHot(enqueueWebhookSQL, seq, requestID, requestID, ms(at), ms(at), typ)
 	if err != nil {
 		return 0, fmt.Errorf("enqueue webhook %s for %s: %w", typ, requestID, err)
 	}
@@ -120,8 +130,7 @@ func (t *tx) EnqueueWebhookDeliveries(typ string, seq int64, requestID string, a
 
 // InsertWebhookEvent stores an announced event's body.
 func (t *tx) InsertWebhookEvent(ev approvals.WebhookEvent) error {
-	_, err := t.exec(`INSERT INTO webhook_events (seq, type, request_id, at, body) VALUES (?, ?, ?, ?, ?)`,
-		ev.Seq, ev.Type, ev.RequestID, ms(ev.At), string(ev.Body))
+	_, err := t.execHot(insertWebhookEventSQL, ev.Seq, ev.Type, ev.RequestID, ms(ev.At), string(ev.Body))
 	return dbErr(fmt.Sprintf("insert webhook event %d", ev.Seq), err, approvals.ErrConflict)
 }
 
