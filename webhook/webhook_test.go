@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -105,7 +106,7 @@ func (rc *receiver) types() []string {
 }
 
 type fixture struct {
-	t     *testing.T
+	t     testing.TB
 	ctx   context.Context
 	path  string
 	db    *store.DB
@@ -113,7 +114,7 @@ type fixture struct {
 	clock *approvals.ManualClock
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	f := &fixture{t: t, ctx: context.Background(), path: filepath.Join(t.TempDir(), "j.db"), clock: approvals.NewManualClock(t0)}
 	f.open()
@@ -670,5 +671,45 @@ func TestBreakGlassFiresTheWebhookWithoutTheToken(t *testing.T) {
 	}
 	if strings.Contains(body, out.Token) || strings.Contains(body, strings.Split(out.Token, ".")[2]) {
 		t.Fatalf("the access token leaked into the webhook: %s", body)
+	}
+}
+
+// BenchmarkDeliveryThroughput drains an outbox of events to a local
+// receiver: one claim and one record transaction per batch.
+func BenchmarkDeliveryThroughput(b *testing.B) {
+	for _, batch := range []int{1, 16, 64} {
+		b.Run(fmt.Sprintf("batch=%d", batch), func(b *testing.B) {
+			f := newFixture(b)
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				io.Copy(io.Discard, r.Body)
+				w.WriteHeader(http.StatusNoContent)
+			}))
+			defer srv.Close()
+			if _, err := f.svc.AddWebhook(f.ctx, "bench", srv.URL, nil); err != nil {
+				b.Fatal(err)
+			}
+			const events = 256
+			for i := 0; i < events; i++ {
+				if _, err := f.svc.Submit(f.ctx, approvals.NewRequest{TemplateKey: "k8s", Requester: fmt.Sprintf("user%d", i), Reason: "bench"}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			d := webhook.New(f.svc, webhook.Options{BatchSize: batch})
+			b.ResetTimer()
+			start := time.Now()
+			delivered := 0
+			for delivered < events {
+				r, err := d.DeliverNow(f.ctx)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if r.Attempted == 0 {
+					b.Fatalf("stalled after %d", delivered)
+				}
+				delivered += r.Delivered
+			}
+			b.ReportMetric(float64(events)/time.Since(start).Seconds(), "events/s")
+			b.StopTimer()
+		})
 	}
 }
