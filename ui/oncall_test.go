@@ -405,3 +405,20 @@ func TestOnCallClickSelectsThenOpens(t *testing.T) {
 		t.Fatalf("a second click did not open jordan's request: %T", h.m.top())
 	}
 }
+
+func TestOnCallScrollsToKeepTheSelectedRowAndItsReasonInView(t *testing.T) {
+	ow := newOnCallWorld(t)
+	for i := 0; i < 12; i++ {
+		ow.submit("pager", fmt.Sprintf("req%02d", i), "Ship the checkout timeout fix", 0, nil)
+	}
+	ow.breakGlassAs("bob", "Bob Okafor", "the last reason on the tab")
+	h := newHarness(t, ow.world, "alex", 80, 24)
+	h.key("tab", "tab", "tab", "end")
+	f := h.plain()
+	mustContain(t, "last row", f, "› bob broke glass", "“the last reason on the tab”")
+	if n := len(strings.Split(f, "\n")); n != 24 {
+		t.Fatalf("frame is %d lines", n)
+	}
+	h.key("home")
+	mustContain(t, "first row", h.plain(), "On call now", "sre      alex (you)")
+}
