@@ -1,6 +1,6 @@
 // Package ui is jitdesk's terminal console (Bubble Tea v2): a queue of
-// requests, their review, a signature pad, a confirm step, the access token
-// and help. One root model per session routes messages to one model per
+// requests, an On call tab (pagers, escalations, break-glass post-review),
+// their review, a signature pad, a confirm step, the access token and help. One root model per session routes messages to one model per
 // screen; all I/O runs in tea.Cmds against approvals.Service.
 //
 // Every string from outside (requests, names, errors quoting them) passes
