@@ -195,6 +195,9 @@ type Tx interface {
 	// and returns how many it added. The event's body must follow in the
 	// same transaction (InsertWebhookEvent) when any was added.
 	EnqueueWebhookDeliveries(typ string, seq int64, requestID string, at time.Time) (int, error)
+	// EnqueueWebhookDelivery adds one pending delivery of event seq to one
+	// hook, ordered like EnqueueWebhookDeliveries (for test events).
+	EnqueueWebhookDelivery(hookID string, seq int64, requestID string, at time.Time) error
 	// InsertWebhookEvent stores an announced event's body.
 	InsertWebhookEvent(WebhookEvent) error
 	// ClaimWebhookDelivery leases a pending delivery due at now to claim

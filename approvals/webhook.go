@@ -42,6 +42,11 @@ const (
 	EventBreakGlassUsed = "breakglass.used"
 )
 
+// EventWebhookTest is sent by TestWebhook to one hook, whatever its filter;
+// it is not a type one subscribes to. Receivers should answer 2xx to types
+// they do not know.
+const EventWebhookTest = "webhook.test"
+
 // WebhookEvents lists every event type a webhook can subscribe to.
 var WebhookEvents = []string{
 	EventRequestCreated, EventRequestEscalated, EventRequestDecided,
@@ -308,6 +313,46 @@ func (s *Service) RemoveWebhook(ctx context.Context, actor, id string) (Webhook,
 		return Webhook{}, fmt.Errorf("remove webhook %s: %w", id, err)
 	}
 	return out, nil
+}
+
+// TestWebhook queues a webhook.test event for one active hook (regardless
+// of its event filter), so an operator can check the receiver and its
+// signature check end to end; the deliverer sends it like any other event.
+// It returns the event id.
+func (s *Service) TestWebhook(ctx context.Context, actor, id string) (string, error) {
+	var evID string
+	err := s.store.Update(ctx, func(tx Tx) error {
+		w, err := tx.Webhook(id)
+		if err != nil {
+			return err
+		}
+		if !w.Active() {
+			return fmt.Errorf("%w: webhook %s was removed", ErrNotFound, id)
+		}
+		now := s.Now()
+		// Appended directly rather than through audit: the event goes to
+		// this hook alone, not to every hook subscribed to everything.
+		ev, err := tx.AppendAudit(AuditEvent{At: now, Actor: actor, Action: "webhook.tested", Subject: id, Payload: json.RawMessage("{}")})
+		if err != nil {
+			return err
+		}
+		body, err := json.Marshal(map[string]any{
+			"id": WebhookEventID(ev.Seq), "type": EventWebhookTest, "created_at": rfc3339(ev.At), "actor": actor, "audit_seq": ev.Seq,
+			"data": map[string]any{"hook": id},
+		})
+		if err != nil {
+			return err
+		}
+		if err := tx.EnqueueWebhookDelivery(id, ev.Seq, "", ev.At); err != nil {
+			return err
+		}
+		evID = WebhookEventID(ev.Seq)
+		return tx.InsertWebhookEvent(WebhookEvent{Seq: ev.Seq, Type: EventWebhookTest, At: ev.At, Body: body})
+	})
+	if err != nil {
+		return "", fmt.Errorf("test webhook %s: %w", id, err)
+	}
+	return evID, nil
 }
 
 // Webhook returns a hook by id, without its secret.

@@ -128,6 +128,16 @@ func (t *tx) EnqueueWebhookDeliveries(typ string, seq int64, requestID string, a
 	return int(n), err
 }
 
+// EnqueueWebhookDelivery adds one delivery to one hook (a test event).
+func (t *tx) EnqueueWebhookDelivery(hookID string, seq int64, requestID string, at time.Time) error {
+	_, err := t.exec(`INSERT INTO webhook_deliveries (hook_id, seq, request_id, state, next_attempt_at, created_at)
+		SELECT ?, ?, ?, 'pending',
+			CASE WHEN EXISTS (SELECT 1 FROM webhook_deliveries p
+				WHERE p.hook_id = ? AND p.request_id = ? AND p.state = 'pending') THEN NULL ELSE ? END, ?`,
+		hookID, seq, requestID, hookID, requestID, ms(at), ms(at))
+	return dbErr(fmt.Sprintf("enqueue webhook event %d for %s", seq, hookID), err, approvals.ErrConflict)
+}
+
 // InsertWebhookEvent stores an announced event's body.
 func (t *tx) InsertWebhookEvent(ev approvals.WebhookEvent) error {
 	_, err := t.execHot(insertWebhookEventSQL, ev.Seq, ev.Type, ev.RequestID, ms(ev.At), string(ev.Body))

@@ -713,3 +713,28 @@ func BenchmarkDeliveryThroughput(b *testing.B) {
 		})
 	}
 }
+
+func TestTestEventReachesOnlyTheNamedHookWhateverItsFilter(t *testing.T) {
+	f := newFixture(t)
+	named, other := newReceiver(t), newReceiver(t)
+	h := f.hook(named.srv.URL, approvals.EventGrantRevoked)
+	f.hook(other.srv.URL)
+	ev, err := f.svc.TestWebhook(f.ctx, "test", h.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.drain(f.deliverer(webhook.Options{}))
+	got := named.accepted()
+	if len(got) != 1 || got[0].event.Type != approvals.EventWebhookTest || got[0].event.ID != ev || len(other.accepted()) != 0 {
+		t.Fatalf("named %v, other %v", named.types(), other.types())
+	}
+	if err := webhook.Verify(h.Secret, got[0].header.Get(webhook.HeaderTimestamp), got[0].header.Get(webhook.HeaderSignature), got[0].body, f.clock.Now(), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.RemoveWebhook(f.ctx, "test", h.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.TestWebhook(f.ctx, "test", h.ID); !errors.Is(err, approvals.ErrNotFound) {
+		t.Fatalf("test of a removed hook: %v", err)
+	}
+}

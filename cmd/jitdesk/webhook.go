@@ -126,7 +126,25 @@ order is kept per request. Events: ` + strings.Join(approvals.WebhookEvents, ", 
 	logCmd.Flags().StringVar(&hook, "hook", "", "only this webhook's deliveries")
 	logCmd.Flags().IntVar(&limit, "limit", 50, "deliveries per page (1-500)")
 	logCmd.Flags().Int64Var(&before, "before", 0, "show deliveries older than this delivery number (the next page)")
-	cmd.AddCommand(add, list, remove, logCmd)
+	test := &cobra.Command{
+		Use:   "test ID",
+		Short: "Queue a webhook.test event for one webhook (sent by jitdesk serve); check the result with webhook log",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return g.withService(func(ctx context.Context, svc *approvals.Service, _ *store.DB) error {
+				ev, err := svc.TestWebhook(ctx, operator(), args[0])
+				if err != nil {
+					return err
+				}
+				if g.json {
+					return g.printJSON(map[string]any{"hook": args[0], "event": ev, "type": approvals.EventWebhookTest})
+				}
+				fmt.Fprintf(g.out, "queued %s (%s) for webhook %s; see: jitdesk webhook log --hook %s\n", ev, approvals.EventWebhookTest, args[0], args[0])
+				return nil
+			})
+		},
+	}
+	cmd.AddCommand(add, list, remove, logCmd, test)
 	return cmd
 }
 

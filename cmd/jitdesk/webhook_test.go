@@ -73,6 +73,12 @@ func TestWebhookAddListLogAndRemoveFromTheCLI(t *testing.T) {
 	if len(page) != 1 || page[0]["type"] != "request.decided" || page[0]["request"] != id2 || page[0]["hook"] != hook.ID {
 		t.Fatalf("log --hook --json: %v", page)
 	}
+	if out := mustOK(t, jitdesk(t, db, "webhook", "test", hook.ID)); !strings.Contains(out, "queued evt_") {
+		t.Fatalf("webhook test: %s", out)
+	}
+	if out := mustOK(t, jitdesk(t, db, "webhook", "log", "--hook", hook.ID, "--limit", "1")); !strings.Contains(out, "webhook.test") {
+		t.Fatalf("log after webhook test: %s", out)
+	}
 	mustOK(t, jitdesk(t, db, "webhook", "remove", hook.ID))
 	if r := jitdesk(t, db, "webhook", "remove", hook.ID); r.code != 1 || !strings.Contains(r.stderr, "already removed") {
 		t.Fatalf("second remove: exit %d %s", r.code, r.stderr)
