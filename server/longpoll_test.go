@@ -156,8 +156,10 @@ func TestWaitHubMissesNoChange(t *testing.T) {
 	f := newHubFixture(t)
 	const n = 60
 	ids := make([]string, n)
+	approved := make([]chan struct{}, n) // closed when id's approval has committed
 	for i := range ids {
 		ids[i] = f.submit()
+		approved[i] = make(chan struct{})
 	}
 	var wg sync.WaitGroup
 	errs := make(chan error, 2*n)
@@ -180,13 +182,23 @@ func TestWaitHubMissesNoChange(t *testing.T) {
 				return
 			}
 			defer f.hub.remove(id, w)
+			// The clock for "never woke" starts when the approval has
+			// committed: on a loaded machine under -race sixty durable
+			// approvals can take seconds, and a waiter is not late
+			// before its change exists.
 			select {
 			case <-w.done:
-			case <-time.After(3 * time.Second):
-				errs <- fmt.Errorf("waiter on %s never woke", id)
+				return
+			case <-approved[i]:
+			}
+			select {
+			case <-w.done:
+			case <-time.After(5 * time.Second):
+				errs <- fmt.Errorf("waiter on %s never woke (5 s after its approval committed)", id)
 			}
 		})
 		wg.Go(func() {
+			defer close(approved[i])
 			time.Sleep(time.Duration(i%9) * 8 * time.Millisecond)
 			if err := f.approve(id); err != nil {
 				errs <- err
