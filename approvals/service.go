@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/oklog/ulid/v2"
@@ -56,6 +57,8 @@ type Service struct {
 	keys  map[string]tokens.Key // parsed private keys by kid; key material never changes
 
 	intake intakeBatcher
+
+	hookRound atomic.Uint64 // rotates which hook webhook claims start from
 }
 
 // New returns a Service over store.

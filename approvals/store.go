@@ -139,12 +139,14 @@ type ReadTx interface {
 	Webhooks(afterID string, limit int) ([]Webhook, error)
 	// WebhookDeliveries returns one page of the delivery log, newest first.
 	WebhookDeliveries(q WebhookLogQuery) ([]WebhookDelivery, error)
-	// DueWebhookDeliveries returns up to limit pending deliveries of active
-	// hooks due at now, soonest first, with URL, secret and body filled.
-	DueWebhookDeliveries(now time.Time, limit int) ([]WebhookDelivery, error)
+	// ActiveWebhookIDs lists the ids of hooks not removed (there are few).
+	ActiveWebhookIDs() ([]string, error)
+	// DueWebhookDeliveries returns up to limit pending deliveries to this
+	// hook due at now, soonest first, with URL, secret and body filled.
+	DueWebhookDeliveries(hookID string, now time.Time, limit int) ([]WebhookDelivery, error)
 	// NextWebhookDue returns the soonest NextAttemptAt of a pending
-	// delivery (zero when none is scheduled).
-	NextWebhookDue() (time.Time, error)
+	// delivery to this hook (zero when none is scheduled).
+	NextWebhookDue(hookID string) (time.Time, error)
 }
 
 // Tx reads and writes within one transaction.

@@ -401,22 +401,51 @@ func (s *Service) WebhookLog(ctx context.Context, q WebhookLogQuery) ([]WebhookD
 	return ds, nil
 }
 
-// ClaimWebhookDeliveries takes up to limit due deliveries for the deliverer
-// named by claim, leasing each until now+lease: another deliverer does not
-// see them until the lease lapses (a deliverer that died mid-POST is
-// retried, so delivery is at least once). The claimed deliveries carry the
-// hook's URL and secret and the body. When nothing is due it writes nothing.
-func (s *Service) ClaimWebhookDeliveries(ctx context.Context, claim string, limit int, lease time.Duration) ([]WebhookDelivery, error) {
-	if claim == "" || lease <= 0 {
-		return nil, invalidf("claim webhook deliveries: a claim name and a positive lease are required")
+// WebhookClaim says what a deliverer asks ClaimWebhookDeliveries for.
+type WebhookClaim struct {
+	Name  string        // the deliverer's claim name
+	Limit int           // at most this many in all
+	Lease time.Duration // how long the claimed deliveries stay invisible to other deliverers
+	// PerHook caps how many deliveries to one hook the deliverer holds at
+	// once, counting Busy (what it already holds, by hook id), so a slow or
+	// dead hook with a large backlog cannot take every slot from the others.
+	PerHook int
+	Busy    map[string]int
+}
+
+// ClaimWebhookDeliveries takes due deliveries for the deliverer named in c,
+// a few per hook (starting from a different hook each call), leasing each
+// until now+lease: another deliverer does not see them until the lease lapses
+// (a deliverer that died mid-POST is retried, so delivery is at least once).
+// The claimed deliveries carry the hook's URL and secret and the body. When
+// nothing is due it writes nothing.
+func (s *Service) ClaimWebhookDeliveries(ctx context.Context, c WebhookClaim) ([]WebhookDelivery, error) {
+	if c.Name == "" || c.Lease <= 0 || c.Limit <= 0 || c.PerHook <= 0 {
+		return nil, invalidf("claim webhook deliveries: a claim name, a positive lease, limit and per-hook cap are required")
 	}
-	// Look first on a read snapshot: an empty write transaction still wakes
+	// Choose on a read snapshot: an empty write transaction still wakes
 	// every subscriber, and the deliverer is one of them.
 	var due []WebhookDelivery
 	err := s.store.View(ctx, func(tx ReadTx) error {
-		var err error
-		due, err = tx.DueWebhookDeliveries(s.Now(), 1)
-		return err
+		ids, err := tx.ActiveWebhookIDs()
+		if err != nil || len(ids) == 0 {
+			return err
+		}
+		now := s.Now()
+		start := int(s.hookRound.Add(1) % uint64(len(ids)))
+		for k := 0; k < len(ids) && len(due) < c.Limit; k++ {
+			id := ids[(start+k)%len(ids)]
+			room := min(c.PerHook-c.Busy[id], c.Limit-len(due))
+			if room <= 0 {
+				continue
+			}
+			ds, err := tx.DueWebhookDeliveries(id, now, room)
+			if err != nil {
+				return err
+			}
+			due = append(due, ds...)
+		}
+		return nil
 	})
 	if err != nil || len(due) == 0 {
 		if err != nil {
@@ -428,17 +457,15 @@ func (s *Service) ClaimWebhookDeliveries(ctx context.Context, claim string, limi
 	err = s.store.Update(ctx, func(tx Tx) error {
 		out = out[:0]
 		now := s.Now()
-		due, err := tx.DueWebhookDeliveries(now, limit)
-		if err != nil {
-			return err
-		}
 		for _, d := range due {
-			ok, err := tx.ClaimWebhookDelivery(d.ID, claim, now, now.Add(lease))
+			// Compare-and-set: still pending and due (not cancelled, not
+			// taken by another deliverer since the snapshot).
+			ok, err := tx.ClaimWebhookDelivery(d.ID, c.Name, now, now.Add(c.Lease))
 			if err != nil {
 				return err
 			}
 			if ok {
-				d.Claim, d.NextAttemptAt = claim, now.Add(lease)
+				d.Claim, d.NextAttemptAt = c.Name, now.Add(c.Lease)
 				out = append(out, d)
 			}
 		}
@@ -486,12 +513,27 @@ func (s *Service) RecordWebhookAttempts(ctx context.Context, attempts []WebhookA
 	return nil
 }
 
-// NextWebhookDue is when the soonest pending delivery is due (or its claim
-// lapses); ok is false when nothing is pending.
-func (s *Service) NextWebhookDue(ctx context.Context) (at time.Time, ok bool, err error) {
+// NextWebhookDue is when the soonest pending delivery to an active hook
+// not in skip is due (or its claim lapses); ok is false when none is scheduled.
+func (s *Service) NextWebhookDue(ctx context.Context, skip map[string]bool) (at time.Time, ok bool, err error) {
 	err = s.store.View(ctx, func(tx ReadTx) error {
-		at, err = tx.NextWebhookDue()
-		return err
+		ids, err := tx.ActiveWebhookIDs()
+		if err != nil {
+			return err
+		}
+		for _, id := range ids {
+			if skip[id] {
+				continue
+			}
+			t, err := tx.NextWebhookDue(id)
+			if err != nil {
+				return err
+			}
+			if !t.IsZero() && (at.IsZero() || t.Before(at)) {
+				at = t
+			}
+		}
+		return nil
 	})
 	if err != nil {
 		return time.Time{}, false, fmt.Errorf("next webhook due: %w", err)

@@ -130,7 +130,7 @@ func TestWebhookBodyDescribesTheRequestAndGrantButNeverTheToken(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ds, err := f.svc.ClaimWebhookDeliveries(f.ctx, "t", 10, time.Minute)
+	ds, err := f.svc.ClaimWebhookDeliveries(f.ctx, approvals.WebhookClaim{Name: "t", Limit: 10, PerHook: 10, Lease: time.Minute})
 	if err != nil || len(ds) != 1 {
 		t.Fatalf("claim: %v %v", ds, err)
 	}

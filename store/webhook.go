@@ -191,15 +191,25 @@ func (t *tx) WebhookDeliveries(q approvals.WebhookLogQuery) ([]approvals.Webhook
 	return out, rows.Err()
 }
 
-// DueWebhookDeliveries reads the due index range (scheduled heads only, so
-// a backlog of waiting events costs nothing here), joined to the hook and body.
-func (t *tx) DueWebhookDeliveries(now time.Time, limit int) ([]approvals.WebhookDelivery, error) {
+// ActiveWebhookIDs lists the hooks not removed.
+func (t *tx) ActiveWebhookIDs() ([]string, error) {
+	ids, err := t.strings(`SELECT id FROM webhooks WHERE disabled_at IS NULL ORDER BY id`)
+	if err != nil {
+		return nil, fmt.Errorf("active webhooks: %w", err)
+	}
+	return ids, nil
+}
+
+// DueWebhookDeliveries reads one hook's range of the due index (scheduled
+// heads only, so a backlog of waiting events costs nothing here), joined to
+// the hook and the body.
+func (t *tx) DueWebhookDeliveries(hookID string, now time.Time, limit int) ([]approvals.WebhookDelivery, error) {
 	rows, err := t.q.QueryContext(t.ctx, `SELECT `+deliveryCols+`, h.url, h.secret, e.body
 		FROM webhook_deliveries d JOIN webhook_events e ON e.seq = d.seq JOIN webhooks h ON h.id = d.hook_id
-		WHERE d.state = 'pending' AND d.next_attempt_at IS NOT NULL AND d.next_attempt_at <= ? AND h.disabled_at IS NULL
-		ORDER BY d.next_attempt_at, d.id LIMIT ?`, ms(now), pageLimit(limit))
+		WHERE d.hook_id = ? AND d.state = 'pending' AND d.next_attempt_at IS NOT NULL AND d.next_attempt_at <= ? AND h.disabled_at IS NULL
+		ORDER BY d.next_attempt_at, d.id LIMIT ?`, hookID, ms(now), pageLimit(limit))
 	if err != nil {
-		return nil, fmt.Errorf("due webhook deliveries: %w", err)
+		return nil, fmt.Errorf("due webhook deliveries of %s: %w", hookID, err)
 	}
 	defer rows.Close()
 	var out []approvals.WebhookDelivery
@@ -207,27 +217,27 @@ func (t *tx) DueWebhookDeliveries(now time.Time, limit int) ([]approvals.Webhook
 		var url, secret, body string
 		d, err := scanDelivery(rows, &url, &secret, &body)
 		if err != nil {
-			return nil, fmt.Errorf("due webhook deliveries: %w", err)
+			return nil, fmt.Errorf("due webhook deliveries of %s: %w", hookID, err)
 		}
 		d.URL, d.Secret, d.Body = url, secret, []byte(body)
 		out = append(out, d)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("due webhook deliveries: %w", err)
+		return nil, fmt.Errorf("due webhook deliveries of %s: %w", hookID, err)
 	}
 	return out, nil
 }
 
-// NextWebhookDue is the first entry of the due index.
-func (t *tx) NextWebhookDue() (time.Time, error) {
+// NextWebhookDue is the first entry of the hook's due index range.
+func (t *tx) NextWebhookDue(hookID string) (time.Time, error) {
 	var at int64
 	err := t.queryRow(`SELECT next_attempt_at FROM webhook_deliveries
-		WHERE state = 'pending' AND next_attempt_at IS NOT NULL ORDER BY next_attempt_at, id LIMIT 1`).Scan(&at)
+		WHERE hook_id = ? AND state = 'pending' AND next_attempt_at IS NOT NULL ORDER BY next_attempt_at, id LIMIT 1`, hookID).Scan(&at)
 	if errors.Is(err, sql.ErrNoRows) {
 		return time.Time{}, nil
 	}
 	if err != nil {
-		return time.Time{}, fmt.Errorf("next webhook due: %w", err)
+		return time.Time{}, fmt.Errorf("next webhook due of %s: %w", hookID, err)
 	}
 	return fromMS(at), nil
 }

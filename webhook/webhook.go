@@ -116,9 +116,12 @@ type Options struct {
 	Client *http.Client
 	// Timeout bounds one POST, connection to last byte (default 10s).
 	Timeout time.Duration
-	// BatchSize is how many deliveries one round claims and sends in
-	// parallel, and so the most a Deliverer holds in memory (default 16).
+	// BatchSize is how many deliveries a Deliverer sends at once, and so
+	// the most it holds in memory (default 16).
 	BatchSize int
+	// PerHook caps how many of those go to one hook (default BatchSize/2),
+	// so a hook that hangs cannot hold every slot and delay the others.
+	PerHook int
 	// Lease is how long a claimed delivery stays invisible to other
 	// deliverers (default Timeout + 30s); after it lapses the delivery is
 	// retried.
@@ -161,6 +164,10 @@ func New(svc *approvals.Service, opts Options) *Deliverer {
 	if opts.BatchSize <= 0 {
 		opts.BatchSize = 16
 	}
+	if opts.PerHook <= 0 {
+		opts.PerHook = max(1, opts.BatchSize/2)
+	}
+	opts.PerHook = min(opts.PerHook, opts.BatchSize)
 	if opts.Lease <= 0 {
 		opts.Lease = opts.Timeout + 30*time.Second
 	}
@@ -207,12 +214,20 @@ type Round struct {
 	Attempted, Delivered, Retrying, Dead int
 }
 
-// DeliverNow claims one batch of due deliveries, POSTs them in parallel and
-// records the outcomes. It returns a zero Round when nothing was due. The
-// POSTs and the recording run to completion even if ctx ends meanwhile
-// (bounded by Timeout), so a shutdown does not leave claimed work unrecorded.
+func (d *Deliverer) claim(ctx context.Context, limit int, busy map[string]int) ([]approvals.WebhookDelivery, error) {
+	return d.svc.ClaimWebhookDeliveries(ctx, approvals.WebhookClaim{
+		Name: d.opts.Name, Limit: limit, Lease: d.opts.Lease, PerHook: d.opts.PerHook, Busy: busy,
+	})
+}
+
+// DeliverNow claims one batch of due deliveries (at most PerHook per hook),
+// POSTs them in parallel, waits for all of them and records the outcomes:
+// one synchronous round, for tests and tools (Run does not wait for a whole
+// batch). It returns a zero Round when nothing was due. The POSTs and the
+// recording run to completion even if ctx ends meanwhile (bounded by
+// Timeout), so a shutdown does not leave claimed work unrecorded.
 func (d *Deliverer) DeliverNow(ctx context.Context) (Round, error) {
-	batch, err := d.svc.ClaimWebhookDeliveries(ctx, d.opts.Name, d.opts.BatchSize, d.opts.Lease)
+	batch, err := d.claim(ctx, d.opts.BatchSize, nil)
 	if err != nil || len(batch) == 0 {
 		return Round{}, err
 	}
@@ -225,23 +240,28 @@ func (d *Deliverer) DeliverNow(ctx context.Context) (Round, error) {
 	wg.Wait()
 	var r Round
 	for i, a := range attempts {
-		r.Attempted++
-		del := batch[i]
-		switch {
-		case a.Delivered:
-			r.Delivered++
-		case a.RetryAt.IsZero():
-			r.Dead++
-			d.opts.Logger.Warn("webhook delivery given up", "hook", del.HookID, "event", del.EventID(), "type", del.EventType, "attempts", del.Attempts+1, "status", a.Status)
-		default:
-			r.Retrying++
-			d.opts.Logger.Info("webhook delivery failed; will retry", "hook", del.HookID, "event", del.EventID(), "attempt", del.Attempts+1, "status", a.Status, "retry_at", a.RetryAt)
-		}
+		d.count(&r, batch[i], a)
 	}
 	if err := d.svc.RecordWebhookAttempts(work, attempts); err != nil {
 		return r, err
 	}
 	return r, nil
+}
+
+// count adds an attempt to r and logs failures (hook and event ids only:
+// never the URL, which may carry a token, or the secret).
+func (d *Deliverer) count(r *Round, del approvals.WebhookDelivery, a approvals.WebhookAttempt) {
+	r.Attempted++
+	switch {
+	case a.Delivered:
+		r.Delivered++
+	case a.RetryAt.IsZero():
+		r.Dead++
+		d.opts.Logger.Warn("webhook delivery given up", "hook", del.HookID, "event", del.EventID(), "type", del.EventType, "attempts", del.Attempts+1, "status", a.Status)
+	default:
+		r.Retrying++
+		d.opts.Logger.Info("webhook delivery failed; will retry", "hook", del.HookID, "event", del.EventID(), "attempt", del.Attempts+1, "status", a.Status, "retry_at", a.RetryAt)
+	}
 }
 
 // attempt POSTs one delivery and decides what comes next.
@@ -310,32 +330,75 @@ func (d *Deliverer) post(ctx context.Context, del approvals.WebhookDelivery, now
 	return resp.StatusCode, msg
 }
 
-// Run delivers until ctx ends: it drains what is due, then sleeps until the
-// store reports a change (Service.Subscribe), the next delivery is due, or
-// Poll passes. Errors are logged and retried on the next wake-up. It
-// returns after the batch in flight (if any) is recorded.
+// Run delivers until ctx ends. It keeps up to BatchSize POSTs in flight (at
+// most PerHook to one hook) and claims more as each finishes, so a hook that
+// hangs holds its own slots and nobody else's. Between claims it sleeps until
+// a POST finishes, the store reports a change (Service.Subscribe), the next
+// delivery is due, or Poll passes. Errors are logged and retried on the next
+// wake-up. When ctx ends it stops claiming, lets the POSTs in flight finish
+// (bounded by Timeout), records them and returns.
 func (d *Deliverer) Run(ctx context.Context) {
 	changes, stop := d.svc.Subscribe()
 	defer stop()
+	work := context.WithoutCancel(ctx)
+	// Buffered for every slot: a finishing POST never waits for the loop.
+	done := make(chan approvals.WebhookAttempt, d.opts.BatchSize)
+	inflight := map[int64]approvals.WebhookDelivery{}
+	busy := map[string]int{}
+	finish := func(first approvals.WebhookAttempt) {
+		attempts := []approvals.WebhookAttempt{first}
+	more:
+		for {
+			select {
+			case a := <-done:
+				attempts = append(attempts, a)
+			default:
+				break more
+			}
+		}
+		var r Round
+		for _, a := range attempts {
+			del := inflight[a.DeliveryID]
+			delete(inflight, a.DeliveryID)
+			if busy[del.HookID]--; busy[del.HookID] <= 0 {
+				delete(busy, del.HookID)
+			}
+			d.count(&r, del, a)
+		}
+		if err := d.svc.RecordWebhookAttempts(work, attempts); err != nil {
+			d.opts.Logger.Error("webhook deliverer: record attempts", "err", err)
+		}
+	}
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
-		for ctx.Err() == nil {
-			r, err := d.DeliverNow(ctx)
-			if err != nil {
-				if ctx.Err() == nil {
-					d.opts.Logger.Error("webhook deliverer", "err", err)
-				}
-				break
+		if ctx.Err() != nil {
+			for len(inflight) > 0 {
+				finish(<-done)
 			}
-			if r.Attempted == 0 {
-				break
+			return
+		}
+		if free := d.opts.BatchSize - len(inflight); free > 0 {
+			batch, err := d.claim(ctx, free, busy)
+			if err != nil && ctx.Err() == nil {
+				d.opts.Logger.Error("webhook deliverer: claim", "err", err)
+			}
+			for _, del := range batch {
+				inflight[del.ID] = del
+				busy[del.HookID]++
+				go func() { done <- d.attempt(work, del) }()
 			}
 		}
 		wait := d.opts.Poll
-		if next, ok, err := d.svc.NextWebhookDue(ctx); err == nil && ok {
-			// Wall time: the service clock is the system clock in production.
-			wait = min(wait, max(next.Sub(d.svc.Now()), 10*time.Millisecond))
+		if len(inflight) < d.opts.BatchSize {
+			full := map[string]bool{}
+			for h, n := range busy {
+				full[h] = n >= d.opts.PerHook
+			}
+			if next, ok, err := d.svc.NextWebhookDue(ctx, full); err == nil && ok {
+				// Wall time: the service clock is the system clock in production.
+				wait = min(wait, max(next.Sub(d.svc.Now()), 10*time.Millisecond))
+			}
 		}
 		if !timer.Stop() {
 			select {
@@ -346,7 +409,8 @@ func (d *Deliverer) Run(ctx context.Context) {
 		timer.Reset(wait)
 		select {
 		case <-ctx.Done():
-			return
+		case a := <-done:
+			finish(a)
 		case <-changes:
 		case <-timer.C:
 		}

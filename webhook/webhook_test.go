@@ -346,7 +346,7 @@ func TestDownReceiverKeepsEventsInTheOutboxAndTheDelivererHoldsAtMostABatch(t *t
 	for i := 0; i < n; i++ {
 		f.submit("user" + string(rune('a'+i%26)) + string(rune('a'+i/26)))
 	}
-	d := f.deliverer(webhook.Options{BatchSize: 8, MaxAttempts: 3})
+	d := f.deliverer(webhook.Options{BatchSize: 8, PerHook: 8, MaxAttempts: 3})
 	r, err := d.DeliverNow(f.ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -375,7 +375,7 @@ func TestDownReceiverKeepsEventsInTheOutboxAndTheDelivererHoldsAtMostABatch(t *t
 	if ds := f.log(h.ID); count(ds, approvals.DeliveryDead) != n {
 		t.Fatalf("after max attempts: %d dead of %d", count(ds, approvals.DeliveryDead), n)
 	}
-	if _, ok, _ := f.svc.NextWebhookDue(f.ctx); ok {
+	if _, ok, _ := f.svc.NextWebhookDue(f.ctx, nil); ok {
 		t.Fatal("nothing should be scheduled after giving up")
 	}
 }
@@ -409,7 +409,7 @@ func TestClaimedButUnrecordedDeliveryIsRetriedAfterItsLeaseLapses(t *testing.T) 
 	f.hook(rc.srv.URL)
 	f.submit("mallory")
 	// A deliverer claims the event and dies before posting it.
-	claimed, err := f.svc.ClaimWebhookDeliveries(f.ctx, "crashed", 10, time.Minute)
+	claimed, err := f.svc.ClaimWebhookDeliveries(f.ctx, approvals.WebhookClaim{Name: "crashed", Limit: 10, PerHook: 10, Lease: time.Minute})
 	if err != nil || len(claimed) != 1 {
 		t.Fatalf("claim: %v %v", claimed, err)
 	}
@@ -694,7 +694,7 @@ func BenchmarkDeliveryThroughput(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
-			d := webhook.New(f.svc, webhook.Options{BatchSize: batch})
+			d := webhook.New(f.svc, webhook.Options{BatchSize: batch, PerHook: batch})
 			b.ResetTimer()
 			start := time.Now()
 			delivered := 0
@@ -736,5 +736,61 @@ func TestTestEventReachesOnlyTheNamedHookWhateverItsFilter(t *testing.T) {
 	}
 	if _, err := f.svc.TestWebhook(f.ctx, "test", h.ID); !errors.Is(err, approvals.ErrNotFound) {
 		t.Fatalf("test of a removed hook: %v", err)
+	}
+}
+
+func TestAHangingHookDoesNotDelayTheOthers(t *testing.T) {
+	f := newFixture(t)
+	hang := make(chan struct{})
+	var hung atomic.Int64
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hung.Add(1)
+		select {
+		case <-hang:
+		case <-r.Context().Done():
+		}
+	}))
+	fast := newReceiver(t)
+	f.hook(slow.URL)
+	f.hook(fast.srv.URL)
+	const n = 20
+	for i := 0; i < n; i++ {
+		f.submit(fmt.Sprintf("user%d", i)) // one event per request: 20 due heads per hook
+	}
+	// Run keeps 4 POSTs in flight, at most 2 to one hook: the slow hook's
+	// two hang, the other two slots keep serving the fast hook.
+	ctx, cancel := context.WithCancel(f.ctx)
+	done := make(chan struct{})
+	d := f.deliverer(webhook.Options{BatchSize: 4, PerHook: 2, Timeout: time.Minute})
+	go func() { d.Run(ctx); close(done) }()
+	var release sync.Once
+	defer func() { cancel(); release.Do(func() { close(hang) }); <-done; slow.Close() }()
+	deadline := time.Now().Add(10 * time.Second)
+	for len(fast.accepted()) < n && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got := len(fast.accepted()); got != n {
+		t.Fatalf("the healthy hook got %d of %d events while the other hung", got, n)
+	}
+	if h := hung.Load(); h != 2 {
+		t.Fatalf("the hanging hook holds %d POSTs, want its cap of 2", h)
+	}
+}
+
+func TestOneRoundTakesAtMostPerHookFromEachHook(t *testing.T) {
+	f := newFixture(t)
+	a, b := newReceiver(t), newReceiver(t)
+	f.hook(a.srv.URL)
+	f.hook(b.srv.URL, approvals.EventRequestDecided)
+	for i := 0; i < 6; i++ {
+		f.submit(fmt.Sprintf("user%d", i)) // created: only hook a
+	}
+	f.approve(f.submit("last").ID, "alice") // decided: both
+	r, err := f.deliverer(webhook.Options{BatchSize: 8, PerHook: 3}).DeliverNow(f.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Delivered != 4 || len(a.accepted()) != 3 || len(b.accepted()) != 1 {
+		t.Fatalf("round %+v: a got %d, b got %d; want 3 and 1", r, len(a.accepted()), len(b.accepted()))
 	}
 }

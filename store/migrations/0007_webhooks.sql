@@ -55,8 +55,10 @@ CREATE TABLE webhook_deliveries (
     UNIQUE (hook_id, seq),
     CHECK (state = 'pending' OR next_attempt_at IS NULL)
 );
--- Due work: the scheduled heads, soonest first.
-CREATE INDEX webhook_deliveries_due ON webhook_deliveries (next_attempt_at, id) WHERE state = 'pending' AND next_attempt_at IS NOT NULL;
+-- Due work per hook: the scheduled heads, soonest first. Claims walk the
+-- (few) active hooks and take a few from each, so a hook with a large backlog
+-- cannot crowd the others out.
+CREATE INDEX webhook_deliveries_due ON webhook_deliveries (hook_id, next_attempt_at, id) WHERE state = 'pending' AND next_attempt_at IS NOT NULL;
 -- Chains: is anything of this (hook, request) still pending, and which is next.
 CREATE INDEX webhook_deliveries_chain ON webhook_deliveries (hook_id, request_id, seq) WHERE state = 'pending';
 -- The log of one hook, newest first.
