@@ -8,14 +8,17 @@ import (
 )
 
 // DueEscalations returns up to limit pending requests whose template
-// escalates and whose next escalation step is due at now (below the cap).
-// It reads the pending rows in creation order; escalating templates are
-// expected to be few, and the sweeper runs every few seconds.
+// escalates and whose next escalation step is due at now (below the cap),
+// oldest first.
+//
+// Escalating templates are few and pending requests may be many, so the
+// templates drive (CROSS JOIN keeps them outer) and each one's pending
+// requests are a range of requests_pending_by_template ending at the
+// youngest request that could be due (created at least one period ago).
+// Only the candidates in those ranges are sorted, never the whole pending
+// set.
 func (t *tx) DueEscalations(now time.Time, limit int) ([]approvals.Request, error) {
-	rows, err := t.q.QueryContext(t.ctx, `SELECT `+requestCols+requestFrom+`
-		WHERE r.status = 'pending' AND t.escalate_after_ms > 0 AND r.escalation < t.escalate_cap
-		  AND r.created_at + (r.escalation + 1) * t.escalate_after_ms <= ?
-		ORDER BY r.created_at, r.id LIMIT ?`, ms(now), pageLimit(limit))
+	rows, err := t.q.QueryContext(t.ctx, dueEscalationsSQL, ms(now), ms(now), pageLimit(limit))
 	if err != nil {
 		return nil, fmt.Errorf("due escalations: %w", err)
 	}
@@ -30,6 +33,15 @@ func (t *tx) DueEscalations(now time.Time, limit int) ([]approvals.Request, erro
 	}
 	return out, rows.Err()
 }
+
+const dueEscalationsSQL = `SELECT ` + requestCols + `
+	FROM templates t CROSS JOIN requests r INDEXED BY requests_pending_by_template
+	JOIN applications a ON a.id = r.app_id
+	WHERE t.escalate_after_ms > 0 AND r.template_key = t.key AND r.status = 'pending'
+	  AND r.created_at <= ? - t.escalate_after_ms
+	  AND r.escalation < t.escalate_cap
+	  AND r.created_at + (r.escalation + 1) * t.escalate_after_ms <= ?
+	ORDER BY r.created_at, r.id LIMIT ?`
 
 // SetEscalation moves a pending request from one escalation level to
 // another, compare-and-set: it reports false (and changes nothing) when

@@ -8,13 +8,16 @@ import (
 
 // EscalatingRequests lists pending requests of escalating templates
 // escalated at least minLevel steps, oldest first, after the given
-// position (keyset on created_at, id). It walks the pending index in
-// creation order and keeps only requests of escalating templates, as
-// DueEscalations does: such templates are expected to be few, and a page
-// stops at limit rows.
+// position (keyset on created_at, id). As in DueEscalations, the few
+// escalating templates drive and each one's pending requests are a range of
+// requests_pending_by_template, so requests of other templates are never
+// read; only escalating templates' pending requests past the cursor are
+// sorted.
 func (t *tx) EscalatingRequests(minLevel int, after *approvals.Cursor, limit int) ([]approvals.Request, error) {
-	q := `SELECT ` + requestCols + requestFrom + `
-		WHERE r.status = 'pending' AND r.escalation >= ? AND t.escalate_after_ms > 0`
+	q := `SELECT ` + requestCols + `
+		FROM templates t CROSS JOIN requests r INDEXED BY requests_pending_by_template
+		JOIN applications a ON a.id = r.app_id
+		WHERE t.escalate_after_ms > 0 AND r.template_key = t.key AND r.status = 'pending' AND r.escalation >= ?`
 	args := []any{minLevel}
 	if after != nil {
 		q += ` AND (r.created_at, r.id) > (?, ?)`
