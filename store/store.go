@@ -22,6 +22,7 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"github.com/fsnotify/fsnotify"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -48,12 +49,13 @@ type DB struct {
 	// pool, so the feed never takes a connection away from readers.
 	feedPool *sql.DB
 
-	feedMu   sync.Mutex
-	feedSubs map[int]chan struct{}
-	feedNext int
-	feedStop chan struct{} // non-nil while the feed goroutine runs
-	feedDone chan struct{}
-	closed   bool
+	feedMu    sync.Mutex
+	feedSubs  map[int]chan struct{}
+	feedNext  int
+	feedStop  chan struct{} // non-nil while the feed goroutine runs
+	feedDone  chan struct{}
+	feedEvery time.Duration // 0: FeedInterval; set by tests only
+	closed    bool
 
 	// hot holds statements prepared once on the write connection for the
 	// paths every decision takes (see hotStatements); a transaction uses
@@ -66,6 +68,15 @@ var _ approvals.Store = (*DB)(nil)
 // FeedInterval is how often the change feed polls PRAGMA data_version
 // (10 Hz: a poll costs about 10 µs, and a person does not notice 100 ms).
 const FeedInterval = 100 * time.Millisecond
+
+// feedInterval is FeedInterval unless a test stretched it (to prove that
+// the file watch alone wakes subscribers).
+func (db *DB) feedInterval() time.Duration {
+	if db.feedEvery > 0 {
+		return db.feedEvery
+	}
+	return FeedInterval
+}
 
 // readPoolSize bounds concurrent read transactions per process. WAL readers
 // do not block each other, but each connection holds its own page cache.
@@ -408,9 +419,10 @@ func (db *DB) IntegrityCheck(ctx context.Context) error {
 	return nil
 }
 
-// Subscribe returns a channel that receives a value soon (within about
-// FeedInterval) after any connection of any process commits a write to the
-// database, and a function that ends the subscription. Values coalesce: the
+// Subscribe returns a channel that receives a value soon after any
+// connection of any process commits a write to the database (at once for
+// this process's writes, within milliseconds for other processes' where the
+// file system reports writes, else within FeedInterval), and a function that ends the subscription. Values coalesce: the
 // channel holds at most one, standing for every write since it was last
 // read. The cancel function never blocks and does not close the channel.
 func (db *DB) Subscribe() (<-chan struct{}, func()) {
@@ -426,10 +438,12 @@ func (db *DB) Subscribe() (<-chan struct{}, func()) {
 	if db.feedStop == nil {
 		// Take the first reading before returning, so a write that commits
 		// right after Subscribe returns is already a change.
+		// Watch before the first reading, so no commit falls between them.
+		w := db.watchFiles()
 		f := &feed{pool: db.feedPool, last: -1}
 		f.poll(context.Background())
 		db.feedStop, db.feedDone = make(chan struct{}), make(chan struct{})
-		go db.runFeed(f, db.feedStop, db.feedDone)
+		go db.runFeed(f, w, db.feedStop, db.feedDone)
 	}
 	var once sync.Once
 	return ch, func() {
@@ -475,7 +489,42 @@ func (f *feed) poll(ctx context.Context) bool {
 	return changed
 }
 
-func (db *DB) runFeed(f *feed, stop, done chan struct{}) {
+// Polling after a write event: the event comes from the WAL write, which
+// precedes the fsync and the wal-index update that make the commit visible,
+// so an unchanged reading is retried after a growing delay for a while.
+const (
+	watchFirstRetry = time.Millisecond
+	watchMaxRetry   = 16 * time.Millisecond
+	watchBurst      = 100 * time.Millisecond // retry this long after the last event
+	watchMinGap     = 2 * time.Millisecond   // at most 500 readings a second under load
+)
+
+// watchFiles watches the database's folder for writes to the database and
+// its WAL, so commits by other processes are noticed within milliseconds
+// instead of on the next FeedInterval poll. It returns nil when the file
+// system cannot be watched; the poll alone then carries the feed.
+func (db *DB) watchFiles() *fsnotify.Watcher {
+	w, err := fsnotify.NewWatcher()
+	if err != nil {
+		return nil
+	}
+	if err := w.Add(filepath.Dir(db.path)); err != nil {
+		_ = w.Close()
+		return nil
+	}
+	return w
+}
+
+// isDatabaseWrite reports whether ev is a write to the database file or
+// its WAL (the folder may hold other files: host keys, checkpoints).
+func (db *DB) isDatabaseWrite(ev fsnotify.Event) bool {
+	if !ev.Has(fsnotify.Write) && !ev.Has(fsnotify.Create) {
+		return false
+	}
+	return ev.Name == db.path || ev.Name == db.path+"-wal"
+}
+
+func (db *DB) runFeed(f *feed, w *fsnotify.Watcher, stop, done chan struct{}) {
 	defer close(done)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -484,16 +533,70 @@ func (db *DB) runFeed(f *feed, stop, done chan struct{}) {
 			_ = f.conn.Close()
 		}
 	}()
-	t := time.NewTicker(FeedInterval)
+	var events <-chan fsnotify.Event
+	var watchErrs <-chan error
+	if w != nil {
+		defer w.Close()
+		events, watchErrs = w.Events, w.Errors
+	}
+	t := time.NewTicker(db.feedInterval())
 	defer t.Stop()
+	retry := time.NewTimer(time.Hour)
+	retry.Stop()
+	var (
+		armed    bool
+		delay    time.Duration
+		burstEnd time.Time
+		lastPoll time.Time
+	)
+	arm := func(d time.Duration) {
+		if !armed {
+			retry.Reset(d)
+			armed = true
+		}
+	}
 	for {
 		select {
 		case <-stop:
 			return
 		case <-t.C:
+			if f.poll(ctx) {
+				db.notify()
+			}
+			lastPoll = time.Now()
+			continue
+		case ev, ok := <-events:
+			if !ok {
+				events, watchErrs = nil, nil
+				continue
+			}
+			if !db.isDatabaseWrite(ev) {
+				continue
+			}
+			burstEnd = time.Now().Add(watchBurst)
+			delay = watchFirstRetry
+			arm(max(0, watchMinGap-time.Since(lastPoll)))
+			continue
+		case _, ok := <-watchErrs:
+			if !ok {
+				events, watchErrs = nil, nil
+			}
+			// An overflow drops events; the poll still catches the change.
+			continue
+		case <-retry.C:
+			armed = false
 		}
-		if f.poll(ctx) {
+		changed := f.poll(ctx)
+		lastPoll = time.Now()
+		if changed {
+			// Keep looking for the burst: a later commit's event may
+			// have come before this reading while a retry was armed.
 			db.notify()
+			delay = watchFirstRetry
+		}
+		if time.Now().Before(burstEnd) {
+			arm(max(delay, watchMinGap))
+			delay = min(2*delay, watchMaxRetry)
 		}
 	}
 }
