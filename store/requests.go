@@ -211,6 +211,17 @@ func listSQL(q approvals.RequestQuery, count bool, narrow string) (string, []any
 		return listPage(q, ` FROM json_each(?) m CROSS JOIN requests r ON r.rowid = m.value JOIN templates t ON t.key = r.template_key JOIN applications a ON a.id = r.app_id`, where, args, timeCol, desc)
 	}
 	if f := strings.TrimSpace(q.Filter); f != "" {
+		if q.Scope != approvals.ScopePending && utf8.RuneCountInString(f) < approvals.ShortFilterMinRunes {
+			// Bound the scan to the newest ShortFilterWindow rows of the
+			// scope: the window's oldest time is one OFFSET walk down the
+			// scope's time index (a few ms), and rows at or after it are
+			// the window (ties at its edge come along).
+			edge := "SELECT created_at FROM requests ORDER BY created_at DESC, id DESC"
+			if q.Scope == approvals.ScopeDecided {
+				edge = "SELECT decided_at FROM requests WHERE decided_at IS NOT NULL ORDER BY decided_at DESC, id DESC"
+			}
+			where = append(where, fmt.Sprintf("%s >= COALESCE((%s LIMIT 1 OFFSET %d), 0)", timeCol, edge, approvals.ShortFilterWindow-1))
+		}
 		// LIKE is case-insensitive for ASCII in SQLite (PostgreSQL: ILIKE).
 		// The user's % and _ are escaped so the filter is literal text.
 		pat := "%" + likeEscape(f) + "%"
@@ -269,7 +280,7 @@ const narrowMax = 2000
 // narrowMax requests.
 func (t *tx) narrowFilter(filter string) (string, error) {
 	f := strings.TrimSpace(filter)
-	if utf8.RuneCountInString(f) < 3 {
+	if utf8.RuneCountInString(f) < approvals.ShortFilterMinRunes {
 		return "", nil
 	}
 	var titles int

@@ -1197,3 +1197,60 @@ func TestSelectiveFilterUsesTheSearchIndexAndPagesLikeAnyList(t *testing.T) {
 		return nil
 	})
 }
+
+// Outside the pending scope a one- or two-character filter searches only
+// the newest ShortFilterWindow requests of the scope (it cannot use the
+// trigram index, and history is unbounded); three characters search all;
+// the pending scope is always searched whole.
+func TestShortFilterSearchesOnlyTheNewestWindowOfHistory(t *testing.T) {
+	db := openTemp(t)
+	seedBasics(t, db)
+	n := approvals.ShortFilterWindow + 50
+	reqs := make([]approvals.Request, 0, n+1)
+	for i := range n {
+		who := fmt.Sprintf("user%d", i%7)
+		switch i {
+		case 0: // decided last (req's decided_at falls as i grows), created first
+			who = "qx-a"
+		case n - 1: // decided first, created last
+			who = "qx-b"
+		}
+		reqs = append(reqs, req(i, "k8s", who, approvals.StatusApproved))
+	}
+	old := req(n, "k8s", "qx-pending", approvals.StatusPending)
+	old.CreatedAt = base.Add(-24 * time.Hour) // the oldest pending request
+	reqs = append(reqs, old)
+	if err := db.BulkInsertRequests(context.Background(), reqs, nil); err != nil {
+		t.Fatal(err)
+	}
+	list := func(scope approvals.Scope, filter string) string {
+		t.Helper()
+		var got []string
+		err := db.View(context.Background(), func(tx approvals.ReadTx) error {
+			rs, err := tx.Requests(approvals.RequestQuery{Scope: scope, Filter: filter, Limit: 50})
+			for _, r := range rs {
+				got = append(got, r.Requester)
+			}
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fmt.Sprint(got)
+	}
+	for _, c := range []struct {
+		scope  approvals.Scope
+		filter string
+		want   string
+	}{
+		{approvals.ScopeDecided, "qx", "[qx-a]"},       // qx-b was decided before the newest 10,000
+		{approvals.ScopeDecided, "qx-", "[qx-a qx-b]"}, // three characters: all history
+		{approvals.ScopeAll, "qx", "[qx-b]"},           // newest by creation: qx-a and the old pending fall outside
+		{approvals.ScopeAll, "qx-", "[qx-b qx-a qx-pending]"},
+		{approvals.ScopePending, "qx", "[qx-pending]"}, // pending is searched whole
+	} {
+		if got := list(c.scope, c.filter); got != c.want {
+			t.Errorf("scope %v filter %q: %s, want %s", c.scope, c.filter, got, c.want)
+		}
+	}
+}

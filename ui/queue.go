@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"charm.land/bubbles/v2/key"
 	"charm.land/bubbles/v2/textinput"
@@ -878,7 +879,11 @@ func (q *queueScreen) View() string {
 		}
 		b.WriteString("\n" + clip(fv, q.w))
 	} else if q.filterText != "" {
-		b.WriteString("\n" + s.Info.Render(clip("filter: "+Inert(q.filterText)+"  (/ to edit, esc to clear)", q.w)))
+		line := "filter: " + Inert(q.filterText) + "  (/ to edit, esc to clear)"
+		if q.tab == tabHistory && utf8.RuneCountInString(strings.TrimSpace(q.filterText)) < approvals.ShortFilterMinRunes {
+			line = fmt.Sprintf("filter: %s  · newest %d only; type %d+ characters to search all history", Inert(q.filterText), approvals.ShortFilterWindow, approvals.ShortFilterMinRunes)
+		}
+		b.WriteString("\n" + s.Info.Render(clip(line, q.w)))
 	}
 	return b.String()
 }
