@@ -22,7 +22,7 @@ import (
 func newServeCmd(g *globals) *cobra.Command {
 	var httpAddr, sshAddr, hostKey string
 	var idle, maxSession time.Duration
-	var noBell, noWebhooks bool
+	var quiet, noWebhooks bool
 	cmd := &cobra.Command{
 		Use:   "serve [--http ADDR] [--ssh ADDR] [--issuer URL]",
 		Short: "Serve the HTTP intake API and the SSH console",
@@ -83,7 +83,7 @@ SIGINT or SIGTERM shuts down gracefully: in-flight requests finish first.`,
 			if sshAddr != "" {
 				sshSrv, err = server.NewSSHServer(server.SSHConfig{
 					Service: svc, Logger: log, Addr: sshAddr, HostKeyPath: hostKey,
-					IdleTimeout: idle, MaxSession: maxSession, Bell: !noBell,
+					IdleTimeout: idle, MaxSession: maxSession, Bell: !quiet,
 				})
 				if err != nil {
 					return fmt.Errorf("ssh: %w", err)
@@ -117,7 +117,7 @@ SIGINT or SIGTERM shuts down gracefully: in-flight requests finish first.`,
 	f.StringVar(&hostKey, "host-key", "", "SSH host key file, created once (default: ssh_host_ed25519_key beside the database)")
 	f.DurationVar(&idle, "idle-timeout", 15*time.Minute, "end SSH sessions after this long without input from the approver")
 	f.DurationVar(&maxSession, "max-session", 12*time.Hour, "longest SSH session")
-	f.BoolVar(&noBell, "no-bell", false, "do not ring the bell in SSH consoles")
+	registerQuiet(cmd, &quiet) // --quiet: no bell or notifications in SSH consoles
 	f.BoolVar(&noWebhooks, "no-webhooks", false, "do not send webhook events from this process (they wait in the outbox for another serve)")
 	return cmd
 }
