@@ -881,7 +881,7 @@ func (q *queueScreen) View() string {
 	} else if q.filterText != "" {
 		line := "filter: " + Inert(q.filterText) + "  (/ to edit, esc to clear)"
 		if q.tab == tabHistory && utf8.RuneCountInString(strings.TrimSpace(q.filterText)) < approvals.ShortFilterMinRunes {
-			line = fmt.Sprintf("filter: %s  · newest %d only; type %d+ characters to search all history", Inert(q.filterText), approvals.ShortFilterWindow, approvals.ShortFilterMinRunes)
+			line = fmt.Sprintf("filter: %s  · newest %s only; type %d+ characters to search all history", Inert(q.filterText), thousands(approvals.ShortFilterWindow), approvals.ShortFilterMinRunes)
 		}
 		b.WriteString("\n" + s.Info.Render(clip(line, q.w)))
 	}

@@ -687,3 +687,36 @@ func TestTokenCopyPutsExactlyTheTokenOnTheClipboard(t *testing.T) {
 	}
 	mustContain(t, "copied", h.plain(), "token copied to the clipboard (OSC 52)")
 }
+
+// In History a one- or two-character filter says it searched only the
+// newest ShortFilterWindow decided requests; three characters search all
+// and the line says nothing of a window.
+func TestHistoryShortFilterSaysItSearchedOnlyTheNewestWindow(t *testing.T) {
+	w := newWorld(t)
+	w.seedStandard()
+	h := newHarness(t, w, "alex", 120, 30)
+	h.key("tab")
+	h.key("tab")
+	if h.m.queue.tab != tabHistory {
+		t.Fatalf("two tabs from Needs me should be History, at %v", h.m.queue.tab)
+	}
+	h.key("/")
+	h.typeText("al")
+	h.key("enter")
+	mustContain(t, "short filter", h.plain(), "newest 10,000 only; type 3+ characters to search all history")
+	h.key("/")
+	h.typeText("e")
+	h.key("enter")
+	if strings.Contains(h.plain(), "newest 10,000") {
+		t.Fatalf("a three-character filter searches all history, but the screen says otherwise:\n%s", h.plain())
+	}
+	mustContain(t, "long filter", h.plain(), "filter: ale")
+}
+
+func TestThousandsSeparatesGroupsOfThree(t *testing.T) {
+	for n, want := range map[int]string{0: "0", 999: "999", 1000: "1,000", 10000: "10,000", 994967: "994,967", 1234567: "1,234,567", -1500: "-1,500"} {
+		if got := thousands(n); got != want {
+			t.Errorf("thousands(%d) = %q, want %q", n, got, want)
+		}
+	}
+}
