@@ -242,7 +242,7 @@ func (s *Service) List(ctx context.Context, q RequestQuery) ([]Request, error) {
 	return out, nil
 }
 
-// Count counts what q selects.
+// Count counts what q selects, stopping at q.CountAtMost when it is set.
 func (s *Service) Count(ctx context.Context, q RequestQuery) (int, error) {
 	var n int
 	err := s.store.View(ctx, func(tx ReadTx) error {

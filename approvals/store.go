@@ -70,6 +70,10 @@ type RequestQuery struct {
 	Before *Cursor
 	// Limit is the page size (1..500; 0 means 50).
 	Limit int
+	// CountAtMost, when positive, stops a count at this many: a tab label
+	// over unbounded history needs "100,000+", not a walk of every row
+	// after each change.
+	CountAtMost int
 }
 
 // A filter of fewer than ShortFilterMinRunes characters cannot use the

@@ -1254,3 +1254,41 @@ func TestShortFilterSearchesOnlyTheNewestWindowOfHistory(t *testing.T) {
 		}
 	}
 }
+
+// CountAtMost stops a count early (a History tab label over unbounded
+// history) and leaves smaller counts exact, filtered or not.
+func TestCountAtMostCapsTheCountAndLeavesSmallerCountsExact(t *testing.T) {
+	db := openTemp(t)
+	seedBasics(t, db)
+	seedRequests(t, db, 300)
+	count := func(q approvals.RequestQuery) int {
+		t.Helper()
+		var n int
+		err := db.View(context.Background(), func(tx approvals.ReadTx) error {
+			var err error
+			n, err = tx.CountRequests(q)
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	all := count(approvals.RequestQuery{Scope: approvals.ScopeDecided})
+	if all < 50 {
+		t.Fatalf("seed gave %d decided requests; the test needs more than 50", all)
+	}
+	if n := count(approvals.RequestQuery{Scope: approvals.ScopeDecided, CountAtMost: 50}); n != 50 {
+		t.Errorf("capped at 50: %d", n)
+	}
+	if n := count(approvals.RequestQuery{Scope: approvals.ScopeDecided, CountAtMost: all + 1}); n != all {
+		t.Errorf("cap above the count: %d, want %d", n, all)
+	}
+	filtered := count(approvals.RequestQuery{Scope: approvals.ScopeAll, Filter: "alice"})
+	if n := count(approvals.RequestQuery{Scope: approvals.ScopeAll, Filter: "alice", CountAtMost: 5}); n != min(5, filtered) {
+		t.Errorf("filtered, capped at 5: %d (uncapped %d)", n, filtered)
+	}
+	if n := count(approvals.RequestQuery{Scope: approvals.ScopeAll, Filter: "alice", CountAtMost: 100000}); n != filtered {
+		t.Errorf("filtered, cap above: %d, want %d", n, filtered)
+	}
+}
