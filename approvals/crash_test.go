@@ -98,6 +98,7 @@ func checkConsistent(t *testing.T, path string) (requests, grants int) {
 		t.Fatal(err)
 	}
 	issued := map[string]bool{}
+	announced := map[int64]string{} // audit seq → webhook event it must have queued
 	var before int64
 	for {
 		evs, err := svc.AuditLog(ctx, before, 1000)
@@ -107,6 +108,9 @@ func checkConsistent(t *testing.T, path string) (requests, grants int) {
 		for _, e := range evs {
 			if e.Action == "grant.issued" {
 				issued[e.Subject] = true
+			}
+			if typ, _ := approvals.WebhookEventOf(e.Action); typ != "" {
+				announced[e.Seq] = typ
 			}
 		}
 		if len(evs) < 1000 {
@@ -163,12 +167,48 @@ func checkConsistent(t *testing.T, path string) (requests, grants int) {
 	if len(issued) != grants {
 		t.Fatalf("%d grant.issued events but %d approved requests", len(issued), grants)
 	}
+	checkOutbox(t, ctx, svc, announced)
 	return requests, grants
+}
+
+// checkOutbox proves the webhook outbox matches the audit log after a
+// crash: the hook (added before any worker ran, subscribed to everything)
+// has exactly one delivery per announced event and none for anything else.
+func checkOutbox(t *testing.T, ctx context.Context, svc *approvals.Service, announced map[int64]string) {
+	t.Helper()
+	queued := map[int64]int{}
+	q := approvals.WebhookLogQuery{Limit: 500}
+	for {
+		ds, err := svc.WebhookLog(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range ds {
+			queued[d.Seq]++
+			if typ, ok := announced[d.Seq]; !ok || typ != d.EventType {
+				t.Fatalf("delivery %d for audit event %d (%s) that announces %q", d.ID, d.Seq, d.EventType, typ)
+			}
+		}
+		if len(ds) < q.Limit {
+			break
+		}
+		q.Before = ds[len(ds)-1].ID
+	}
+	for seq, typ := range announced {
+		if queued[seq] != 1 {
+			t.Fatalf("audit event %d (%s) has %d webhook deliveries, want 1", seq, typ, queued[seq])
+		}
+	}
 }
 
 func crashDB(t *testing.T) string {
 	t.Helper()
 	f := newFixture(t) // app, approvers, templates k8s (sre group: alice, bob) and iam (quorum 2)
+	// A hook on every event, never delivered (no deliverer runs): its
+	// outbox must match the audit log after every kill (checkOutbox).
+	if _, err := f.svc.AddWebhook(context.Background(), "test", "http://127.0.0.1:9/crash", nil); err != nil {
+		t.Fatal(err)
+	}
 	path := f.db.Path()
 	f.db.Close()
 	return path
