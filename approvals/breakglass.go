@@ -87,28 +87,45 @@ func (s *Service) AcknowledgeBreakGlass(ctx context.Context, grantID, reviewer, 
 	var out Grant
 	err := s.store.Update(ctx, func(tx Tx) error {
 		now := s.Now()
-		g, err := tx.Grant(grantID)
-		if errors.Is(err, ErrNotFound) {
-			g, err = tx.GrantByRequest(grantID)
-		}
+		g, a, err := reviewableGrant(tx, grantID, reviewer, now)
 		if err != nil {
 			return err
 		}
-		a, err := breakGlassReviewer(tx, g, reviewer, now)
-		if err != nil {
-			return err
-		}
-		if err := tx.AcknowledgeGrant(g.ID, now, a.Login, comment); err != nil {
-			return err
-		}
-		g.ReviewedAt, g.ReviewedBy, g.ReviewComment = now, a.Login, comment
-		out = g
-		return s.audit(tx, now, a.Login, "breakglass.reviewed", g.ID, map[string]any{"request": g.RequestID, "comment": comment})
+		out, err = s.recordBreakGlassReview(tx, g, a, now, comment, nil)
+		return err
 	})
 	if err != nil {
 		return Grant{}, fmt.Errorf("acknowledge %s: %w", grantID, err)
 	}
 	return out, nil
+}
+
+// reviewableGrant finds a break-glass grant by its id or its request's id
+// and checks that reviewer may review it now (see breakGlassReviewer).
+func reviewableGrant(tx Tx, grantID, reviewer string, now time.Time) (Grant, Approver, error) {
+	g, err := tx.Grant(grantID)
+	if errors.Is(err, ErrNotFound) {
+		g, err = tx.GrantByRequest(grantID)
+	}
+	if err != nil {
+		return Grant{}, Approver{}, err
+	}
+	a, err := breakGlassReviewer(tx, g, reviewer, now)
+	return g, a, err
+}
+
+// recordBreakGlassReview marks g reviewed by a with comment and audits it
+// (extra adds to the event's payload), in tx.
+func (s *Service) recordBreakGlassReview(tx Tx, g Grant, a Approver, now time.Time, comment string, extra map[string]any) (Grant, error) {
+	if err := tx.AcknowledgeGrant(g.ID, now, a.Login, comment); err != nil {
+		return Grant{}, err
+	}
+	g.ReviewedAt, g.ReviewedBy, g.ReviewComment = now, a.Login, comment
+	payload := map[string]any{"request": g.RequestID, "comment": comment}
+	for k, v := range extra {
+		payload[k] = v
+	}
+	return g, s.audit(tx, now, a.Login, "breakglass.reviewed", g.ID, payload)
 }
 
 // AwaitingReview lists break-glass grants not yet reviewed, oldest first.

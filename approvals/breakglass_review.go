@@ -105,14 +105,7 @@ func (s *Service) RevokeBreakGlass(ctx context.Context, grantID, reviewer, reaso
 	var out Grant
 	err := s.store.Update(ctx, func(tx Tx) error {
 		now := s.Now()
-		g, err := tx.Grant(grantID)
-		if errors.Is(err, ErrNotFound) {
-			g, err = tx.GrantByRequest(grantID)
-		}
-		if err != nil {
-			return err
-		}
-		a, err := breakGlassReviewer(tx, g, reviewer, now)
+		g, a, err := reviewableGrant(tx, grantID, reviewer, now)
 		if err != nil {
 			return err
 		}
@@ -125,14 +118,9 @@ func (s *Service) RevokeBreakGlass(ctx context.Context, grantID, reviewer, reaso
 				return err
 			}
 		}
-		comment := "revoked: " + reason
-		if err := tx.AcknowledgeGrant(g.ID, now, a.Login, comment); err != nil {
-			return err
-		}
-		g.ReviewedAt, g.ReviewedBy, g.ReviewComment = now, a.Login, comment
 		g.Token = ""
-		out = g
-		return s.audit(tx, now, a.Login, "breakglass.reviewed", g.ID, map[string]any{"request": g.RequestID, "comment": comment, "outcome": "revoked"})
+		out, err = s.recordBreakGlassReview(tx, g, a, now, "revoked: "+reason, map[string]any{"outcome": "revoked"})
+		return err
 	})
 	if err != nil {
 		return Grant{}, fmt.Errorf("revoke break-glass %s: %w", grantID, err)
