@@ -22,16 +22,7 @@ func (t *tx) DueEscalations(now time.Time, limit int) ([]approvals.Request, erro
 	if err != nil {
 		return nil, fmt.Errorf("due escalations: %w", err)
 	}
-	defer rows.Close()
-	var out []approvals.Request
-	for rows.Next() {
-		r, err := scanRequest(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, r)
-	}
-	return out, rows.Err()
+	return collectRequests(rows)
 }
 
 const dueEscalationsSQL = `SELECT ` + requestCols + `

@@ -29,14 +29,5 @@ func (t *tx) EscalatingRequests(minLevel int, after *approvals.Cursor, limit int
 	if err != nil {
 		return nil, fmt.Errorf("escalated requests: %w", err)
 	}
-	defer rows.Close()
-	var out []approvals.Request
-	for rows.Next() {
-		r, err := scanRequest(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, r)
-	}
-	return out, rows.Err()
+	return collectRequests(rows)
 }

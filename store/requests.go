@@ -419,14 +419,8 @@ func (db *DB) BulkInsertRequests(ctx context.Context, reqs []approvals.Request, 
 	})
 }
 
-// DuePending returns up to limit pending requests whose pending timeout has
-// passed at now, soonest first, from the partial index on pending expiry.
-func (t *tx) DuePending(now time.Time, limit int) ([]approvals.Request, error) {
-	rows, err := t.q.QueryContext(t.ctx, `SELECT `+requestCols+requestFrom+
-		` WHERE r.status = 'pending' AND r.expires_at <= ? ORDER BY r.expires_at, r.id LIMIT ?`, ms(now), pageLimit(limit))
-	if err != nil {
-		return nil, fmt.Errorf("due requests: %w", err)
-	}
+// collectRequests scans every row of a request query and closes rows.
+func collectRequests(rows *sql.Rows) ([]approvals.Request, error) {
 	defer rows.Close()
 	var out []approvals.Request
 	for rows.Next() {
@@ -437,4 +431,15 @@ func (t *tx) DuePending(now time.Time, limit int) ([]approvals.Request, error) {
 		out = append(out, r)
 	}
 	return out, rows.Err()
+}
+
+// DuePending returns up to limit pending requests whose pending timeout has
+// passed at now, soonest first, from the partial index on pending expiry.
+func (t *tx) DuePending(now time.Time, limit int) ([]approvals.Request, error) {
+	rows, err := t.q.QueryContext(t.ctx, `SELECT `+requestCols+requestFrom+
+		` WHERE r.status = 'pending' AND r.expires_at <= ? ORDER BY r.expires_at, r.id LIMIT ?`, ms(now), pageLimit(limit))
+	if err != nil {
+		return nil, fmt.Errorf("due requests: %w", err)
+	}
+	return collectRequests(rows)
 }
