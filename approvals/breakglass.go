@@ -57,7 +57,7 @@ func (s *Service) breakGlass(ctx context.Context, in ApproveInput) (Outcome, err
 		if err := tx.InsertReview(Review{RequestID: req.ID, Approver: a.Login, Decision: DecisionApprove, Comment: reason, SignatureDigest: stored.Digest, GrantTTL: grantTTL, At: now}); err != nil {
 			return err
 		}
-		if err := tx.SetRequestStatus(req.ID, StatusApproved, now, a.Login); err != nil {
+		if err := tx.SetRequestStatus(req.ID, StatusApproved, now, a.Login, ""); err != nil {
 			return err
 		}
 		req.Status, req.DecidedAt, req.DecidedBy = StatusApproved, now, a.Login

@@ -58,8 +58,8 @@ type DenyInput struct {
 }
 
 // decisionCheck loads a request and applies the rules every decision shares:
-// pending, not expired, unchanged since it was shown, an eligible approver who
-// is not the requester and has not reviewed it yet.
+// pending, not expired, unchanged since it was shown, and eligibility (the
+// same function CanDecide uses).
 func (s *Service) decisionCheck(tx Tx, id, login, digest string, now time.Time) (Request, Template, Approver, error) {
 	req, err := tx.Request(id)
 	if err != nil {
@@ -68,32 +68,16 @@ func (s *Service) decisionCheck(tx Tx, id, login, digest string, now time.Time) 
 	if err := pendingAt(req, now); err != nil {
 		return Request{}, Template{}, Approver{}, err
 	}
-	t, err := tx.Template(req.TemplateKey)
-	if err != nil {
-		return Request{}, Template{}, Approver{}, fmt.Errorf("template %s: %w", req.TemplateKey, err)
-	}
-	a, err := tx.Approver(login)
-	if errors.Is(err, ErrNotFound) {
-		return Request{}, Template{}, Approver{}, fmt.Errorf("%w: %q is not a registered approver", ErrNotEligible, login)
-	} else if err != nil {
-		return Request{}, Template{}, Approver{}, err
-	}
-	if a.Login == req.Requester {
-		return Request{}, Template{}, Approver{}, fmt.Errorf("%w (%s asked for this access)", ErrSelfApproval, a.Login)
-	}
-	if ok, err := eligibleAt(tx, t, a, now, req.Escalation); err != nil {
-		return Request{}, Template{}, Approver{}, err
-	} else if !ok {
-		return Request{}, Template{}, Approver{}, fmt.Errorf("%w: %s may not decide template %s (%s)", ErrNotEligible, a.Login, t.Key, describeApprovers(t))
-	}
-	reviews, err := tx.Reviews(id)
+	t, err := termsOf(tx, req)
 	if err != nil {
 		return Request{}, Template{}, Approver{}, err
 	}
-	for _, r := range reviews {
-		if r.Approver == a.Login {
-			return Request{}, Template{}, Approver{}, fmt.Errorf("%w: %s already %sd this request at %s", ErrAlreadyReviewed, a.Login, r.Decision, r.At.Format(time.RFC3339))
-		}
+	a, err := s.activeApprover(tx, login)
+	if err != nil {
+		return Request{}, Template{}, Approver{}, err
+	}
+	if err := eligibility(tx, req, t, a, now); err != nil {
+		return Request{}, Template{}, Approver{}, err
 	}
 	if digest == "" {
 		return Request{}, Template{}, Approver{}, fmt.Errorf("%w: the decision does not say which version of the request was reviewed", ErrDigestMismatch)
@@ -105,14 +89,10 @@ func (s *Service) decisionCheck(tx Tx, id, login, digest string, now time.Time) 
 }
 
 // pendingAt explains why a request cannot be decided at now, naming who
-// decided it and when, or when it expired.
+// decided it and when (a *DecidedError), or when it expired.
 func pendingAt(req Request, now time.Time) error {
 	if req.Status != StatusPending {
-		by := req.DecidedBy
-		if by == "" {
-			by = "unknown"
-		}
-		return fmt.Errorf("%w: %s by %s at %s", ErrNotPending, req.Status, by, req.DecidedAt.UTC().Format(time.RFC3339))
+		return &DecidedError{RequestID: req.ID, Status: req.Status, By: req.DecidedBy, At: req.DecidedAt}
 	}
 	if !now.Before(req.ExpiresAt) {
 		return fmt.Errorf("%w at %s (its pending timeout passed)", ErrExpired, req.ExpiresAt.UTC().Format(time.RFC3339))
@@ -135,34 +115,26 @@ func Eligible(t Template, a Approver) bool {
 	return false
 }
 
-// CanDecide reports whether login may decide the request now, and if not, why.
+// CanDecide reports whether login may decide the request now, and if not,
+// why: the same rule every decision applies.
 func (s *Service) CanDecide(ctx context.Context, id, login string) error {
 	return s.store.View(ctx, func(tx ReadTx) error {
-		d, err := loadDetail(tx, id)
+		req, err := tx.Request(id)
 		if err != nil {
 			return err
 		}
-		if err := pendingAt(d.Request, s.Now()); err != nil {
+		if err := pendingAt(req, s.Now()); err != nil {
 			return err
 		}
-		a, err := tx.Approver(login)
+		t, err := termsOf(tx, req)
 		if err != nil {
-			return fmt.Errorf("%w: %q is not a registered approver", ErrNotEligible, login)
-		}
-		if a.Login == d.Request.Requester {
-			return ErrSelfApproval
-		}
-		if ok, err := eligibleAt(tx, d.Template, a, s.Now(), d.Request.Escalation); err != nil {
 			return err
-		} else if !ok {
-			return fmt.Errorf("%w: %s may not decide template %s (%s)", ErrNotEligible, a.Login, d.Template.Key, describeApprovers(d.Template))
 		}
-		for _, r := range d.Reviews {
-			if r.Approver == login {
-				return fmt.Errorf("%w: you %sd it at %s", ErrAlreadyReviewed, r.Decision, r.At.Format(time.RFC3339))
-			}
+		a, err := s.activeApprover(tx, login)
+		if err != nil {
+			return err
 		}
-		return nil
+		return eligibility(tx, req, t, a, s.Now())
 	})
 }
 
@@ -216,7 +188,7 @@ func (s *Service) Approve(ctx context.Context, in ApproveInput) (Outcome, error)
 			out = Outcome{Request: req, Remaining: t.Quorum - req.Approvals}
 			return nil
 		}
-		if err := tx.SetRequestStatus(req.ID, StatusApproved, now, a.Login); err != nil {
+		if err := tx.SetRequestStatus(req.ID, StatusApproved, now, a.Login, ""); err != nil {
 			return err
 		}
 		req.Status, req.DecidedAt, req.DecidedBy = StatusApproved, now, a.Login
@@ -345,7 +317,7 @@ func (s *Service) issueGrant(tx Tx, req Request, t Template, now time.Time, brea
 	if err := tx.ExtendKeyPublication(key.Kid, g.ExpiresAt); err != nil {
 		return Grant{}, "", err
 	}
-	if err := s.audit(tx, now, "jitdesk", "grant.issued", g.ID, map[string]any{
+	if err := s.audit(tx, now, SystemIssuer, "grant.issued", g.ID, map[string]any{
 		"request": req.ID, "subject": g.Subject, "audience": g.Audience, "scope": g.Scope,
 		"kid": g.Kid, "expires_at": g.ExpiresAt.Format(time.RFC3339), "approvers": approvers, "break_glass": breakGlass,
 	}); err != nil {
@@ -373,7 +345,7 @@ func (s *Service) Deny(ctx context.Context, in DenyInput) (Request, error) {
 		if err := tx.InsertReview(Review{RequestID: req.ID, Approver: a.Login, Decision: DecisionDeny, Comment: comment, At: now}); err != nil {
 			return err
 		}
-		if err := tx.SetRequestStatus(req.ID, StatusDenied, now, a.Login); err != nil {
+		if err := tx.SetRequestStatus(req.ID, StatusDenied, now, a.Login, ""); err != nil {
 			return err
 		}
 		req.Status, req.DecidedAt, req.DecidedBy = StatusDenied, now, a.Login
@@ -386,31 +358,74 @@ func (s *Service) Deny(ctx context.Context, in DenyInput) (Request, error) {
 	return out, nil
 }
 
-// Cancel withdraws a pending request. appID, when set, must own the request
-// (an application cannot cancel another's); actor is recorded in the audit.
-func (s *Service) Cancel(ctx context.Context, id, appID, actor string) (Request, error) {
+// CancelInput withdraws a pending request: either the application that
+// made it (AppID) or an approver who could decide it, or its own requester
+// (Approver, with a Reason). Exactly one of AppID and Approver.
+type CancelInput struct {
+	ID       string
+	AppID    string
+	Approver string
+	Reason   string
+}
+
+// Cancel withdraws a pending request. An application cannot cancel
+// another's (it is not found); an approver must be able to see the request
+// as theirs to decide or their own, and must say why.
+func (s *Service) Cancel(ctx context.Context, in CancelInput) (Request, error) {
+	reason := strings.TrimSpace(in.Reason)
+	if (in.AppID == "") == (in.Approver == "") {
+		return Request{}, invalidf("cancel %s: say who cancels (the application or an approver)", in.ID)
+	}
+	if in.Approver != "" && reason == "" {
+		return Request{}, invalidf("cancel %s: a reason is required (--reason), so the requester knows why", in.ID)
+	}
+	if len(reason) > MaxCommentLen {
+		return Request{}, invalidf("reason is %d bytes; at most %d", len(reason), MaxCommentLen)
+	}
 	var out Request
 	err := s.store.Update(ctx, func(tx Tx) error {
-		req, err := tx.Request(id)
+		req, err := tx.Request(in.ID)
 		if err != nil {
 			return err
 		}
-		if appID != "" && req.AppID != appID {
-			return ErrNotFound
+		actor := "app:" + in.AppID
+		if in.AppID != "" {
+			if req.AppID != in.AppID {
+				return ErrNotFound
+			}
+		} else {
+			a, err := s.activeApprover(tx, in.Approver)
+			if err != nil {
+				return err
+			}
+			t, err := tx.Template(req.TemplateKey)
+			if err != nil {
+				return err
+			}
+			own, err := samePerson(tx, req, a)
+			if err != nil {
+				return err
+			}
+			if !own {
+				if err := eligibility(tx, req, t, a, s.Now()); err != nil && !errors.Is(err, ErrAlreadyReviewed) {
+					return fmt.Errorf("%w: only the requester or someone who could decide it may cancel it", err)
+				}
+			}
+			actor = a.Login
 		}
 		now := s.Now()
 		if err := pendingAt(req, now); err != nil {
 			return err
 		}
-		if err := tx.SetRequestStatus(id, StatusCancelled, now, actor); err != nil {
+		if err := tx.SetRequestStatus(req.ID, StatusCancelled, now, actor, reason); err != nil {
 			return err
 		}
-		req.Status, req.DecidedAt, req.DecidedBy = StatusCancelled, now, actor
+		req.Status, req.DecidedAt, req.DecidedBy, req.DecidedComment = StatusCancelled, now, actor, reason
 		out = req
-		return s.audit(tx, now, actor, "request.cancelled", id, nil)
+		return s.audit(tx, now, actor, "request.cancelled", req.ID, map[string]any{"reason": reason})
 	})
 	if err != nil {
-		return Request{}, fmt.Errorf("cancel %s: %w", id, err)
+		return Request{}, fmt.Errorf("cancel %s: %w", in.ID, err)
 	}
 	return out, nil
 }

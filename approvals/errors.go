@@ -39,6 +39,10 @@ var (
 	ErrSchemaTooNew = errors.New("database schema is newer than this jitdesk")
 	// ErrAuditBroken: the audit chain does not verify.
 	ErrAuditBroken = errors.New("audit chain broken")
+	// ErrDisabled: the approver, key, application, template or rotation is disabled.
+	ErrDisabled = errors.New("disabled")
+	// ErrLimit: an application reached one of its limits (AppLimits).
+	ErrLimit = errors.New("limit reached")
 )
 
 func invalidf(format string, args ...any) error {

@@ -2,6 +2,8 @@ package approvals
 
 import (
 	"context"
+	"crypto/subtle"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"sync"
@@ -130,6 +132,9 @@ func (s *Service) intakeOne(c *batchReads, j *intakeJob) (intakeResult, error) {
 	if err != nil {
 		return intakeResult{caller: caller}, fmt.Errorf("submit request: %w", err)
 	}
+	if err := c.pendingRoom(s, t.AppID); err != nil {
+		return intakeResult{caller: caller}, fmt.Errorf("submit request: %w", err)
+	}
 	if err := tx.InsertRequest(req); err != nil {
 		return intakeResult{}, errAbortBatch{err}
 	}
@@ -145,23 +150,9 @@ func (s *Service) intakeOne(c *batchReads, j *intakeJob) (intakeResult, error) {
 // refused token or a replay writes nothing and returns ErrUnauthenticated; a
 // failed write returns errAbortBatch.
 func (s *Service) authenticate(tx Tx, application func(string) (Application, error), token string, now time.Time) (Caller, error) {
-	claims, err := tokens.VerifyIntake(token, tokens.IntakeOptions{
-		Issuer: s.issuer,
-		Secret: func(appID string) ([]byte, error) {
-			app, err := application(appID)
-			if err != nil {
-				return nil, fmt.Errorf("unknown application %q", appID)
-			}
-			if app.Disabled {
-				return nil, fmt.Errorf("application %q is disabled", appID)
-			}
-			return app.Secret, nil
-		},
-		Now:    func() time.Time { return now },
-		Leeway: 30 * time.Second,
-	})
+	claims, err := s.verifyIntake(application, token, now)
 	if err != nil {
-		return Caller{}, fmt.Errorf("%w: %v", ErrUnauthenticated, err)
+		return Caller{}, err
 	}
 	if err := tx.UseIntakeJTI(claims.Issuer, claims.ID, claims.ExpiresAt.Time, now); err != nil {
 		if errors.Is(err, ErrReplay) {
@@ -172,11 +163,190 @@ func (s *Service) authenticate(tx Tx, application func(string) (Application, err
 	return Caller{AppID: claims.Issuer, Subject: claims.Subject}, nil
 }
 
+// verifyIntake checks an intake token's signature and claims against every
+// secret the application may use now (see intakeSecrets), without burning
+// its jti. The subject must follow the identity profile.
+func (s *Service) verifyIntake(application func(string) (Application, error), token string, now time.Time) (tokens.IntakeClaims, error) {
+	var firstErr error
+	for i := 0; ; i++ {
+		more := false
+		claims, err := tokens.VerifyIntake(token, tokens.IntakeOptions{
+			Issuer: s.issuer,
+			Secret: func(appID string) ([]byte, error) {
+				app, err := application(appID)
+				if err != nil {
+					return nil, fmt.Errorf("unknown application %q", appID)
+				}
+				if app.Disabled {
+					return nil, fmt.Errorf("%w: application %q is disabled", ErrDisabled, appID)
+				}
+				keys, err := s.intakeSecrets(app, now)
+				if err != nil {
+					return nil, err
+				}
+				more = i+1 < len(keys)
+				return keys[min(i, len(keys)-1)], nil
+			},
+			Now:    func() time.Time { return now },
+			Leeway: 30 * time.Second,
+		})
+		if err == nil {
+			sub, err := CanonicalSubject("the intake token's sub (the user asking)", claims.Subject)
+			if err != nil {
+				return tokens.IntakeClaims{}, err
+			}
+			claims.Subject = sub
+			return claims, nil
+		}
+		if firstErr == nil {
+			firstErr = err
+		}
+		if !more {
+			if errors.Is(firstErr, ErrDisabled) {
+				return tokens.IntakeClaims{}, fmt.Errorf("%w: %w", ErrUnauthenticated, firstErr)
+			}
+			return tokens.IntakeClaims{}, fmt.Errorf("%w: %v", ErrUnauthenticated, firstErr)
+		}
+	}
+}
+
+// intakeSecrets are the HMAC keys an application may sign intake tokens
+// with at now: its secret as printed; for a secret made before that rule
+// (raw bytes printed as base64url) also the decoded bytes; and the previous
+// secret likewise while a rotation's overlap lasts.
+func (s *Service) intakeSecrets(app Application, now time.Time) ([][]byte, error) {
+	keys := secretForms(app.Secret, app.SecretFormat)
+	if len(app.PreviousSecret) > 0 && now.Before(app.PreviousSecretUntil) {
+		keys = append(keys, secretForms(app.PreviousSecret, app.PreviousSecretFormat)...)
+	}
+	if len(keys) == 0 {
+		return nil, fmt.Errorf("application %q has no secret", app.ID)
+	}
+	return keys, nil
+}
+
+// secretForms are the HMAC keys one stored secret stands for.
+func secretForms(secret []byte, format string) [][]byte {
+	if len(secret) == 0 {
+		return nil
+	}
+	if format == SecretRaw {
+		return [][]byte{[]byte(base64.RawURLEncoding.EncodeToString(secret)), secret}
+	}
+	return [][]byte{secret}
+}
+
+// PrintedSecret is the secret string an application signs with, as
+// `jitdesk app add` and `app secret rotate` print it.
+func PrintedSecret(secret []byte, format string) string {
+	if format == SecretRaw {
+		return base64.RawURLEncoding.EncodeToString(secret)
+	}
+	return string(secret)
+}
+
+// IntakeCaller verifies an intake token (signature, claims, subject)
+// without burning its jti, so the HTTP layer can apply the calling
+// application's limits before the request joins the writer; SubmitIntake
+// verifies it again and burns the jti. It returns the caller and the
+// application's limits (zero fields = defaults; see AppLimits.Effective).
+func (s *Service) IntakeCaller(ctx context.Context, token string) (Caller, AppLimits, error) {
+	var c Caller
+	var limits AppLimits
+	err := s.store.View(ctx, func(tx ReadTx) error {
+		var app Application
+		claims, err := s.verifyIntake(func(id string) (Application, error) {
+			a, err := tx.Application(id)
+			app = a
+			return a, err
+		}, token, s.Now())
+		if err != nil {
+			return err
+		}
+		c, limits = Caller{AppID: claims.Issuer, Subject: claims.Subject}, app.Limits
+		return nil
+	})
+	return c, limits, err
+}
+
+// AuthenticateClient checks RFC 6749 client credentials (HTTP Basic with
+// the application id and its secret as printed), as off-the-shelf OAuth
+// clients send them to introspection and revocation. Any mismatch is
+// ErrUnauthenticated without saying which part was wrong.
+func (s *Service) AuthenticateClient(ctx context.Context, appID, secret string) (Caller, error) {
+	var c Caller
+	err := s.store.View(ctx, func(tx ReadTx) error {
+		app, err := tx.Application(appID)
+		if err != nil || app.Disabled {
+			return fmt.Errorf("%w: client credentials do not match an enabled application", ErrUnauthenticated)
+		}
+		now := s.Now()
+		ok := subtle.ConstantTimeCompare([]byte(secret), []byte(PrintedSecret(app.Secret, app.SecretFormat))) == 1
+		if !ok && len(app.PreviousSecret) > 0 && now.Before(app.PreviousSecretUntil) {
+			ok = subtle.ConstantTimeCompare([]byte(secret), []byte(PrintedSecret(app.PreviousSecret, app.PreviousSecretFormat))) == 1
+		}
+		if !ok {
+			return fmt.Errorf("%w: client credentials do not match an enabled application", ErrUnauthenticated)
+		}
+		c = Caller{AppID: app.ID}
+		return nil
+	})
+	return c, err
+}
+
+// checkPendingLimit refuses a new request of an application already at
+// its pending limit.
+func (s *Service) checkPendingLimit(tx Tx, appID string) error {
+	app, err := tx.Application(appID)
+	if err != nil {
+		return err
+	}
+	limit := app.Limits.Effective(0).MaxPending
+	n, err := tx.CountPendingForApp(appID, limit)
+	if err != nil {
+		return err
+	}
+	if n >= limit {
+		return pendingLimitError(app, limit)
+	}
+	return nil
+}
+
+// pendingLimitError says an application has as many pending requests as it may.
+func pendingLimitError(app Application, limit int) error {
+	return fmt.Errorf("%w: application %s already has %d pending requests, its limit; decide or cancel some first, or raise it (jitdesk app update %s --max-pending N)", ErrLimit, app.Name, limit, app.Name)
+}
+
 // batchReads caches the applications and templates one intake batch reads.
 type batchReads struct {
 	tx        Tx
 	apps      map[string]Application
 	templates map[string]Template
+	pending   map[string]int // pending requests per application, counted once per batch
+}
+
+// pendingRoom refuses a request beyond the application's pending limit,
+// counting the requests this batch already added.
+func (c *batchReads) pendingRoom(s *Service, appID string) error {
+	app, err := c.application(appID)
+	if err != nil {
+		return err
+	}
+	limit := app.Limits.Effective(0).MaxPending
+	if c.pending == nil {
+		c.pending = map[string]int{}
+	}
+	n, ok := c.pending[appID]
+	if !ok {
+		if n, err = c.tx.CountPendingForApp(appID, limit); err != nil {
+			return errAbortBatch{err}
+		}
+	}
+	if n >= limit {
+		return pendingLimitError(app, limit)
+	}
+	c.pending[appID] = n + 1
+	return nil
 }
 
 func (c *batchReads) application(id string) (Application, error) {

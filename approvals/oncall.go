@@ -16,6 +16,9 @@ type Rotation struct {
 	Shift     time.Duration
 	Start     time.Time
 	CreatedAt time.Time
+	// DisabledAt is set once the rotation was removed: nobody is on call
+	// for it any more (history keeps it).
+	DisabledAt time.Time
 	// Overrides that had not ended when the rotation was loaded, oldest first.
 	Overrides []Override
 }
@@ -31,12 +34,14 @@ type Override struct {
 // OnCallAt returns who holds the pager at t: the most recent override
 // covering t, else the member whose shift contains t. Before Start nobody is.
 func (r Rotation) OnCallAt(t time.Time) (string, bool) {
-	for i := len(r.Overrides) - 1; i >= 0; i-- {
-		o := r.Overrides[i]
-		if !t.Before(o.From) && t.Before(o.Until) {
-			return o.Login, true
-		}
+	if o := r.overrideAt(t); o != nil {
+		return o.Login, true
 	}
+	return r.scheduledAt(t)
+}
+
+// scheduledAt is who the schedule alone gives the pager at t.
+func (r Rotation) scheduledAt(t time.Time) (string, bool) {
 	if len(r.Members) == 0 || r.Shift <= 0 || t.Before(r.Start) {
 		return "", false
 	}
@@ -47,8 +52,13 @@ func (r Rotation) OnCallAt(t time.Time) (string, bool) {
 // Distance says how many hand-overs away login is from holding the pager at
 // t: 0 when on call (by schedule or override), 1 for the next member, and so
 // on around the rotation. false when login is not in the rotation at all.
+// While an override holds, only its holder is at 0: the scheduled members
+// step one further away (the one the schedule gives the pager is then the
+// first escalation), so escalation first goes back to the schedule.
 func (r Rotation) Distance(login string, t time.Time) (int, bool) {
-	if who, ok := r.OnCallAt(t); ok && who == login {
+	o := r.overrideAt(t)
+	overridden := o != nil
+	if overridden && o.Login == login {
 		return 0, true
 	}
 	n := len(r.Members)
@@ -58,14 +68,19 @@ func (r Rotation) Distance(login string, t time.Time) (int, bool) {
 	cur := int(int64(t.Sub(r.Start)/r.Shift) % int64(n))
 	for i, m := range r.Members {
 		if m == login {
-			return (i - cur + n) % n, true
+			d := (i - cur + n) % n
+			if overridden {
+				d++
+			}
+			return d, true
 		}
 	}
 	return 0, false
 }
 
-// NextHandover is when the current scheduled shift ends and who takes over
-// (overrides aside).
+// NextHandover is when the current scheduled shift ends and who the
+// schedule gives the pager to then (overrides aside: Shift.Until and
+// Shift.Next, from ShiftAt, account for them).
 func (r Rotation) NextHandover(t time.Time) (time.Time, string) {
 	if len(r.Members) == 0 || r.Shift <= 0 {
 		return time.Time{}, ""
@@ -239,7 +254,7 @@ func (s *Service) EscalateDue(ctx context.Context) (int, error) {
 					continue
 				}
 				n++
-				if err := s.audit(tx, now, "system", "request.escalated", r.ID, map[string]any{"level": to, "template": t.Key}); err != nil {
+				if err := s.audit(tx, now, SystemSweeper, "request.escalated", r.ID, map[string]any{"level": to, "template": t.Key}); err != nil {
 					return err
 				}
 			}

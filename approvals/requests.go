@@ -39,6 +39,9 @@ func (s *Service) Submit(ctx context.Context, in NewRequest) (Request, error) {
 		if err != nil {
 			return err
 		}
+		if err := s.checkPendingLimit(tx, t.AppID); err != nil {
+			return err
+		}
 		if err := tx.InsertRequest(req); err != nil {
 			return err
 		}
@@ -55,9 +58,12 @@ func (s *Service) Submit(ctx context.Context, in NewRequest) (Request, error) {
 // buildRequest applies the template's rules to in. Pure, so the rules are
 // tested without a store.
 func (s *Service) buildRequest(t Template, in NewRequest, now time.Time) (Request, error) {
-	requester := strings.TrimSpace(in.Requester)
-	if requester == "" || len(requester) > MaxRequesterLen {
-		return Request{}, invalidf("requester is required (at most %d bytes)", MaxRequesterLen)
+	if t.Disabled() {
+		return Request{}, fmt.Errorf("%w: template %s takes no new requests (disabled at %s)", ErrDisabled, t.Key, t.DisabledAt.Format(time.RFC3339))
+	}
+	requester, err := CanonicalSubject("requester", strings.TrimSpace(in.Requester))
+	if err != nil {
+		return Request{}, err
 	}
 	if !utf8.ValidString(in.Reason) {
 		return Request{}, invalidf("reason is not valid UTF-8")
@@ -112,8 +118,10 @@ func (s *Service) buildRequest(t Template, in NewRequest, now time.Time) (Reques
 		ID:            s.newIDAt(now),
 		TemplateKey:   t.Key,
 		AppID:         t.AppID,
-		Requester:     requester,
-		Reason:        reason,
+		Requester:         requester,
+		RequesterIdentity: IdentityOf(requester),
+		TemplateVersion:   max(t.Version, 1),
+		Reason:            reason,
 		Metadata:      md,
 		TTL:           ttl,
 		CreatedAt:     now,
@@ -194,7 +202,7 @@ func loadDetail(tx ReadTx, id string) (Detail, error) {
 	if d.Application, err = tx.Application(d.Request.AppID); err != nil {
 		return d, fmt.Errorf("application %s: %w", d.Request.AppID, err)
 	}
-	d.Application.Secret = nil // never leaves the domain through a read
+	d.Application.Secret, d.Application.PreviousSecret = nil, nil // never leave the domain through a read
 	if d.Reviews, err = tx.Reviews(id); err != nil {
 		return d, err
 	}
@@ -203,6 +211,7 @@ func loadDetail(tx ReadTx, id string) (Detail, error) {
 		if err != nil {
 			return d, fmt.Errorf("grant of approved request: %w", err)
 		}
+		g.Token = "" // a bearer secret: only RevealToken and the application's pick-up return it
 		d.Grant = &g
 	}
 	d.Digest = Digest(d.Request, d.Template)

@@ -3,6 +3,7 @@ package approvals
 import (
 	"context"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -146,12 +147,12 @@ func (s *Service) CreateApplication(ctx context.Context, actor, name, audience s
 	if audience == "" || len(audience) > 256 || hasControl(audience) {
 		return Application{}, invalidf("audience %q: give the aud that services expect in tokens (1-256 printable characters)", audience)
 	}
-	secret, err := tokens.NewSecret()
+	secret, err := newPrintedSecret()
 	if err != nil {
 		return Application{}, fmt.Errorf("create application %s: %w", name, err)
 	}
 	now := s.Now()
-	app := Application{ID: "app_" + strings.ToLower(s.newID()), Name: name, Audience: audience, Secret: secret, CreatedAt: now}
+	app := Application{ID: "app_" + strings.ToLower(s.newID()), Name: name, Audience: audience, Secret: secret, SecretFormat: SecretPrinted, CreatedAt: now}
 	err = s.store.Update(ctx, func(tx Tx) error {
 		if _, err := tx.ApplicationByName(name); err == nil {
 			return fmt.Errorf("%w: application %q", ErrConflict, name)
@@ -224,6 +225,98 @@ const (
 
 // AddTemplate registers a template after checking it can ever be satisfied.
 func (s *Service) AddTemplate(ctx context.Context, actor string, t Template) error {
+	t.CreatedAt = s.Now()
+	t.Version = 1
+	err := s.store.Update(ctx, func(tx Tx) error {
+		if _, err := tx.Template(t.Key); err == nil {
+			return fmt.Errorf("%w: template %q", ErrConflict, t.Key)
+		}
+		if err := s.checkTemplate(tx, &t); err != nil {
+			return err
+		}
+		if err := tx.InsertTemplate(t); err != nil {
+			return err
+		}
+		return s.audit(tx, t.CreatedAt, actor, "template.added", t.Key, templateTerms(t))
+	})
+	if err != nil {
+		return fmt.Errorf("add template %s: %w", t.Key, err)
+	}
+	return nil
+}
+
+// templateTerms are a template's terms as audited.
+func templateTerms(t Template) map[string]any {
+	fields := make([]map[string]any, 0, len(t.Fields))
+	for _, f := range t.Fields {
+		fields = append(fields, map[string]any{"name": f.Name, "default": f.Default, "required": f.Required})
+	}
+	return map[string]any{
+		"app": t.AppID, "name": t.Name, "title": t.Title, "type": string(t.Type), "quorum": t.Quorum, "approvers": t.Approvers, "groups": t.Groups, "oncall": t.OnCall,
+		"fields": fields, "min_reason": t.MinReason,
+		"default_ttl": t.DefaultTTL.String(), "max_ttl": t.MaxTTL.String(), "pending_timeout": t.PendingTimeout.String(), "break_glass_max_ttl": t.BreakGlassMaxTTL.String(),
+		"break_glass_groups": t.BreakGlassGroups, "escalate_after": t.EscalateAfter.String(), "escalate_group": t.EscalateGroup, "version": max(t.Version, 1),
+	}
+}
+
+// templateDiff lists the terms that differ between two versions, as
+// {"field": {"from": …, "to": …}}.
+func templateDiff(a, b Template) map[string]any {
+	ta, tb := templateTerms(a), templateTerms(b)
+	out := map[string]any{}
+	for k, va := range ta {
+		if k == "version" {
+			continue
+		}
+		if fmt.Sprint(va) != fmt.Sprint(tb[k]) {
+			out[k] = map[string]any{"from": va, "to": tb[k]}
+		}
+	}
+	return out
+}
+
+// checkTemplate applies every rule a template's terms must meet (for a new
+// template and for each new version), normalising t in place: defaults
+// filled, lists deduplicated, the application resolved, named approvers,
+// groups and rotations checked, the escalation cap derived.
+func (s *Service) checkTemplate(tx Tx, tp *Template) error {
+	t := *tp
+	if err := normalizeTemplate(&t); err != nil {
+		return err
+	}
+		app, err := s.findApp(tx, t.AppID)
+		if err != nil {
+			return err
+		}
+		t.AppID = app.ID
+		for _, login := range t.Approvers {
+			if _, err := tx.Approver(login); err != nil {
+				return fmt.Errorf("approver %q: %w (add them first with: jitdesk approver add %s --name ...)", login, err, login)
+			}
+		}
+		t.EscalateCap = 0
+		for _, r := range t.OnCall {
+			rot, err := tx.Rotation(r, t.CreatedAt)
+			if err != nil {
+				return fmt.Errorf("rotation %q: %w (add it first with: jitdesk oncall add %s ...)", r, err, r)
+			}
+			if t.EscalateAfter > 0 {
+				t.EscalateCap = max(t.EscalateCap, len(rot.Members)-1)
+			}
+		}
+		if t.EscalateAfter > 0 && t.EscalateGroup != "" {
+			t.EscalateCap = max(t.EscalateCap, 1)
+		}
+		if len(t.Groups) == 0 && len(t.OnCall) == 0 && t.Quorum > len(t.Approvers) {
+			return invalidf("quorum %d needs more approvers than the %d named", t.Quorum, len(t.Approvers))
+		}
+	*tp = t
+	return nil
+}
+
+// normalizeTemplate is checkTemplate's part that needs no store.
+func normalizeTemplate(tp *Template) error {
+	t := *tp
 	if !keyRe.MatchString(t.Key) {
 		return invalidf("template key %q: use 1-64 lower-case letters, digits, '.', '_' or '-'", t.Key)
 	}
@@ -302,49 +395,7 @@ func (s *Service) AddTemplate(ctx context.Context, actor string, t Template) err
 	if len(t.Fields) > MaxMetadataKeys {
 		return invalidf("template %s: at most %d fields", t.Key, MaxMetadataKeys)
 	}
-	t.CreatedAt = s.Now()
-	err := s.store.Update(ctx, func(tx Tx) error {
-		if _, err := tx.Template(t.Key); err == nil {
-			return fmt.Errorf("%w: template %q", ErrConflict, t.Key)
-		}
-		app, err := s.findApp(tx, t.AppID)
-		if err != nil {
-			return err
-		}
-		t.AppID = app.ID
-		for _, login := range t.Approvers {
-			if _, err := tx.Approver(login); err != nil {
-				return fmt.Errorf("approver %q: %w (add them first with: jitdesk approver add %s --name ...)", login, err, login)
-			}
-		}
-		t.EscalateCap = 0
-		for _, r := range t.OnCall {
-			rot, err := tx.Rotation(r, t.CreatedAt)
-			if err != nil {
-				return fmt.Errorf("rotation %q: %w (add it first with: jitdesk oncall add %s ...)", r, err, r)
-			}
-			if t.EscalateAfter > 0 {
-				t.EscalateCap = max(t.EscalateCap, len(rot.Members)-1)
-			}
-		}
-		if t.EscalateAfter > 0 && t.EscalateGroup != "" {
-			t.EscalateCap = max(t.EscalateCap, 1)
-		}
-		if len(t.Groups) == 0 && len(t.OnCall) == 0 && t.Quorum > len(t.Approvers) {
-			return invalidf("quorum %d needs more approvers than the %d named", t.Quorum, len(t.Approvers))
-		}
-		if err := tx.InsertTemplate(t); err != nil {
-			return err
-		}
-		return s.audit(tx, t.CreatedAt, actor, "template.added", t.Key, map[string]any{
-			"app": t.AppID, "type": string(t.Type), "quorum": t.Quorum, "approvers": t.Approvers, "groups": t.Groups, "oncall": t.OnCall,
-			"default_ttl": t.DefaultTTL.String(), "max_ttl": t.MaxTTL.String(), "pending_timeout": t.PendingTimeout.String(), "break_glass_max_ttl": t.BreakGlassMaxTTL.String(),
-			"escalate_after": t.EscalateAfter.String(), "escalate_group": t.EscalateGroup,
-		})
-	})
-	if err != nil {
-		return fmt.Errorf("add template %s: %w", t.Key, err)
-	}
+	*tp = t
 	return nil
 }
 
@@ -388,7 +439,10 @@ func (s *Service) Approver(ctx context.Context, login string) (Approver, error) 
 	return a, nil
 }
 
-// ApproverBySSHKey returns the approver who owns the key with this fingerprint.
+// ApproverBySSHKey returns the approver who owns the key with this
+// fingerprint, if that key still authenticates: a removed key is
+// ErrNotFound, a disabled approver ErrDisabled. The SSH console calls it at
+// login and again whenever anything changes, ending sessions it refuses.
 func (s *Service) ApproverBySSHKey(ctx context.Context, fingerprint string) (Approver, error) {
 	var a Approver
 	err := s.store.View(ctx, func(tx ReadTx) error {
@@ -398,6 +452,14 @@ func (s *Service) ApproverBySSHKey(ctx context.Context, fingerprint string) (App
 	})
 	if err != nil {
 		return Approver{}, fmt.Errorf("ssh key %s: %w", fingerprint, err)
+	}
+	for _, k := range a.SSHKeys {
+		if k.Fingerprint == fingerprint && !k.Active() {
+			return Approver{}, fmt.Errorf("ssh key %s: %w: it was removed from %s at %s", fingerprint, ErrNotFound, a.Login, k.RemovedAt.Format(time.RFC3339))
+		}
+	}
+	if a.Disabled() {
+		return Approver{}, fmt.Errorf("ssh key %s: %w: approver %s was disabled at %s", fingerprint, ErrDisabled, a.Login, a.DisabledAt.Format(time.RFC3339))
 	}
 	return a, nil
 }
@@ -510,4 +572,14 @@ func ParseDuration(s string) (time.Duration, error) {
 		return 0, invalidf("duration %q: use a positive duration like 30m, 1h30m or 2d", s)
 	}
 	return d, nil
+}
+
+// newPrintedSecret returns a fresh application secret in the form it is
+// printed and signed with: "jds_" and 32 random bytes in base64url.
+func newPrintedSecret() ([]byte, error) {
+	raw, err := tokens.NewSecret()
+	if err != nil {
+		return nil, err
+	}
+	return []byte("jds_" + base64.RawURLEncoding.EncodeToString(raw)), nil
 }

@@ -469,7 +469,7 @@ func TestSweeperExpiresDueRequestsOnceEvenWhenSweepersRace(t *testing.T) {
 		t.Fatalf("sweeps moved %d+%d (errors %v %v), want exactly 1", n1, n2, e1, e2)
 	}
 	d := f.detail(r1.ID)
-	if d.Request.Status != approvals.StatusExpired || d.Request.DecidedBy != "system" {
+	if d.Request.Status != approvals.StatusExpired || d.Request.DecidedBy != approvals.SystemSweeper {
 		t.Fatalf("r1: %+v", d.Request)
 	}
 	if f.detail(r2.ID).Request.Status != approvals.StatusPending {

@@ -57,6 +57,18 @@ type RequestQuery struct {
 	// EscalationGroups are EligibleFor's groups: escalated requests of
 	// templates escalating to one of them count.
 	EscalationGroups []string
+	// Viewer, when set, keeps only requests this approver may see: of
+	// templates they could decide under any rule (named, group, on call,
+	// escalation) and their own; an auditor sees every request. Service.List
+	// fills VisibleTemplates and SelfIdentities from it; an unknown or
+	// disabled viewer sees nothing.
+	Viewer string
+	// VisibleTemplates and SelfIdentities are what Viewer may see: requests
+	// of these templates, or whose requester identity is one of these.
+	// AllVisible (an auditor) lifts the restriction.
+	VisibleTemplates []string
+	SelfIdentities   []string
+	AllVisible       bool
 	// Requester, when set, keeps only this requester's requests.
 	Requester string
 	// Filter, when set, keeps requests whose requester, template key or
@@ -114,7 +126,22 @@ type ReadTx interface {
 	// ApproverBySSHKey finds the approver owning the key with this fingerprint.
 	ApproverBySSHKey(fingerprint string) (Approver, error)
 	Approvers(afterLogin string, limit int) ([]Approver, error)
+	// ApproversByEmail lists the approvers (disabled ones too) with this
+	// email; "" matches nobody.
+	ApproversByEmail(email string) ([]Approver, error)
 	Template(key string) (Template, error)
+	// TemplateVersions lists a template's recorded versions, oldest first.
+	TemplateVersions(key string) ([]TemplateVersionInfo, error)
+	// TemplatesUsingRotation lists the keys of templates naming a rotation.
+	TemplatesUsingRotation(rotation string) ([]string, error)
+	// Setting returns a deployment-wide setting; ok is false when unset.
+	Setting(name string) (value string, ok bool, err error)
+	// LatestGrantToken returns the newest grant's access token (ok false
+	// when no grant exists), from which an old database adopts its issuer.
+	LatestGrantToken() (token string, ok bool, err error)
+	// TemplateVersion returns the terms of one version of a template
+	// (ErrNotFound when that version was never recorded).
+	TemplateVersion(key string, version int) (Template, error)
 	Templates(afterKey string, limit int) ([]Template, error)
 	Request(id string) (Request, error)
 	Requests(q RequestQuery) ([]Request, error)
@@ -170,12 +197,41 @@ type ReadTx interface {
 type Tx interface {
 	ReadTx
 	InsertApplication(Application) error // ErrConflict on a duplicate id or name
+	// UpdateApprover rewrites an approver's name, email, auditor flag and groups.
+	UpdateApprover(Approver) error
+	// SetApproverDisabled disables (at non-zero, by whom) or enables (zero) an approver.
+	SetApproverDisabled(login string, at time.Time, by string) error
+	// AddSSHKey registers a key (or brings back one this approver removed);
+	// ErrConflict when another approver holds it.
+	AddSSHKey(login string, k SSHKey) error
+	// RemoveSSHKey marks an approver's active key removed at "at".
+	RemoveSSHKey(login, fingerprint string, at time.Time) error
+	// UpdateTemplate stores tm (Version raised by the caller) as the
+	// current terms and records the version.
+	UpdateTemplate(tm Template, by string, at time.Time) error
+	// SetTemplateDisabled stops (at non-zero) or restarts (zero) new requests.
+	SetTemplateDisabled(key string, at time.Time) error
+	// UpdateRotation rewrites a rotation's members, shift and start.
+	UpdateRotation(Rotation) error
+	// SetRotationDisabled disables (at non-zero) or restores a rotation.
+	SetRotationDisabled(name string, at time.Time) error
+	// CancelOverrides ends a rotation's overrides holding or to come at "at".
+	CancelOverrides(rotation string, at time.Time) (int, error)
+	// SetSetting stores a deployment-wide setting.
+	SetSetting(name, value string) error
+	// UpdateApplication rewrites an application's mutable fields (name,
+	// audience, secrets and their formats, disabled, limits).
+	UpdateApplication(Application) error
+	// CountPendingForApp counts an application's pending requests, stopping at atMost.
+	CountPendingForApp(appID string, atMost int) (int, error)
 	InsertApprover(Approver) error       // ErrConflict on a duplicate login or SSH key
 	InsertTemplate(Template) error       // ErrConflict on a duplicate key
 	InsertRequest(Request) error
-	// SetRequestStatus moves a pending request to status; it returns
-	// ErrNotPending when the request is no longer pending.
-	SetRequestStatus(id string, status Status, at time.Time, by string) error
+	// SetRequestStatus moves a pending request to status, recording who
+	// ended it and what they said (a cancel's reason; "" for reviews, whose
+	// comments are on the review); it returns a *DecidedError (ErrNotPending)
+	// when the request is no longer pending.
+	SetRequestStatus(id string, status Status, at time.Time, by, comment string) error
 	// InsertReview records a review and bumps the request's approval count
 	// for approvals; ErrAlreadyReviewed when this approver already reviewed.
 	InsertReview(Review) error

@@ -26,10 +26,10 @@ func (s *Service) ExpireDue(ctx context.Context) (int, error) {
 				return err
 			}
 			for _, r := range due {
-				if err := tx.SetRequestStatus(r.ID, StatusExpired, now, "system"); err != nil {
+				if err := tx.SetRequestStatus(r.ID, StatusExpired, now, SystemSweeper, ""); err != nil {
 					return err
 				}
-				if err := s.audit(tx, now, "system", "request.expired", r.ID, map[string]any{"expires_at": r.ExpiresAt.Format(time.RFC3339)}); err != nil {
+				if err := s.audit(tx, now, SystemSweeper, "request.expired", r.ID, map[string]any{"expires_at": r.ExpiresAt.Format(time.RFC3339)}); err != nil {
 					return err
 				}
 			}

@@ -75,28 +75,111 @@ const (
 // Application is a client of jitdesk that submits requests for its users and
 // authenticates with HS256 intake tokens signed by its own secret.
 type Application struct {
-	ID        string
-	Name      string
-	Audience  string // the aud of access tokens issued for it
-	Secret    []byte // intake signing secret; shown once at creation
-	Disabled  bool
-	CreatedAt time.Time
+	ID       string
+	Name     string
+	Audience string // the aud of access tokens issued for it
+	// Secret is the intake signing secret, shown once at creation: the HMAC
+	// key is the string exactly as printed (SecretFormat "printed"), or for
+	// applications made before that rule, raw bytes printed as base64url
+	// ("raw"; both forms are accepted until the next rotation).
+	Secret       []byte
+	SecretFormat string
+	// PreviousSecret stays acceptable until PreviousSecretUntil after a
+	// rotation with an overlap (zero time: not at all).
+	PreviousSecret       []byte
+	PreviousSecretFormat string
+	PreviousSecretUntil  time.Time
+	Disabled             bool
+	Limits               AppLimits
+	CreatedAt            time.Time
+}
+
+// Secret formats (Application.SecretFormat).
+const (
+	SecretPrinted = "printed"
+	SecretRaw     = "raw"
+)
+
+// AppLimits bound what one application may take from everyone: pending
+// requests, intake rate and parked long-polls. Zero fields mean the
+// product's defaults (see Effective).
+type AppLimits struct {
+	MaxPending    int     // pending requests at once
+	RatePerSecond float64 // sustained intake requests a second
+	Burst         int     // intake requests allowed at once above the rate
+	MaxLongPolls  int     // parked long-polls at once; 0 = a tenth of the server's slots
+}
+
+// Default per-application limits: no real application meets them by
+// accident, and one runaway application cannot fill the disk or the
+// long-poll slots for everyone.
+const (
+	DefaultMaxPending    = 1000
+	DefaultRatePerSecond = 50
+	DefaultBurst         = 100
+)
+
+// Effective fills zero limits with the defaults; serverLongPolls is the
+// server's total long-poll slots (a tenth of them is the default share).
+func (l AppLimits) Effective(serverLongPolls int) AppLimits {
+	if l.MaxPending <= 0 {
+		l.MaxPending = DefaultMaxPending
+	}
+	if l.RatePerSecond <= 0 {
+		l.RatePerSecond = DefaultRatePerSecond
+	}
+	if l.Burst <= 0 {
+		l.Burst = DefaultBurst
+	}
+	if l.MaxLongPolls <= 0 {
+		l.MaxLongPolls = max(1, serverLongPolls/10)
+	}
+	return l
 }
 
 // SSHKey is an approver's public key for the SSH console.
 type SSHKey struct {
 	Fingerprint   string // SHA256:… as OpenSSH prints it
 	AuthorizedKey string // the authorized_keys line
+	AddedAt       time.Time
+	// RemovedAt is set once the key was removed: it no longer
+	// authenticates, but history (and signatures made with it) keep it.
+	RemovedAt time.Time
 }
+
+// Active reports whether the key still authenticates.
+func (k SSHKey) Active() bool { return k.RemovedAt.IsZero() }
 
 // Approver is a person who may review requests.
 type Approver struct {
-	Login     string
-	Name      string
-	Email     string
-	Groups    []string
-	SSHKeys   []SSHKey
-	CreatedAt time.Time
+	Login  string
+	Name   string
+	Email  string
+	Groups []string
+	// SSHKeys are the approver's keys, removed ones included (see
+	// SSHKey.Active).
+	SSHKeys []SSHKey
+	// Auditor approvers see every request, read-only unless otherwise eligible.
+	Auditor bool
+	// DisabledAt is set while the approver is disabled (offboarded): they
+	// decide nothing and appear nowhere as eligible; history keeps them.
+	DisabledAt time.Time
+	DisabledBy string
+	CreatedAt  time.Time
+}
+
+// Disabled reports whether the approver is disabled.
+func (a Approver) Disabled() bool { return !a.DisabledAt.IsZero() }
+
+// ActiveKeys returns the approver's keys that still authenticate.
+func (a Approver) ActiveKeys() []SSHKey {
+	var out []SSHKey
+	for _, k := range a.SSHKeys {
+		if k.Active() {
+			out = append(out, k)
+		}
+	}
+	return out
 }
 
 // MetadataField is one approval-data field of a template.
@@ -133,23 +216,42 @@ type Template struct {
 	EscalateAfter time.Duration
 	EscalateGroup string
 	EscalateCap   int
-	CreatedAt     time.Time
+	// BreakGlassGroups may break glass on their own requests of this
+	// template besides those who could decide it.
+	BreakGlassGroups []string
+	// Version counts the template's changes (1 when added); a request is
+	// decided on the version it was made under.
+	Version int
+	// DisabledAt is set while the template takes no new requests.
+	DisabledAt time.Time
+	CreatedAt  time.Time
 }
+
+// Disabled reports whether the template refuses new requests.
+func (t Template) Disabled() bool { return !t.DisabledAt.IsZero() }
 
 // Request is one ask for temporary access.
 type Request struct {
 	ID          string
 	TemplateKey string
 	AppID       string
-	Requester   string // the intake token's sub
-	Reason      string
+	Requester   string // the intake token's sub, under the identity profile
+	// RequesterIdentity is Requester's comparison form (IdentityOf): equal
+	// identities are one person for the self-approval rule.
+	RequesterIdentity string
+	// TemplateVersion is the template version the request was made under.
+	TemplateVersion int
+	Reason          string
 	Metadata    map[string]string
 	TTL         time.Duration // requested grant lifetime
 	CreatedAt   time.Time
 	ExpiresAt   time.Time // pending timeout
 	Status      Status
 	DecidedAt   time.Time // zero while pending
-	DecidedBy   string    // approver login, "system" for expiry, the app for cancel
+	DecidedBy   string    // approver login, SystemSweeper for expiry, the app or approver for cancel
+	// DecidedComment is what the decider said when it is not a review's
+	// comment (a cancel's reason).
+	DecidedComment string
 	Approvals   int       // approve reviews recorded so far
 	Escalation  int       // escalation steps taken (see Template.EscalateAfter)
 

@@ -56,7 +56,7 @@ func TestEveryAnnouncedChangeIsQueuedWhateverPathMadeIt(t *testing.T) {
 		t.Fatal(err)
 	}
 	cancelled := f.submit("k8s", "mallory", map[string]string{"namespace": "x"})
-	if _, err := f.svc.Cancel(f.ctx, cancelled.ID, "", "app:test"); err != nil {
+	if _, err := f.svc.Cancel(f.ctx, approvals.CancelInput{ID: cancelled.ID, AppID: cancelled.AppID}); err != nil {
 		t.Fatal(err)
 	}
 	approved := f.submit("k8s", "mallory", map[string]string{"namespace": "x"})

@@ -77,7 +77,7 @@ grep -q "token verified with jose" "$work/client.log" || fail "client did not ve
 echo "--- curl: status and token pick-up need a fresh intake token each"
 tok() { node -e '
 const jwt=require("./examples/node/node_modules/jsonwebtoken");
-console.log(jwt.sign({}, Buffer.from(process.argv[1],"base64url"), {algorithm:"HS256",issuer:process.argv[2],audience:process.argv[3],subject:"alice",jwtid:require("crypto").randomUUID(),expiresIn:"2m"}))' "$app_secret" "$app_id" "$issuer"; }
+console.log(jwt.sign({}, process.argv[1], {algorithm:"HS256",issuer:process.argv[2],audience:process.argv[3],subject:"alice",jwtid:require("crypto").randomUUID(),expiresIn:"2m"}))' "$app_secret" "$app_id" "$issuer"; }
 curl -fsS "$base/v1/requests/$approved" -H "Authorization: Bearer $(tok)" | grep -q '"status":"approved"' || fail "status"
 curl -fsS "$base/v1/requests/$approved/token" -H "Authorization: Bearer $(tok)" | grep -q access_token || fail "token pick-up"
 grep -q "$(cut -c1-40 "$work/token.txt")" "$work/serve.log" && fail "a token reached the server log"

@@ -369,7 +369,7 @@ func (a *api) token(w http.ResponseWriter, r *http.Request, caller approvals.Cal
 }
 
 func (a *api) cancel(w http.ResponseWriter, r *http.Request, caller approvals.Caller) {
-	req, err := a.svc.Cancel(r.Context(), r.PathValue("id"), caller.AppID, "app:"+caller.AppID)
+	req, err := a.svc.Cancel(r.Context(), approvals.CancelInput{ID: r.PathValue("id"), AppID: caller.AppID})
 	if err != nil {
 		a.fail(w, r, err)
 		return

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"database/sql"
 	"fmt"
 	"time"
 
@@ -12,9 +13,13 @@ import (
 func (t *tx) Rotation(name string, now time.Time) (approvals.Rotation, error) {
 	var r approvals.Rotation
 	var shift, start, created int64
-	err := t.queryRow(`SELECT name, shift_ms, start_at, created_at FROM rotations WHERE name = ?`, name).Scan(&r.Name, &shift, &start, &created)
+	var disabled sql.NullInt64
+	err := t.queryRow(`SELECT name, shift_ms, start_at, created_at, disabled_at FROM rotations WHERE name = ?`, name).Scan(&r.Name, &shift, &start, &created, &disabled)
 	if err != nil {
 		return r, notFound("rotation", name, err)
+	}
+	if disabled.Valid {
+		r.DisabledAt = fromMS(disabled.Int64)
 	}
 	r.Shift, r.Start, r.CreatedAt = msDur(shift), fromMS(start), fromMS(created)
 	if r.Members, err = t.strings(`SELECT login FROM rotation_members WHERE rotation = ? ORDER BY position`, name); err != nil {
@@ -40,7 +45,7 @@ func (t *tx) Rotation(name string, now time.Time) (approvals.Rotation, error) {
 
 // Rotations lists every rotation by name (there are few, so no paging).
 func (t *tx) Rotations(now time.Time) ([]approvals.Rotation, error) {
-	names, err := t.strings(`SELECT name FROM rotations ORDER BY name`)
+	names, err := t.strings(`SELECT name FROM rotations WHERE disabled_at IS NULL ORDER BY name`)
 	if err != nil {
 		return nil, fmt.Errorf("list rotations: %w", err)
 	}

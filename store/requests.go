@@ -14,7 +14,8 @@ import (
 )
 
 const requestCols = `r.id, r.template_key, r.app_id, r.requester, r.reason, r.metadata, r.ttl_ms, r.created_at, r.expires_at,
-	r.status, r.decided_at, r.decided_by, r.approvals, t.title, t.type, a.name, r.escalation`
+	r.status, r.decided_at, r.decided_by, r.approvals, t.title, t.type, a.name, r.escalation,
+	r.requester_identity, r.template_version, r.decided_comment`
 
 // requestFrom joins what lists show beside a request. The joins are on
 // primary keys, one lookup per row returned, and the planner keeps requests
@@ -28,7 +29,8 @@ func scanRequest(s interface{ Scan(...any) error }) (approvals.Request, error) {
 	var decided sql.NullInt64
 	var by sql.NullString
 	err := s.Scan(&r.ID, &r.TemplateKey, &r.AppID, &r.Requester, &r.Reason, &md, &ttl, &created, &expires,
-		&status, &decided, &by, &r.Approvals, &r.TemplateTitle, &typ, &r.AppName, &r.Escalation)
+		&status, &decided, &by, &r.Approvals, &r.TemplateTitle, &typ, &r.AppName, &r.Escalation,
+		&r.RequesterIdentity, &r.TemplateVersion, &r.DecidedComment)
 	if err != nil {
 		return r, err
 	}
@@ -77,8 +79,9 @@ type execer interface {
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
 }
 
-const insertRequestSQL = `INSERT INTO requests (id, template_key, app_id, requester, reason, metadata, ttl_ms, created_at, expires_at, status, decided_at, decided_by, approvals)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+const insertRequestSQL = `INSERT INTO requests (id, template_key, app_id, requester, reason, metadata, ttl_ms, created_at, expires_at, status, decided_at, decided_by, approvals,
+	requester_identity, template_version, decided_comment)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 
 func requestArgs(r approvals.Request) ([]any, error) {
 	md, err := metadataJSON(r.Metadata)
@@ -90,7 +93,7 @@ func requestArgs(r approvals.Request) ([]any, error) {
 		by = r.DecidedBy
 	}
 	return []any{r.ID, r.TemplateKey, r.AppID, r.Requester, r.Reason, md, r.TTL.Milliseconds(), ms(r.CreatedAt), ms(r.ExpiresAt),
-		string(r.Status), nullMS(r.DecidedAt), by, r.Approvals}, nil
+		string(r.Status), nullMS(r.DecidedAt), by, r.Approvals, r.RequesterIdentity, max(r.TemplateVersion, 1), r.DecidedComment}, nil
 }
 
 func insertRequest(ctx context.Context, q execer, r approvals.Request) error {
@@ -107,8 +110,8 @@ func insertRequest(ctx context.Context, q execer, r approvals.Request) error {
 // "by". The status = 'pending' condition is in the UPDATE itself, so two
 // deciders cannot both win: ErrNotPending (naming the earlier decision)
 // when it was no longer pending, ErrNotFound when it does not exist.
-func (t *tx) SetRequestStatus(id string, status approvals.Status, at time.Time, by string) error {
-	res, err := t.exec(`UPDATE requests SET status = ?, decided_at = ?, decided_by = ? WHERE id = ? AND status = 'pending'`, string(status), ms(at), by, id)
+func (t *tx) SetRequestStatus(id string, status approvals.Status, at time.Time, by, comment string) error {
+	res, err := t.exec(`UPDATE requests SET status = ?, decided_at = ?, decided_by = ?, decided_comment = ? WHERE id = ? AND status = 'pending'`, string(status), ms(at), by, comment, id)
 	if err != nil {
 		return dbErr(fmt.Sprintf("set request %s %s", id, status), err, approvals.ErrConflict)
 	}
@@ -121,7 +124,7 @@ func (t *tx) SetRequestStatus(id string, status approvals.Status, at time.Time, 
 		if err != nil {
 			return err
 		}
-		return fmt.Errorf("request %s: %w: %s by %s at %s", id, approvals.ErrNotPending, r.Status, r.DecidedBy, r.DecidedAt.Format(time.RFC3339))
+		return fmt.Errorf("request %s: %w", id, &approvals.DecidedError{RequestID: id, Status: r.Status, By: r.DecidedBy, At: r.DecidedAt})
 	}
 	return nil
 }

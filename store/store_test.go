@@ -420,14 +420,14 @@ func TestDecisionsOnlyMovePendingRequests(t *testing.T) {
 		if err := tx.InsertReview(approvals.Review{RequestID: "R00001", Approver: "alice", Decision: approvals.DecisionDeny, At: base}); !errors.Is(err, approvals.ErrAlreadyReviewed) {
 			t.Errorf("second review: %v", err)
 		}
-		if err := tx.SetRequestStatus("R00001", approvals.StatusApproved, base, "alice"); err != nil {
+		if err := tx.SetRequestStatus("R00001", approvals.StatusApproved, base, "alice", ""); err != nil {
 			return err
 		}
-		err := tx.SetRequestStatus("R00001", approvals.StatusDenied, base, "bob")
+		err := tx.SetRequestStatus("R00001", approvals.StatusDenied, base, "bob", "")
 		if !errors.Is(err, approvals.ErrNotPending) || !strings.Contains(err.Error(), "approved by alice") {
 			t.Errorf("second decision: %v", err)
 		}
-		if err := tx.SetRequestStatus("nope", approvals.StatusDenied, base, "bob"); !errors.Is(err, approvals.ErrNotFound) {
+		if err := tx.SetRequestStatus("nope", approvals.StatusDenied, base, "bob", ""); !errors.Is(err, approvals.ErrNotFound) {
 			t.Errorf("unknown request: %v", err)
 		}
 		r, _ := tx.Request("R00001")

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jitdesk/jitdesk/approvals"
@@ -65,14 +66,36 @@ func pageLimit(limit int) int {
 
 // --- applications
 
-const appCols = `id, name, audience, secret, disabled, created_at`
+const appCols = `id, name, audience, secret, disabled, created_at, secret_format, previous_secret, previous_secret_format, previous_secret_until,
+	max_pending, rate_per_second, rate_burst, max_long_polls`
 
 func scanApp(s interface{ Scan(...any) error }) (approvals.Application, error) {
 	var a approvals.Application
-	var created int64
-	err := s.Scan(&a.ID, &a.Name, &a.Audience, &a.Secret, &a.Disabled, &created)
+	var created, prevUntil int64
+	err := s.Scan(&a.ID, &a.Name, &a.Audience, &a.Secret, &a.Disabled, &created, &a.SecretFormat, &a.PreviousSecret, &a.PreviousSecretFormat, &prevUntil,
+		&a.Limits.MaxPending, &a.Limits.RatePerSecond, &a.Limits.Burst, &a.Limits.MaxLongPolls)
 	a.CreatedAt = fromMS(created)
+	if prevUntil > 0 {
+		a.PreviousSecretUntil = fromMS(prevUntil)
+	}
 	return a, err
+}
+
+func appArgs(a approvals.Application) []any {
+	var prevUntil int64
+	if !a.PreviousSecretUntil.IsZero() {
+		prevUntil = ms(a.PreviousSecretUntil)
+	}
+	format := a.SecretFormat
+	if format == "" {
+		format = approvals.SecretPrinted
+	}
+	prevFormat := a.PreviousSecretFormat
+	if prevFormat == "" {
+		prevFormat = approvals.SecretPrinted
+	}
+	return []any{a.ID, a.Name, a.Audience, a.Secret, a.Disabled, ms(a.CreatedAt), format, a.PreviousSecret, prevFormat, prevUntil,
+		a.Limits.MaxPending, a.Limits.RatePerSecond, a.Limits.Burst, a.Limits.MaxLongPolls}
 }
 
 // Application returns the application with this id, secret included.
@@ -115,8 +138,44 @@ func (t *tx) Applications(afterName string, limit int) ([]approvals.Application,
 
 // InsertApplication adds an application; ErrConflict on a duplicate id or name.
 func (t *tx) InsertApplication(a approvals.Application) error {
-	_, err := t.exec(`INSERT INTO applications (`+appCols+`) VALUES (?, ?, ?, ?, ?, ?)`, a.ID, a.Name, a.Audience, a.Secret, a.Disabled, ms(a.CreatedAt))
+	_, err := t.exec(`INSERT INTO applications (`+appCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, appArgs(a)...)
 	return dbErr(fmt.Sprintf("insert application %q (id %s)", a.Name, a.ID), err, approvals.ErrConflict)
+}
+
+// UpdateApplication rewrites an application's mutable fields (name,
+// audience, secrets, disabled, limits); ErrNotFound when it does not exist,
+// ErrConflict when the new name is taken.
+func (t *tx) UpdateApplication(a approvals.Application) error {
+	args := appArgs(a)
+	res, err := t.exec(`UPDATE applications SET name = ?, audience = ?, secret = ?, disabled = ?, secret_format = ?, previous_secret = ?,
+		previous_secret_format = ?, previous_secret_until = ?, max_pending = ?, rate_per_second = ?, rate_burst = ?, max_long_polls = ? WHERE id = ?`,
+		args[1], args[2], args[3], args[4], args[6], args[7], args[8], args[9], args[10], args[11], args[12], args[13], a.ID)
+	if err != nil {
+		return dbErr(fmt.Sprintf("update application %s", a.ID), err, approvals.ErrConflict)
+	}
+	return mustAffect(res, "application", a.ID)
+}
+
+// CountPendingForApp counts an application's pending requests, stopping at atMost.
+func (t *tx) CountPendingForApp(appID string, atMost int) (int, error) {
+	var n int
+	err := t.queryRow(`SELECT COUNT(*) FROM (SELECT 1 FROM requests WHERE app_id = ? AND status = 'pending' LIMIT ?)`, appID, atMost).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("count pending of application %s: %w", appID, err)
+	}
+	return n, nil
+}
+
+// mustAffect turns "no row changed" into ErrNotFound.
+func mustAffect(res sql.Result, what, id string) error {
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", what, id, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("%s %q: %w", what, id, approvals.ErrNotFound)
+	}
+	return nil
 }
 
 // --- approvers
@@ -124,23 +183,37 @@ func (t *tx) InsertApplication(a approvals.Application) error {
 func (t *tx) loadApprover(login string) (approvals.Approver, error) {
 	var a approvals.Approver
 	var created int64
-	err := t.queryRow(`SELECT login, name, email, created_at FROM approvers WHERE login = ?`, login).Scan(&a.Login, &a.Name, &a.Email, &created)
+	var disabledAt sql.NullInt64
+	var disabledBy sql.NullString
+	err := t.queryRow(`SELECT login, name, email, created_at, auditor, disabled_at, disabled_by FROM approvers WHERE login = ?`, login).Scan(&a.Login, &a.Name, &a.Email, &created,
+		&a.Auditor, &disabledAt, &disabledBy)
 	if err != nil {
 		return a, notFound("approver", login, err)
 	}
 	a.CreatedAt = fromMS(created)
+	if disabledAt.Valid {
+		a.DisabledAt, a.DisabledBy = fromMS(disabledAt.Int64), disabledBy.String
+	}
 	if a.Groups, err = t.strings(`SELECT group_name FROM approver_groups WHERE login = ? ORDER BY group_name`, login); err != nil {
 		return a, fmt.Errorf("read groups of approver %s: %w", login, err)
 	}
-	rows, err := t.q.QueryContext(t.ctx, `SELECT fingerprint, authorized_key FROM approver_ssh_keys WHERE login = ? ORDER BY fingerprint`, login)
+	rows, err := t.q.QueryContext(t.ctx, `SELECT fingerprint, authorized_key, added_at, removed_at FROM approver_ssh_keys WHERE login = ? ORDER BY fingerprint`, login)
 	if err != nil {
 		return a, fmt.Errorf("read ssh keys of approver %s: %w", login, err)
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var k approvals.SSHKey
-		if err := rows.Scan(&k.Fingerprint, &k.AuthorizedKey); err != nil {
+		var added int64
+		var removed sql.NullInt64
+		if err := rows.Scan(&k.Fingerprint, &k.AuthorizedKey, &added, &removed); err != nil {
 			return a, fmt.Errorf("read ssh keys of approver %s: %w", login, err)
+		}
+		if added > 0 {
+			k.AddedAt = fromMS(added)
+		}
+		if removed.Valid {
+			k.RemovedAt = fromMS(removed.Int64)
 		}
 		a.SSHKeys = append(a.SSHKeys, k)
 	}
@@ -176,6 +249,26 @@ func (t *tx) ApproverBySSHKey(fingerprint string) (approvals.Approver, error) {
 	return t.loadApprover(login)
 }
 
+// ApproversByEmail lists the approvers with this email, disabled ones too.
+func (t *tx) ApproversByEmail(email string) ([]approvals.Approver, error) {
+	if email == "" {
+		return nil, nil
+	}
+	logins, err := t.strings(`SELECT login FROM approvers WHERE email = ? AND email <> '' ORDER BY login`, email)
+	if err != nil {
+		return nil, fmt.Errorf("approvers by email: %w", err)
+	}
+	out := make([]approvals.Approver, 0, len(logins))
+	for _, l := range logins {
+		a, err := t.loadApprover(l)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, a)
+	}
+	return out, nil
+}
+
 // Approvers lists approvers ordered by login after afterLogin.
 func (t *tx) Approvers(afterLogin string, limit int) ([]approvals.Approver, error) {
 	logins, err := t.strings(`SELECT login FROM approvers WHERE login > ? ORDER BY login LIMIT ?`, afterLogin, pageLimit(limit))
@@ -196,7 +289,7 @@ func (t *tx) Approvers(afterLogin string, limit int) ([]approvals.Approver, erro
 // InsertApprover adds an approver with groups and SSH keys; ErrConflict on
 // a duplicate login or an SSH key another approver already has.
 func (t *tx) InsertApprover(a approvals.Approver) error {
-	_, err := t.exec(`INSERT INTO approvers (login, name, email, created_at) VALUES (?, ?, ?, ?)`, a.Login, a.Name, a.Email, ms(a.CreatedAt))
+	_, err := t.exec(`INSERT INTO approvers (login, name, email, created_at, auditor, identity) VALUES (?, ?, ?, ?, ?, ?)`, a.Login, a.Name, a.Email, ms(a.CreatedAt), a.Auditor, approvals.IdentityOf(a.Login))
 	if err != nil {
 		return dbErr(fmt.Sprintf("insert approver %q", a.Login), err, approvals.ErrConflict)
 	}
@@ -208,7 +301,7 @@ func (t *tx) InsertApprover(a approvals.Approver) error {
 		}
 	}
 	for _, k := range a.SSHKeys {
-		_, err := t.exec(`INSERT INTO approver_ssh_keys (fingerprint, login, authorized_key) VALUES (?, ?, ?)`, k.Fingerprint, a.Login, k.AuthorizedKey)
+		_, err := t.exec(`INSERT INTO approver_ssh_keys (fingerprint, login, authorized_key, added_at) VALUES (?, ?, ?, ?)`, k.Fingerprint, a.Login, k.AuthorizedKey, ms(a.CreatedAt))
 		if err != nil {
 			return dbErr(fmt.Sprintf("insert ssh key %s of approver %s (already registered?)", k.Fingerprint, a.Login), err, approvals.ErrConflict)
 		}
@@ -224,13 +317,19 @@ func (t *tx) Template(key string) (approvals.Template, error) {
 	var tm approvals.Template
 	var typ string
 	var ttl, maxTTL, pending, created, breakGlass, escAfter int64
+	var disabled sql.NullInt64
+	var bgGroups string
 	err := t.queryRow(`SELECT key, app_id, name, title, type, quorum, default_ttl_ms, max_ttl_ms, pending_timeout_ms, min_reason, created_at, break_glass_max_ttl_ms,
-		escalate_after_ms, escalate_group, escalate_cap
+		escalate_after_ms, escalate_group, escalate_cap, version, disabled_at, break_glass_groups
 		FROM templates WHERE key = ?`, key).Scan(&tm.Key, &tm.AppID, &tm.Name, &tm.Title, &typ, &tm.Quorum, &ttl, &maxTTL, &pending, &tm.MinReason, &created, &breakGlass,
-		&escAfter, &tm.EscalateGroup, &tm.EscalateCap)
+		&escAfter, &tm.EscalateGroup, &tm.EscalateCap, &tm.Version, &disabled, &bgGroups)
 	if err != nil {
 		return tm, notFound("template", key, err)
 	}
+	if disabled.Valid {
+		tm.DisabledAt = fromMS(disabled.Int64)
+	}
+	tm.BreakGlassGroups = splitList(bgGroups)
 	tm.Type = approvals.TemplateType(typ)
 	tm.DefaultTTL, tm.MaxTTL, tm.PendingTimeout, tm.BreakGlassMaxTTL = msDur(ttl), msDur(maxTTL), msDur(pending), msDur(breakGlass)
 	tm.EscalateAfter = msDur(escAfter)
@@ -262,6 +361,38 @@ func (t *tx) Template(key string) (approvals.Template, error) {
 	return tm, nil
 }
 
+// TemplateVersion returns the terms of one recorded version of a template.
+func (t *tx) TemplateVersion(key string, version int) (approvals.Template, error) {
+	var terms string
+	err := t.queryRow(`SELECT terms FROM template_versions WHERE template_key = ? AND version = ?`, key, version).Scan(&terms)
+	if err != nil {
+		return approvals.Template{}, notFound("template version", fmt.Sprintf("%s v%d", key, version), err)
+	}
+	var tm approvals.Template
+	if err := json.Unmarshal([]byte(terms), &tm); err != nil {
+		return approvals.Template{}, fmt.Errorf("template %s version %d: stored terms do not decode: %w", key, version, err)
+	}
+	return tm, nil
+}
+
+// insertTemplateVersion records a version's terms (append-only).
+func (t *tx) insertTemplateVersion(tm approvals.Template, by string, at time.Time) error {
+	terms, err := json.Marshal(tm)
+	if err != nil {
+		return fmt.Errorf("template %s version %d: encode terms: %w", tm.Key, tm.Version, err)
+	}
+	_, err = t.exec(`INSERT INTO template_versions (template_key, version, terms, created_at, created_by) VALUES (?, ?, ?, ?, ?)`, tm.Key, tm.Version, string(terms), ms(at), by)
+	return dbErr(fmt.Sprintf("record template %s version %d", tm.Key, tm.Version), err, approvals.ErrConflict)
+}
+
+// splitList reads a comma-separated list column ("" is empty).
+func splitList(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return strings.Split(s, ",")
+}
+
 // Templates lists templates ordered by key after afterKey.
 func (t *tx) Templates(afterKey string, limit int) ([]approvals.Template, error) {
 	keys, err := t.strings(`SELECT key FROM templates WHERE key > ? ORDER BY key LIMIT ?`, afterKey, pageLimit(limit))
@@ -284,14 +415,23 @@ func (t *tx) Templates(afterKey string, limit int) ([]approvals.Template, error)
 // ErrNotFound when its application, a named approver or a rotation does not
 // exist.
 func (t *tx) InsertTemplate(tm approvals.Template) error {
+	tm.Version = max(tm.Version, 1)
 	_, err := t.exec(`INSERT INTO templates (key, app_id, name, title, type, quorum, default_ttl_ms, max_ttl_ms, pending_timeout_ms, min_reason, created_at, break_glass_max_ttl_ms,
-		escalate_after_ms, escalate_group, escalate_cap)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		escalate_after_ms, escalate_group, escalate_cap, version, disabled_at, break_glass_groups)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		tm.Key, tm.AppID, tm.Name, tm.Title, string(tm.Type), tm.Quorum, tm.DefaultTTL.Milliseconds(), tm.MaxTTL.Milliseconds(), tm.PendingTimeout.Milliseconds(), tm.MinReason, ms(tm.CreatedAt), tm.BreakGlassMaxTTL.Milliseconds(),
-		tm.EscalateAfter.Milliseconds(), tm.EscalateGroup, tm.EscalateCap)
+		tm.EscalateAfter.Milliseconds(), tm.EscalateGroup, tm.EscalateCap, tm.Version, nullMS(tm.DisabledAt), strings.Join(tm.BreakGlassGroups, ","))
 	if err != nil {
 		return dbErr(fmt.Sprintf("insert template %q of application %s", tm.Key, tm.AppID), err, approvals.ErrConflict)
 	}
+	if err := t.insertTemplateVersion(tm, "", tm.CreatedAt); err != nil {
+		return err
+	}
+	return t.insertTemplateChildren(tm)
+}
+
+// insertTemplateChildren writes a template's fields, approvers, groups and rotations.
+func (t *tx) insertTemplateChildren(tm approvals.Template) error {
 	for i, f := range tm.Fields {
 		_, err := t.exec(`INSERT INTO template_fields (template_key, position, name, default_value, required) VALUES (?, ?, ?, ?, ?)`, tm.Key, i, f.Name, f.Default, f.Required)
 		if err != nil {

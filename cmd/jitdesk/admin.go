@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/base64"
 	"fmt"
 	"os"
 	"strings"
@@ -58,13 +57,13 @@ func newAppCmd(g *globals) *cobra.Command {
 				if err != nil {
 					return err
 				}
-				secret := base64.RawURLEncoding.EncodeToString(a.Secret)
+				secret := approvals.PrintedSecret(a.Secret, a.SecretFormat)
 				if g.json {
 					return g.printJSON(map[string]any{"id": a.ID, "name": a.Name, "audience": a.Audience, "secret": secret})
 				}
 				fmt.Fprintf(g.out, "application %s\nid:       %s\naudience: %s\nsecret:   %s\n\n", a.Name, a.ID, a.Audience, secret)
-				fmt.Fprintln(g.out, "The secret (base64url) is shown once: store it with the application now.")
-				fmt.Fprintln(g.out, "The application signs HS256 intake tokens with it (iss = its id).")
+				fmt.Fprintln(g.out, "The secret is shown once: store it with the application now.")
+				fmt.Fprintln(g.out, "The application signs HS256 intake tokens with this string exactly as printed (iss = its id).")
 				return nil
 			})
 		},

@@ -22,7 +22,7 @@ function need(name) {
 
 const base = need('JITDESK_URL').replace(/\/$/, '');
 const appId = need('JITDESK_APP_ID');
-const secret = Buffer.from(need('JITDESK_APP_SECRET'), 'base64url');
+const secret = need('JITDESK_APP_SECRET'); // the string exactly as `jitdesk app add` printed it
 const issuer = need('JITDESK_ISSUER');
 const audience = need('JITDESK_AUDIENCE');
 const template = need('TEMPLATE');

@@ -1,0 +1,81 @@
+package approvals
+
+import (
+	"fmt"
+	"time"
+)
+
+// DecidedError says a request can no longer be decided because it already
+// ended: who ended it, how and when. It matches ErrNotPending with
+// errors.Is, and screens read its fields with errors.As instead of parsing
+// the message.
+type DecidedError struct {
+	RequestID string
+	Status    Status
+	By        string
+	At        time.Time
+}
+
+func (e *DecidedError) Error() string {
+	by := e.By
+	if by == "" {
+		by = "unknown"
+	}
+	return fmt.Sprintf("%s: %s by %s at %s", ErrNotPending.Error(), e.Status, by, e.At.UTC().Format(time.RFC3339))
+}
+
+// Is lets errors.Is(err, ErrNotPending) match.
+func (e *DecidedError) Is(target error) bool { return target == ErrNotPending }
+
+// DecisionRecord is how a request ended, as the requester hears it: the
+// outcome, who decided, when, and the comment (a deny's reason, a cancel's
+// reason, an approver's note).
+type DecisionRecord struct {
+	Outcome Status
+	By      string
+	At      time.Time
+	Comment string
+}
+
+// Decision returns how the request ended, or nil while it is pending.
+func (d Detail) Decision() *DecisionRecord {
+	r := d.Request
+	if r.Status == StatusPending {
+		return nil
+	}
+	rec := &DecisionRecord{Outcome: r.Status, By: r.DecidedBy, At: r.DecidedAt, Comment: r.DecidedComment}
+	if rec.Comment == "" {
+		// The deciding review's comment (a deny always has one).
+		for _, rv := range d.Reviews {
+			if rv.Approver == r.DecidedBy && rv.Comment != "" {
+				rec.Comment = rv.Comment
+			}
+		}
+	}
+	return rec
+}
+
+// GrantState is what a grant is at a moment: active, expired or revoked.
+type GrantState string
+
+// Grant states.
+const (
+	GrantActive  GrantState = "active"
+	GrantExpired GrantState = "expired"
+	GrantRevoked GrantState = "revoked"
+)
+
+// StateAt returns the grant's state at now. A revoked grant is revoked
+// whether or not it would have expired since.
+func (g Grant) StateAt(now time.Time) GrantState {
+	switch {
+	case g.Revoked():
+		return GrantRevoked
+	case !now.Before(g.ExpiresAt):
+		return GrantExpired
+	}
+	return GrantActive
+}
+
+// Acknowledged reports whether a break-glass grant has had its post-review.
+func (g Grant) Acknowledged() bool { return !g.ReviewedAt.IsZero() }
