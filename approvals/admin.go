@@ -664,7 +664,7 @@ func (s *Service) ResolveIssuer(ctx context.Context, given string) (string, erro
 			adopt = iss
 		}
 		if adopt == "" {
-			adopt = DefaultIssuer
+			adopt = s.issuer // the process's own (Options.Issuer, else DefaultIssuer)
 		}
 		if err := tx.SetSetting(issuerSetting, adopt); err != nil {
 			return err

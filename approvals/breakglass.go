@@ -30,11 +30,11 @@ func (s *Service) breakGlass(ctx context.Context, in ApproveInput) (Outcome, err
 		if err := pendingAt(req, now); err != nil {
 			return err
 		}
-		t, err := tx.Template(req.TemplateKey)
+		t, err := termsOf(tx, req)
 		if err != nil {
-			return fmt.Errorf("template %s: %w", req.TemplateKey, err)
+			return err
 		}
-		a, grantTTL, err := breakGlassAllowed(tx, req, t, in.Approver)
+		a, grantTTL, err := breakGlassAllowed(tx, req, t, in.Approver, now)
 		if err != nil {
 			return err
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -25,18 +26,45 @@ func ValidateBreakGlassReason(reason string) error {
 // breakGlassAllowed applies the break-glass rules that do not depend on
 // the signature: the template allows it and login is the requester, a
 // registered approver. It returns the longest grant break-glass may issue.
-func breakGlassAllowed(tx ReadTx, req Request, t Template, login string) (Approver, time.Duration, error) {
+func breakGlassAllowed(tx ReadTx, req Request, t Template, login string, now time.Time) (Approver, time.Duration, error) {
 	if t.BreakGlassMaxTTL <= 0 {
 		return Approver{}, 0, fmt.Errorf("%w: template %s does not allow break-glass", ErrNotEligible, t.Key)
-	}
-	if login != req.Requester {
-		return Approver{}, 0, fmt.Errorf("%w: break-glass is for the requester (%s) approving their own request, not for %s", ErrNotEligible, req.Requester, login)
 	}
 	a, err := tx.Approver(login)
 	if errors.Is(err, ErrNotFound) {
 		return Approver{}, 0, fmt.Errorf("%w: %s is not a registered approver and cannot sign", ErrNotEligible, login)
 	} else if err != nil {
 		return Approver{}, 0, err
+	}
+	if a.Disabled() {
+		return Approver{}, 0, fmt.Errorf("%w: %w: approver %s is disabled", ErrNotEligible, ErrDisabled, a.Login)
+	}
+	self, err := samePerson(tx, req, a)
+	if err != nil {
+		return Approver{}, 0, err
+	}
+	if !self {
+		return Approver{}, 0, fmt.Errorf("%w: break-glass is for the requester (%s) approving their own request, not for %s", ErrNotEligible, req.Requester, login)
+	}
+	// Break-glass is for people who could decide the template anyway (or
+	// a group named for it), in a hurry: not for any registered approver.
+	ok, err := eligibleAt(tx, t, a, now, t.EscalateCap)
+	if err != nil {
+		return Approver{}, 0, err
+	}
+	if !ok {
+		for _, g := range a.Groups {
+			if slices.Contains(t.BreakGlassGroups, g) {
+				ok = true
+			}
+		}
+	}
+	if !ok {
+		named := describeApprovers(t)
+		if len(t.BreakGlassGroups) > 0 {
+			named += "; break-glass groups " + strings.Join(t.BreakGlassGroups, ",")
+		}
+		return Approver{}, 0, fmt.Errorf("%w: break-glass on template %s is for those who could decide it (%s); %s is not one of them", ErrNotEligible, t.Key, named, a.Login)
 	}
 	return a, min(req.TTL, t.BreakGlassMaxTTL), nil
 }
@@ -55,11 +83,11 @@ func (s *Service) CanBreakGlass(ctx context.Context, id, login string) (time.Dur
 		if err := pendingAt(req, s.Now()); err != nil {
 			return err
 		}
-		t, err := tx.Template(req.TemplateKey)
+		t, err := termsOf(tx, req)
 		if err != nil {
-			return fmt.Errorf("template %s: %w", req.TemplateKey, err)
+			return err
 		}
-		_, ttl, err = breakGlassAllowed(tx, req, t, login)
+		_, ttl, err = breakGlassAllowed(tx, req, t, login, s.Now())
 		return err
 	})
 	if err != nil {

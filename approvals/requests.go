@@ -238,6 +238,9 @@ func (s *Service) List(ctx context.Context, q RequestQuery) ([]Request, error) {
 	}
 	var out []Request
 	err := s.store.View(ctx, func(tx ReadTx) error {
+		if ok, err := s.fillVisibility(tx, &q); err != nil || !ok {
+			return err
+		}
 		if err := s.fillOnCall(tx, &q); err != nil {
 			return err
 		}
@@ -255,6 +258,9 @@ func (s *Service) List(ctx context.Context, q RequestQuery) ([]Request, error) {
 func (s *Service) Count(ctx context.Context, q RequestQuery) (int, error) {
 	var n int
 	err := s.store.View(ctx, func(tx ReadTx) error {
+		if ok, err := s.fillVisibility(tx, &q); err != nil || !ok {
+			return err
+		}
 		if err := s.fillOnCall(tx, &q); err != nil {
 			return err
 		}
@@ -309,6 +315,50 @@ func (s *Service) PrepareRequests(ctx context.Context, ins []NewRequest, at []ti
 		evs = append(evs, AuditEvent{At: r.CreatedAt, Actor: "app:" + t.AppID, Action: "request.created", Subject: r.ID, Payload: payload})
 	}
 	return reqs, evs, nil
+}
+
+// fillVisibility applies who may see what to a list: a Viewer sees the
+// requests of templates they could decide under any rule and their own (an
+// auditor everything); "needs me" leaves out requests whose requester is
+// the approver under the identity profile. ok is false when the query can
+// select nothing (an unknown or disabled viewer or approver).
+func (s *Service) fillVisibility(tx ReadTx, q *RequestQuery) (bool, error) {
+	for _, login := range []string{q.Viewer, q.EligibleFor} {
+		if login == "" {
+			continue
+		}
+		a, err := tx.Approver(login)
+		if errors.Is(err, ErrNotFound) {
+			return false, nil
+		} else if err != nil {
+			return false, err
+		}
+		if a.Disabled() {
+			return false, nil
+		}
+		if login == q.Viewer && a.Auditor {
+			q.AllVisible = true
+		}
+		if q.SelfIdentities == nil {
+			if q.SelfIdentities, err = personIdentities(tx, a); err != nil {
+				return false, err
+			}
+		}
+	}
+	if q.Viewer != "" && q.EligibleFor == "" && q.OnCall == nil {
+		// The rotations the viewer holds by override count as visible too.
+		reach, err := reachOf(tx, q.Viewer, s.Now())
+		if err != nil {
+			return false, err
+		}
+		q.OnCall = []string{}
+		for name, d := range reach {
+			if d == 0 {
+				q.OnCall = append(q.OnCall, name)
+			}
+		}
+	}
+	return true, nil
 }
 
 // fillOnCall makes "needs me" follow the pager: the rotations the approver

@@ -184,11 +184,14 @@ func (s *Service) AddApprover(ctx context.Context, actor string, a Approver) err
 	if !ValidLogin(a.Login) {
 		return invalidf("approver login %q: use 1-64 lower-case letters, digits, '.', '_' or '-'", a.Login)
 	}
-	if a.Name == "" || len(a.Name) > 128 || hasControl(a.Name) {
-		return invalidf("approver %s: --name is required (their full name, as they will sign it)", a.Login)
+	if ReservedLogin(a.Login) {
+		return invalidf("approver login %q is reserved for jitdesk's own actors (the sweeper, the issuer, applications, operators); choose the person's own login", a.Login)
 	}
-	if len(a.Email) > 256 || hasControl(a.Email) || (a.Email != "" && !strings.Contains(a.Email, "@")) {
-		return invalidf("approver %s: email %q is not an address", a.Login, a.Email)
+	if err := checkPersonName(a.Login, a.Name); err != nil {
+		return err
+	}
+	if err := checkEmail(a.Login, a.Email); err != nil {
+		return err
 	}
 	for _, g := range a.Groups {
 		if !ValidLogin(g) {
@@ -208,7 +211,7 @@ func (s *Service) AddApprover(ctx context.Context, actor string, a Approver) err
 		for _, k := range a.SSHKeys {
 			fps = append(fps, k.Fingerprint)
 		}
-		return s.audit(tx, a.CreatedAt, actor, "approver.added", a.Login, map[string]any{"groups": a.Groups, "ssh_keys": fps})
+		return s.audit(tx, a.CreatedAt, actor, "approver.added", a.Login, map[string]any{"name": a.Name, "email": a.Email, "groups": a.Groups, "ssh_keys": fps, "auditor": a.Auditor})
 	})
 	if err != nil {
 		return fmt.Errorf("add approver %s: %w", a.Login, err)
@@ -331,6 +334,18 @@ func normalizeTemplate(tp *Template) error {
 	if len(t.Name) > 128 || hasControl(t.Name) {
 		return invalidf("template %s: name must be 1-128 printable characters", t.Key)
 	}
+	if err := checkOperatorText("template "+t.Key+" title", t.Title); err != nil {
+		return err
+	}
+	if err := checkOperatorText("template "+t.Key+" name", t.Name); err != nil {
+		return err
+	}
+	for _, g := range t.BreakGlassGroups {
+		if !ValidLogin(g) {
+			return invalidf("template %s: break-glass group %q: use lower-case letters, digits, '.', '_' or '-'", t.Key, g)
+		}
+	}
+	t.BreakGlassGroups = dedupe(t.BreakGlassGroups)
 	if _, err := ParseTemplateType(string(t.Type)); err != nil {
 		return fmt.Errorf("template %s: %w", t.Key, err)
 	}

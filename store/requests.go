@@ -196,6 +196,43 @@ func listSQL(q approvals.RequestQuery, count bool, narrow string) (string, []any
 		}
 		args = append(args, escArgs...)
 		args = append(args, q.EligibleFor, q.EligibleFor)
+		if len(q.SelfIdentities) > 0 {
+			// The requester is the approver under the identity profile
+			// (case, look-alikes, another login with the same email).
+			where = append(where, "r.requester_identity NOT IN (?"+strings.Repeat(", ?", len(q.SelfIdentities)-1)+")")
+			for _, id := range q.SelfIdentities {
+				args = append(args, id)
+			}
+		}
+	}
+	if q.Viewer != "" && !q.AllVisible {
+		// What the viewer may see: requests of templates they could decide
+		// under any rule (named, a group, a rotation they are in at any
+		// distance or hold by override now, the escalation group) and their
+		// own requests. Like EligibleFor's set, computed once per query.
+		held := ""
+		if len(q.OnCall) > 0 {
+			held = `
+				UNION ALL SELECT tc2.template_key FROM template_oncall tc2 WHERE tc2.rotation IN (?` + strings.Repeat(", ?", len(q.OnCall)-1) + `)`
+		}
+		own := "r.requester = ?"
+		ownArgs := []any{q.Viewer}
+		if len(q.SelfIdentities) > 0 {
+			own += " OR r.requester_identity IN (?" + strings.Repeat(", ?", len(q.SelfIdentities)-1) + ")"
+			for _, id := range q.SelfIdentities {
+				ownArgs = append(ownArgs, id)
+			}
+		}
+		where = append(where, `(r.template_key IN (SELECT va.template_key FROM template_approvers va WHERE va.login = ?
+				UNION ALL SELECT vg.template_key FROM approver_groups vag JOIN template_groups vg ON vg.group_name = vag.group_name WHERE vag.login = ?
+				UNION ALL SELECT vo.template_key FROM rotation_members vm JOIN template_oncall vo ON vo.rotation = vm.rotation WHERE vm.login = ?
+				UNION ALL SELECT ve.key FROM approver_groups veg JOIN templates ve ON ve.escalate_group = veg.group_name WHERE veg.login = ?`+held+`)
+			OR `+own+`)`)
+		args = append(args, q.Viewer, q.Viewer, q.Viewer, q.Viewer)
+		for _, r := range q.OnCall {
+			args = append(args, r)
+		}
+		args = append(args, ownArgs...)
 	}
 	if q.Requester != "" {
 		where = append(where, "r.requester = ?")
