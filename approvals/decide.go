@@ -289,14 +289,14 @@ func (s *Service) issueGrant(tx Tx, req Request, t Template, now time.Time, brea
 		ClientID: app.ID,
 		Scope:    t.Key,
 		JIT: tokens.JITClaim{
-			RequestID:        req.ID,
-			ApprovalType:     string(t.Type),
+			RequestID:    req.ID,
+			ApprovalType: string(t.Type),
 			// Reason and metadata stay out of the token: they are the
 			// application's (unbounded, hostile) text, and the request id
 			// and digest identify them. A token stays small and revocable
 			// whatever the request holds.
-			Approvers:     approvers,
-			RequestDigest: Digest(req, t),
+			Approvers:        approvers,
+			RequestDigest:    Digest(req, t),
 			SignatureDigests: sigs,
 			BreakGlass:       breakGlass,
 		},

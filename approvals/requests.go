@@ -115,20 +115,20 @@ func (s *Service) buildRequest(t Template, in NewRequest, now time.Time) (Reques
 		}
 	}
 	return Request{
-		ID:            s.newIDAt(now),
-		TemplateKey:   t.Key,
-		AppID:         t.AppID,
+		ID:                s.newIDAt(now),
+		TemplateKey:       t.Key,
+		AppID:             t.AppID,
 		Requester:         requester,
 		RequesterIdentity: IdentityOf(requester),
 		TemplateVersion:   max(t.Version, 1),
 		Reason:            reason,
-		Metadata:      md,
-		TTL:           ttl,
-		CreatedAt:     now,
-		ExpiresAt:     now.Add(t.PendingTimeout),
-		Status:        StatusPending,
-		TemplateTitle: t.Title,
-		TemplateType:  t.Type,
+		Metadata:          md,
+		TTL:               ttl,
+		CreatedAt:         now,
+		ExpiresAt:         now.Add(t.PendingTimeout),
+		Status:            StatusPending,
+		TemplateTitle:     t.Title,
+		TemplateType:      t.Type,
 	}, nil
 }
 

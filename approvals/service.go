@@ -287,32 +287,32 @@ func (s *Service) checkTemplate(tx Tx, tp *Template) error {
 	if err := normalizeTemplate(&t); err != nil {
 		return err
 	}
-		app, err := s.findApp(tx, t.AppID)
+	app, err := s.findApp(tx, t.AppID)
+	if err != nil {
+		return err
+	}
+	t.AppID = app.ID
+	for _, login := range t.Approvers {
+		if _, err := tx.Approver(login); err != nil {
+			return fmt.Errorf("approver %q: %w (add them first with: jitdesk approver add %s --name ...)", login, err, login)
+		}
+	}
+	t.EscalateCap = 0
+	for _, r := range t.OnCall {
+		rot, err := tx.Rotation(r, t.CreatedAt)
 		if err != nil {
-			return err
+			return fmt.Errorf("rotation %q: %w (add it first with: jitdesk oncall add %s ...)", r, err, r)
 		}
-		t.AppID = app.ID
-		for _, login := range t.Approvers {
-			if _, err := tx.Approver(login); err != nil {
-				return fmt.Errorf("approver %q: %w (add them first with: jitdesk approver add %s --name ...)", login, err, login)
-			}
+		if t.EscalateAfter > 0 {
+			t.EscalateCap = max(t.EscalateCap, len(rot.Members)-1)
 		}
-		t.EscalateCap = 0
-		for _, r := range t.OnCall {
-			rot, err := tx.Rotation(r, t.CreatedAt)
-			if err != nil {
-				return fmt.Errorf("rotation %q: %w (add it first with: jitdesk oncall add %s ...)", r, err, r)
-			}
-			if t.EscalateAfter > 0 {
-				t.EscalateCap = max(t.EscalateCap, len(rot.Members)-1)
-			}
-		}
-		if t.EscalateAfter > 0 && t.EscalateGroup != "" {
-			t.EscalateCap = max(t.EscalateCap, 1)
-		}
-		if len(t.Groups) == 0 && len(t.OnCall) == 0 && t.Quorum > len(t.Approvers) {
-			return invalidf("quorum %d needs more approvers than the %d named", t.Quorum, len(t.Approvers))
-		}
+	}
+	if t.EscalateAfter > 0 && t.EscalateGroup != "" {
+		t.EscalateCap = max(t.EscalateCap, 1)
+	}
+	if len(t.Groups) == 0 && len(t.OnCall) == 0 && t.Quorum > len(t.Approvers) {
+		return invalidf("quorum %d needs more approvers than the %d named", t.Quorum, len(t.Approvers))
+	}
 	*tp = t
 	return nil
 }

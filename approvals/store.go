@@ -224,8 +224,8 @@ type Tx interface {
 	UpdateApplication(Application) error
 	// CountPendingForApp counts an application's pending requests, stopping at atMost.
 	CountPendingForApp(appID string, atMost int) (int, error)
-	InsertApprover(Approver) error       // ErrConflict on a duplicate login or SSH key
-	InsertTemplate(Template) error       // ErrConflict on a duplicate key
+	InsertApprover(Approver) error // ErrConflict on a duplicate login or SSH key
+	InsertTemplate(Template) error // ErrConflict on a duplicate key
 	InsertRequest(Request) error
 	// SetRequestStatus moves a pending request to status, recording who
 	// ended it and what they said (a cancel's reason; "" for reviews, whose

@@ -185,8 +185,8 @@ func TestTokenIsShownOnlyToItsApproversAndEachShowingIsAudited(t *testing.T) {
 func TestListsShowAnApproverOnlyWhatIsTheirs(t *testing.T) {
 	f := newFixture(t)
 	k8s := f.submit("k8s", "mallory", map[string]string{"namespace": "x"}) // sre: alice, bob
-	db := f.submit("db", "mallory", nil)                                    // carol, bob
-	mine := f.submit("db", "alice", nil)                                    // alice's own
+	db := f.submit("db", "mallory", nil)                                   // carol, bob
+	mine := f.submit("db", "alice", nil)                                   // alice's own
 	got, err := f.svc.List(f.ctx, approvals.RequestQuery{Scope: approvals.ScopeAll, Viewer: "alice"})
 	if err != nil {
 		t.Fatal(err)

@@ -242,18 +242,18 @@ type Request struct {
 	// TemplateVersion is the template version the request was made under.
 	TemplateVersion int
 	Reason          string
-	Metadata    map[string]string
-	TTL         time.Duration // requested grant lifetime
-	CreatedAt   time.Time
-	ExpiresAt   time.Time // pending timeout
-	Status      Status
-	DecidedAt   time.Time // zero while pending
-	DecidedBy   string    // approver login, SystemSweeper for expiry, the app or approver for cancel
+	Metadata        map[string]string
+	TTL             time.Duration // requested grant lifetime
+	CreatedAt       time.Time
+	ExpiresAt       time.Time // pending timeout
+	Status          Status
+	DecidedAt       time.Time // zero while pending
+	DecidedBy       string    // approver login, SystemSweeper for expiry, the app or approver for cancel
 	// DecidedComment is what the decider said when it is not a review's
 	// comment (a cancel's reason).
 	DecidedComment string
-	Approvals   int       // approve reviews recorded so far
-	Escalation  int       // escalation steps taken (see Template.EscalateAfter)
+	Approvals      int // approve reviews recorded so far
+	Escalation     int // escalation steps taken (see Template.EscalateAfter)
 
 	// Denormalised for lists; filled by the store from the template and application.
 	TemplateTitle string
