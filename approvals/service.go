@@ -51,15 +51,17 @@ type Service struct {
 	clock  Clock
 	issuer string
 
-	idMu    sync.Mutex
+	// The id source and the parsed-key cache are shared with the
+	// transaction-scoped copies Administer makes, hence pointers.
+	idMu    *sync.Mutex
 	entropy *ulid.MonotonicEntropy
 
-	keyMu sync.Mutex
+	keyMu *sync.Mutex
 	keys  map[string]tokens.Key // parsed private keys by kid; key material never changes
 
-	intake intakeBatcher
+	intake *intakeBatcher
 
-	hookRound atomic.Uint64 // rotates which hook webhook claims start from
+	hookRound *atomic.Uint64 // rotates which hook webhook claims start from (shared like idMu)
 }
 
 // New returns a Service over store.
@@ -74,11 +76,15 @@ func New(store Store, opts Options) *Service {
 		opts.Entropy = rand.Reader
 	}
 	return &Service{
-		store:   store,
-		clock:   opts.Clock,
-		issuer:  opts.Issuer,
-		entropy: ulid.Monotonic(opts.Entropy, 0),
-		keys:    map[string]tokens.Key{},
+		store:     store,
+		clock:     opts.Clock,
+		issuer:    opts.Issuer,
+		idMu:      &sync.Mutex{},
+		entropy:   ulid.Monotonic(opts.Entropy, 0),
+		keyMu:     &sync.Mutex{},
+		keys:      map[string]tokens.Key{},
+		intake:    &intakeBatcher{},
+		hookRound: &atomic.Uint64{},
 	}
 }
 
