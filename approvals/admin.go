@@ -79,7 +79,7 @@ func (s *Service) UpdateApprover(ctx context.Context, actor, login string, u App
 		if err := tx.UpdateApprover(a); err != nil {
 			return err
 		}
-		return s.audit(tx, s.Now(), actor, "approver.updated", a.Login, changed)
+		return s.audit(tx, s.Now(), actor, NewConfigChange(ActionApproverUpdated, a.Login, NewApproverState(a), changed))
 	})
 	if err != nil {
 		return Approver{}, fmt.Errorf("update approver %s: %w", login, err)
@@ -129,7 +129,11 @@ func (s *Service) AddApproverKey(ctx context.Context, actor, login, authorizedKe
 		if err := tx.AddSSHKey(login, k); err != nil {
 			return err
 		}
-		return s.audit(tx, k.AddedAt, actor, "approver.key_added", login, map[string]any{"fingerprint": k.Fingerprint})
+		st, err := approverState(tx, login)
+		if err != nil {
+			return err
+		}
+		return s.audit(tx, k.AddedAt, actor, NewConfigChange(ActionApproverKeyAdded, login, st, map[string]any{"fingerprint": k.Fingerprint}))
 	})
 	if err != nil {
 		return SSHKey{}, fmt.Errorf("add key to %s: %w", login, err)
@@ -171,7 +175,11 @@ func (s *Service) RemoveApproverKey(ctx context.Context, actor, login, keyOrFing
 			return err
 		}
 		out.RemovedAt = now
-		return s.audit(tx, now, actor, "approver.key_removed", login, map[string]any{"fingerprint": fp})
+		st, err := approverState(tx, login)
+		if err != nil {
+			return err
+		}
+		return s.audit(tx, now, actor, NewConfigChange(ActionApproverKeyRemoved, login, st, map[string]any{"fingerprint": fp}))
 	})
 	if err != nil {
 		return SSHKey{}, fmt.Errorf("remove key of %s: %w", login, err)
@@ -194,9 +202,9 @@ func (s *Service) SetApproverEnabled(ctx context.Context, actor, login string, e
 			return nil // already so: nothing to change or audit
 		}
 		now := s.Now()
-		at, action := time.Time{}, "approver.enabled"
+		at, action := time.Time{}, ActionApproverEnabled
 		if !enabled {
-			at, action = now, "approver.disabled"
+			at, action = now, ActionApproverDisabled
 		}
 		if err := tx.SetApproverDisabled(login, at, actor); err != nil {
 			return err
@@ -206,7 +214,7 @@ func (s *Service) SetApproverEnabled(ctx context.Context, actor, login string, e
 			a.DisabledBy = actor
 		}
 		out = a
-		return s.audit(tx, now, actor, action, login, nil)
+		return s.audit(tx, now, actor, NewConfigChange(action, login, NewApproverState(a), nil))
 	})
 	if err != nil {
 		return Approver{}, fmt.Errorf("%s approver %s: %w", enableVerb(enabled), login, err)
@@ -252,7 +260,7 @@ func (s *Service) RotateAppSecret(ctx context.Context, actor, idOrName string, o
 		if overlap > 0 {
 			payload["previous_until"] = app.PreviousSecretUntil.Format(time.RFC3339)
 		}
-		return s.audit(tx, now, actor, "application.secret_rotated", app.ID, payload)
+		return s.audit(tx, now, actor, NewConfigChange(ActionApplicationSecret, app.ID, NewApplicationState(app), payload))
 	})
 	if err != nil {
 		return Application{}, fmt.Errorf("rotate secret of %s: %w", idOrName, err)
@@ -280,11 +288,11 @@ func (s *Service) SetAppEnabled(ctx context.Context, actor, idOrName string, ena
 			return err
 		}
 		out = app
-		action := "application.enabled"
+		action := ActionApplicationEnabled
 		if !enabled {
-			action = "application.disabled"
+			action = ActionApplicationOff
 		}
-		return s.audit(tx, s.Now(), actor, action, app.ID, nil)
+		return s.audit(tx, s.Now(), actor, NewConfigChange(action, app.ID, NewApplicationState(app), nil))
 	})
 	if err != nil {
 		return Application{}, fmt.Errorf("%s application %s: %w", enableVerb(enabled), idOrName, err)
@@ -349,7 +357,7 @@ func (s *Service) UpdateApp(ctx context.Context, actor, idOrName string, u AppUp
 		if err := tx.UpdateApplication(app); err != nil {
 			return err
 		}
-		return s.audit(tx, s.Now(), actor, "application.updated", app.ID, changed)
+		return s.audit(tx, s.Now(), actor, NewConfigChange(ActionApplicationUpdated, app.ID, NewApplicationState(app), changed))
 	})
 	if err != nil {
 		return Application{}, fmt.Errorf("update application %s: %w", idOrName, err)
@@ -412,8 +420,7 @@ func (s *Service) UpdateTemplate(ctx context.Context, actor, key string, change 
 			return err
 		}
 		out = next
-		diff["version"] = next.Version
-		return s.audit(tx, now, actor, "template.updated", key, diff)
+		return s.audit(tx, now, actor, NewConfigChange(ActionTemplateUpdated, key, NewTemplateState(next), diff))
 	})
 	if err != nil {
 		return Template{}, fmt.Errorf("update template %s: %w", key, err)
@@ -444,15 +451,15 @@ func (s *Service) SetTemplateEnabled(ctx context.Context, actor, key string, ena
 			return nil
 		}
 		now := s.Now()
-		at, action := time.Time{}, "template.enabled"
+		at, action := time.Time{}, ActionTemplateEnabled
 		if !enabled {
-			at, action = now, "template.disabled"
+			at, action = now, ActionTemplateDisabled
 		}
 		if err := tx.SetTemplateDisabled(key, at); err != nil {
 			return err
 		}
 		out.DisabledAt = at
-		return s.audit(tx, now, actor, action, key, nil)
+		return s.audit(tx, now, actor, NewConfigChange(action, key, NewTemplateState(out), nil))
 	})
 	if err != nil {
 		return Template{}, fmt.Errorf("%s template %s: %w", enableVerb(enabled), key, err)
@@ -548,7 +555,7 @@ func (s *Service) UpdateRotation(ctx context.Context, actor, name string, u Rota
 		if err := tx.UpdateRotation(r); err != nil {
 			return err
 		}
-		return s.audit(tx, now, actor, "rotation.updated", name, changed)
+		return s.audit(tx, now, actor, NewConfigChange(ActionRotationUpdated, name, NewRotationState(r), changed))
 	})
 	if err != nil {
 		return Rotation{}, fmt.Errorf("update rotation %s: %w", name, err)
@@ -577,7 +584,8 @@ func (s *Service) RemoveRotation(ctx context.Context, actor, name string) error 
 		if err := tx.SetRotationDisabled(name, now); err != nil {
 			return err
 		}
-		return s.audit(tx, now, actor, "rotation.removed", name, nil)
+		r.DisabledAt = now
+		return s.audit(tx, now, actor, NewConfigChange(ActionRotationRemoved, name, NewRotationState(r), nil))
 	})
 	if err != nil {
 		return fmt.Errorf("remove rotation %s: %w", name, err)
@@ -601,7 +609,7 @@ func (s *Service) CancelOverride(ctx context.Context, actor, rotation string) (i
 		if n == 0 {
 			return fmt.Errorf("%w: rotation %s has no override holding or to come", ErrNotFound, rotation)
 		}
-		return s.audit(tx, now, actor, "rotation.override_cancelled", rotation, map[string]any{"cancelled": n})
+		return s.audit(tx, now, actor, NewConfigChange(ActionOverrideCancelled, rotation, nil, map[string]any{"cancelled": n}))
 	})
 	if err != nil {
 		return 0, fmt.Errorf("cancel override of %s: %w", rotation, err)
@@ -669,7 +677,7 @@ func (s *Service) ResolveIssuer(ctx context.Context, given string) (string, erro
 		if err := tx.SetSetting(issuerSetting, adopt); err != nil {
 			return err
 		}
-		return s.audit(tx, s.Now(), SystemMigration, "config.issuer_set", issuerSetting, map[string]any{"issuer": adopt, "adopted": true})
+		return s.audit(tx, s.Now(), SystemMigration, NewConfigChange(ActionIssuerSet, issuerSetting, map[string]any{"issuer": adopt}, map[string]any{"adopted": true}))
 	})
 	if err != nil {
 		var mm *IssuerMismatchError
@@ -703,7 +711,7 @@ func (s *Service) SetIssuer(ctx context.Context, actor, issuer string) (string, 
 		if err := tx.SetSetting(issuerSetting, issuer); err != nil {
 			return err
 		}
-		return s.audit(tx, s.Now(), actor, "config.issuer_set", issuerSetting, map[string]any{"issuer": issuer, "previous": prev})
+		return s.audit(tx, s.Now(), actor, NewConfigChange(ActionIssuerSet, issuerSetting, map[string]any{"issuer": issuer}, map[string]any{"previous": prev}))
 	})
 	if err != nil {
 		return "", fmt.Errorf("set issuer: %w", err)
@@ -720,4 +728,13 @@ func tokenIssuer(token string) string {
 		return ""
 	}
 	return c.Issuer
+}
+
+// approverState reads an approver's state as audited, after a change in tx.
+func approverState(tx ReadTx, login string) (ApproverState, error) {
+	a, err := tx.Approver(login)
+	if err != nil {
+		return ApproverState{}, err
+	}
+	return NewApproverState(a), nil
 }

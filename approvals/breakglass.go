@@ -67,9 +67,7 @@ func (s *Service) breakGlass(ctx context.Context, in ApproveInput) (Outcome, err
 			return err
 		}
 		out = Outcome{Request: req, Grant: &g, Token: token}
-		return s.audit(tx, now, a.Login, "breakglass.used", req.ID, map[string]any{
-			"grant": g.ID, "reason": reason, "ttl": grantTTL.String(), "signature": stored.Digest, "expires_at": g.ExpiresAt.Format(time.RFC3339),
-		})
+		return s.audit(tx, now, a.Login, BreakGlassUsed{ID: req.ID, Grant: g.ID, Reason: reason, TTL: grantTTL.String(), Signature: stored.Digest, ExpiresAt: auditTime(g.ExpiresAt)})
 	})
 	if err != nil {
 		return Outcome{}, fmt.Errorf("break-glass %s: %w", in.RequestID, err)
@@ -91,7 +89,7 @@ func (s *Service) AcknowledgeBreakGlass(ctx context.Context, grantID, reviewer, 
 		if err != nil {
 			return err
 		}
-		out, err = s.recordBreakGlassReview(tx, g, a, now, comment, nil)
+		out, err = s.recordBreakGlassReview(tx, g, a, now, comment, false)
 		return err
 	})
 	if err != nil {
@@ -116,16 +114,12 @@ func reviewableGrant(tx Tx, grantID, reviewer string, now time.Time) (Grant, App
 
 // recordBreakGlassReview marks g reviewed by a with comment and audits it
 // (extra adds to the event's payload), in tx.
-func (s *Service) recordBreakGlassReview(tx Tx, g Grant, a Approver, now time.Time, comment string, extra map[string]any) (Grant, error) {
+func (s *Service) recordBreakGlassReview(tx Tx, g Grant, a Approver, now time.Time, comment string, revoked bool) (Grant, error) {
 	if err := tx.AcknowledgeGrant(g.ID, now, a.Login, comment); err != nil {
 		return Grant{}, err
 	}
 	g.ReviewedAt, g.ReviewedBy, g.ReviewComment = now, a.Login, comment
-	payload := map[string]any{"request": g.RequestID, "comment": comment}
-	for k, v := range extra {
-		payload[k] = v
-	}
-	return g, s.audit(tx, now, a.Login, "breakglass.reviewed", g.ID, payload)
+	return g, s.audit(tx, now, a.Login, BreakGlassReviewed{ID: g.ID, Request: g.RequestID, Comment: comment, Revoked: revoked})
 }
 
 // AwaitingReview lists break-glass grants not yet reviewed, oldest first.

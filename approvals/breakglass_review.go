@@ -142,12 +142,12 @@ func (s *Service) RevokeBreakGlass(ctx context.Context, grantID, reviewer, reaso
 				return err
 			}
 			g.RevokedAt, g.RevokedBy, g.RevokeReason = now, a.Login, reason
-			if err := s.audit(tx, now, a.Login, "grant.revoked", g.ID, map[string]any{"request": g.RequestID, "reason": reason}); err != nil {
+			if err := s.audit(tx, now, a.Login, GrantRevocation{ID: g.ID, Request: g.RequestID, Reason: reason}); err != nil {
 				return err
 			}
 		}
 		g.Token = ""
-		out, err = s.recordBreakGlassReview(tx, g, a, now, "revoked: "+reason, map[string]any{"outcome": "revoked"})
+		out, err = s.recordBreakGlassReview(tx, g, a, now, "revoked: "+reason, true)
 		return err
 	})
 	if err != nil {

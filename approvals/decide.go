@@ -180,7 +180,7 @@ func (s *Service) Approve(ctx context.Context, in ApproveInput) (Outcome, error)
 		if err := tx.InsertReview(rev); err != nil {
 			return err
 		}
-		if err := s.audit(tx, now, a.Login, "review.approved", req.ID, map[string]any{"ttl": grantTTL.String(), "signature": sigDigest, "digest": in.Digest}); err != nil {
+		if err := s.audit(tx, now, a.Login, ReviewApproved{ID: req.ID, TTL: grantTTL.String(), Signature: sigDigest, Digest: in.Digest, Comment: rev.Comment}); err != nil {
 			return err
 		}
 		req.Approvals++
@@ -197,7 +197,7 @@ func (s *Service) Approve(ctx context.Context, in ApproveInput) (Outcome, error)
 			return err
 		}
 		out = Outcome{Request: req, Grant: &g, Token: token}
-		return s.audit(tx, now, a.Login, "request.approved", req.ID, map[string]any{"grant": g.ID, "kid": g.Kid, "expires_at": g.ExpiresAt.Format(time.RFC3339)})
+		return s.audit(tx, now, a.Login, RequestApproved{ID: req.ID, Grant: g.ID, Kid: g.Kid, ExpiresAt: auditTime(g.ExpiresAt), Approvals: req.Approvals})
 	})
 	if err != nil {
 		return Outcome{}, fmt.Errorf("approve %s: %w", in.RequestID, err)
@@ -319,10 +319,7 @@ func (s *Service) issueGrant(tx Tx, req Request, t Template, now time.Time, brea
 	if err := tx.ExtendKeyPublication(key.Kid, g.ExpiresAt); err != nil {
 		return Grant{}, "", err
 	}
-	if err := s.audit(tx, now, SystemIssuer, "grant.issued", g.ID, map[string]any{
-		"request": req.ID, "subject": g.Subject, "audience": g.Audience, "scope": g.Scope,
-		"kid": g.Kid, "expires_at": g.ExpiresAt.Format(time.RFC3339), "approvers": approvers, "break_glass": breakGlass,
-	}); err != nil {
+	if err := s.audit(tx, now, SystemIssuer, NewGrantIssued(g, approvers)); err != nil {
 		return Grant{}, "", err
 	}
 	return g, token, nil
@@ -352,7 +349,7 @@ func (s *Service) Deny(ctx context.Context, in DenyInput) (Request, error) {
 		}
 		req.Status, req.DecidedAt, req.DecidedBy = StatusDenied, now, a.Login
 		out = req
-		return s.audit(tx, now, a.Login, "request.denied", req.ID, map[string]any{"comment": comment, "digest": in.Digest})
+		return s.audit(tx, now, a.Login, RequestDenied{ID: req.ID, Comment: comment, Digest: in.Digest})
 	})
 	if err != nil {
 		return Request{}, fmt.Errorf("deny %s: %w", in.RequestID, err)
@@ -424,7 +421,7 @@ func (s *Service) Cancel(ctx context.Context, in CancelInput) (Request, error) {
 		}
 		req.Status, req.DecidedAt, req.DecidedBy, req.DecidedComment = StatusCancelled, now, actor, reason
 		out = req
-		return s.audit(tx, now, actor, "request.cancelled", req.ID, map[string]any{"reason": reason})
+		return s.audit(tx, now, actor, RequestCancelled{ID: req.ID, Reason: reason})
 	})
 	if err != nil {
 		return Request{}, fmt.Errorf("cancel %s: %w", in.ID, err)
@@ -494,7 +491,7 @@ func (s *Service) Revoke(ctx context.Context, in RevokeInput) (Grant, error) {
 		}
 		g.RevokedAt, g.RevokedBy, g.RevokeReason = now, actor, reason
 		out = g
-		return s.audit(tx, now, actor, "grant.revoked", g.ID, map[string]any{"request": g.RequestID, "reason": reason})
+		return s.audit(tx, now, actor, GrantRevocation{ID: g.ID, Request: g.RequestID, Reason: reason})
 	})
 	if err != nil {
 		return Grant{}, fmt.Errorf("revoke %s: %w", in.ID, err)

@@ -138,9 +138,7 @@ func (s *Service) intakeOne(c *batchReads, j *intakeJob) (intakeResult, error) {
 	if err := tx.InsertRequest(req); err != nil {
 		return intakeResult{}, errAbortBatch{err}
 	}
-	if err := s.audit(tx, now, "app:"+t.AppID, "request.created", req.ID, map[string]any{
-		"template": t.Key, "requester": req.Requester, "ttl": req.TTL.String(), "digest": Digest(req, t),
-	}); err != nil {
+	if err := s.audit(tx, now, "app:"+t.AppID, NewRequestCreated(req, t)); err != nil {
 		return intakeResult{}, errAbortBatch{err}
 	}
 	return intakeResult{req: req, caller: caller}, nil

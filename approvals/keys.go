@@ -87,7 +87,7 @@ func (s *Service) addKey(tx Tx, actor string, alg tokens.Alg) (SigningKey, error
 	if err := tx.InsertSigningKey(sk); err != nil {
 		return SigningKey{}, err
 	}
-	if err := s.audit(tx, now, actor, "key.created", k.Kid, map[string]any{"alg": string(alg)}); err != nil {
+	if err := s.audit(tx, now, actor, NewConfigChange(ActionKeyCreated, k.Kid, nil, map[string]any{"alg": string(alg)})); err != nil {
 		return SigningKey{}, err
 	}
 	return sk, nil
@@ -112,7 +112,7 @@ func (s *Service) RotateKey(ctx context.Context, actor, alg string) (SigningKey,
 				if err := tx.RetireSigningKey(k.Kid, now, k.PublishUntil); err != nil {
 					return err
 				}
-				if err := s.audit(tx, now, actor, "key.retired", k.Kid, map[string]any{"publish_until": k.PublishUntil.Format(time.RFC3339)}); err != nil {
+				if err := s.audit(tx, now, actor, NewConfigChange(ActionKeyRetired, k.Kid, nil, map[string]any{"publish_until": auditTime(k.PublishUntil)})); err != nil {
 					return err
 				}
 			}

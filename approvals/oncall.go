@@ -120,9 +120,7 @@ func (s *Service) AddRotation(ctx context.Context, actor string, r Rotation) err
 		if err := tx.InsertRotation(r); err != nil {
 			return err
 		}
-		return s.audit(tx, r.CreatedAt, actor, "rotation.added", r.Name, map[string]any{
-			"members": r.Members, "shift": r.Shift.String(), "start": r.Start.Format(time.RFC3339),
-		})
+		return s.audit(tx, r.CreatedAt, actor, NewConfigChange(ActionRotationAdded, r.Name, NewRotationState(r), nil))
 	})
 	if err != nil {
 		return fmt.Errorf("add rotation %s: %w", r.Name, err)
@@ -149,7 +147,7 @@ func (s *Service) OverrideOnCall(ctx context.Context, actor, rotation, login str
 		if err := tx.InsertOverride(rotation, Override{Login: login, From: from, Until: until, CreatedAt: now}); err != nil {
 			return err
 		}
-		return s.audit(tx, now, actor, "rotation.override", rotation, map[string]any{"login": login, "from": from.Format(time.RFC3339), "until": until.Format(time.RFC3339)})
+		return s.audit(tx, now, actor, NewConfigChange(ActionRotationOverride, rotation, nil, map[string]any{"login": login, "from": auditTime(from), "until": auditTime(until)}))
 	})
 	if err != nil {
 		return fmt.Errorf("override %s: %w", rotation, err)
@@ -254,7 +252,7 @@ func (s *Service) EscalateDue(ctx context.Context) (int, error) {
 					continue
 				}
 				n++
-				if err := s.audit(tx, now, SystemSweeper, "request.escalated", r.ID, map[string]any{"level": to, "template": t.Key}); err != nil {
+				if err := s.audit(tx, now, SystemSweeper, RequestEscalated{ID: r.ID, Level: to, Template: t.Key}); err != nil {
 					return err
 				}
 			}

@@ -2,7 +2,6 @@ package approvals
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -45,9 +44,7 @@ func (s *Service) Submit(ctx context.Context, in NewRequest) (Request, error) {
 		if err := tx.InsertRequest(req); err != nil {
 			return err
 		}
-		return s.audit(tx, now, "app:"+t.AppID, "request.created", req.ID, map[string]any{
-			"template": t.Key, "requester": req.Requester, "ttl": req.TTL.String(), "digest": Digest(req, t),
-		})
+		return s.audit(tx, now, "app:"+t.AppID, NewRequestCreated(req, t))
 	})
 	if err != nil {
 		return Request{}, fmt.Errorf("submit request: %w", err)
@@ -310,9 +307,12 @@ func (s *Service) PrepareRequests(ctx context.Context, ins []NewRequest, at []ti
 		if err != nil {
 			return nil, nil, err
 		}
-		payload, _ := json.Marshal(map[string]any{"template": t.Key, "requester": r.Requester, "ttl": r.TTL.String(), "digest": Digest(r, t)})
+		ev, err := NewAuditEvent(r.CreatedAt, "app:"+t.AppID, NewRequestCreated(r, t))
+		if err != nil {
+			return nil, nil, err
+		}
 		reqs = append(reqs, r)
-		evs = append(evs, AuditEvent{At: r.CreatedAt, Actor: "app:" + t.AppID, Action: "request.created", Subject: r.ID, Payload: payload})
+		evs = append(evs, ev)
 	}
 	return reqs, evs, nil
 }

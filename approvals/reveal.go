@@ -81,7 +81,7 @@ func (s *Service) RevealToken(ctx context.Context, in RevealInput) (Grant, error
 			return err
 		}
 		out = g
-		return s.audit(tx, s.Now(), a.Login, "token."+string(in.Use), g.ID, map[string]any{"request": g.RequestID})
+		return s.audit(tx, s.Now(), a.Login, TokenRevealed{ID: g.ID, Use: in.Use, Request: g.RequestID})
 	})
 	if err != nil {
 		return Grant{}, fmt.Errorf("token of %s: %w", in.ID, err)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
-	"encoding/json"
 	"fmt"
 	"io"
 	"regexp"
@@ -111,21 +110,17 @@ func (s *Service) newIDAt(t time.Time) string {
 // audit appends one event in tx, and enqueues the webhook event announcing
 // it when it is one (see webhook.go). Payload values must never include
 // tokens or secrets.
-func (s *Service) audit(tx Tx, at time.Time, actor, action, subject string, payload map[string]any) error {
-	if payload == nil {
-		payload = map[string]any{}
-	}
-	b, err := json.Marshal(payload) // map keys marshal sorted: canonical
+func (s *Service) audit(tx Tx, at time.Time, actor string, rec AuditRecord) error {
+	ev, err := NewAuditEvent(at, actor, rec)
 	if err != nil {
-		return fmt.Errorf("audit %s: %w", action, err)
+		return err
 	}
-	ev, err := tx.AppendAudit(AuditEvent{At: at, Actor: actor, Action: action, Subject: subject, Payload: b})
-	if err != nil {
-		return fmt.Errorf("audit %s: %w", action, err)
+	if ev, err = tx.AppendAudit(ev); err != nil {
+		return fmt.Errorf("audit %s: %w", rec.Action(), err)
 	}
 	// The webhook outbox commits with the change and its audit event, or not at all.
-	if err := s.enqueueWebhooks(tx, ev, payload); err != nil {
-		return fmt.Errorf("audit %s: %w", action, err)
+	if err := s.enqueueWebhooks(tx, ev, rec); err != nil {
+		return fmt.Errorf("audit %s: %w", rec.Action(), err)
 	}
 	return nil
 }
@@ -166,7 +161,7 @@ func (s *Service) CreateApplication(ctx context.Context, actor, name, audience s
 		if err := tx.InsertApplication(app); err != nil {
 			return err
 		}
-		return s.audit(tx, now, actor, "application.created", app.ID, map[string]any{"name": name, "audience": audience})
+		return s.audit(tx, now, actor, NewConfigChange(ActionApplicationCreated, app.ID, NewApplicationState(app), nil))
 	})
 	if err != nil {
 		return Application{}, fmt.Errorf("create application %s: %w", name, err)
@@ -213,11 +208,7 @@ func (s *Service) AddApprover(ctx context.Context, actor string, a Approver) err
 		if err := tx.InsertApprover(a); err != nil {
 			return err
 		}
-		fps := make([]string, 0, len(a.SSHKeys))
-		for _, k := range a.SSHKeys {
-			fps = append(fps, k.Fingerprint)
-		}
-		return s.audit(tx, a.CreatedAt, actor, "approver.added", a.Login, map[string]any{"name": a.Name, "email": a.Email, "groups": a.Groups, "ssh_keys": fps, "auditor": a.Auditor})
+		return s.audit(tx, a.CreatedAt, actor, NewConfigChange(ActionApproverAdded, a.Login, NewApproverState(a), nil))
 	})
 	if err != nil {
 		return fmt.Errorf("add approver %s: %w", a.Login, err)
@@ -246,7 +237,7 @@ func (s *Service) AddTemplate(ctx context.Context, actor string, t Template) err
 		if err := tx.InsertTemplate(t); err != nil {
 			return err
 		}
-		return s.audit(tx, t.CreatedAt, actor, "template.added", t.Key, templateTerms(t))
+		return s.audit(tx, t.CreatedAt, actor, NewConfigChange(ActionTemplateAdded, t.Key, NewTemplateState(t), nil))
 	})
 	if err != nil {
 		return fmt.Errorf("add template %s: %w", t.Key, err)

@@ -29,7 +29,7 @@ func (s *Service) ExpireDue(ctx context.Context) (int, error) {
 				if err := tx.SetRequestStatus(r.ID, StatusExpired, now, SystemSweeper, ""); err != nil {
 					return err
 				}
-				if err := s.audit(tx, now, SystemSweeper, "request.expired", r.ID, map[string]any{"expires_at": r.ExpiresAt.Format(time.RFC3339)}); err != nil {
+				if err := s.audit(tx, now, SystemSweeper, NewRequestExpired(r)); err != nil {
 					return err
 				}
 			}

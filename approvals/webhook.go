@@ -273,7 +273,7 @@ func (s *Service) AddWebhook(ctx context.Context, actor, rawURL string, events [
 		}
 		// The URL is audited (an added hook receives every request's
 		// reason: adding one is security relevant); the secret never is.
-		return s.audit(tx, now, actor, "webhook.added", w.ID, map[string]any{"url": u, "events": nonNil(evs)})
+		return s.audit(tx, now, actor, NewConfigChange(ActionWebhookAdded, w.ID, map[string]any{"url": u, "events": nonNil(evs), "disabled": false}, nil))
 	})
 	if err != nil {
 		return Webhook{}, fmt.Errorf("add webhook %s: %w", u, err)
@@ -307,7 +307,7 @@ func (s *Service) RemoveWebhook(ctx context.Context, actor, id string) (Webhook,
 		}
 		w.DisabledAt, w.DisabledBy = now, actor
 		out = w
-		return s.audit(tx, now, actor, "webhook.removed", id, map[string]any{"url": w.URL, "cancelled": cancelled})
+		return s.audit(tx, now, actor, NewConfigChange(ActionWebhookRemoved, id, map[string]any{"url": w.URL, "events": nonNil(w.Events), "disabled": true}, map[string]any{"cancelled": cancelled}))
 	})
 	if err != nil {
 		return Webhook{}, fmt.Errorf("remove webhook %s: %w", id, err)
@@ -554,14 +554,15 @@ func truncateUTF8(s string, n int) string {
 // enqueueWebhooks puts the event announcing ev (if its action is announced)
 // in the outbox of every hook subscribed to its type, inside tx. With no
 // subscribed hook this is one indexed INSERT … SELECT that inserts nothing.
-func (s *Service) enqueueWebhooks(tx Tx, ev AuditEvent, payload map[string]any) error {
+func (s *Service) enqueueWebhooks(tx Tx, ev AuditEvent, rec AuditRecord) error {
 	typ, outcome := webhookEventOf(ev.Action)
 	if typ == "" {
 		return nil
 	}
 	requestID := ev.Subject
 	if typ == EventGrantRevoked {
-		id, _ := payload["request"].(string)
+		rv, _ := rec.(GrantRevocation)
+		id := rv.Request
 		if id == "" {
 			return fmt.Errorf("webhook %s: grant %s names no request", typ, ev.Subject)
 		}
@@ -571,7 +572,7 @@ func (s *Service) enqueueWebhooks(tx Tx, ev AuditEvent, payload map[string]any) 
 	if err != nil || n == 0 {
 		return err
 	}
-	body, err := s.webhookBody(tx, ev, typ, outcome, requestID, payload)
+	body, err := s.webhookBody(tx, ev, typ, outcome, requestID, rec)
 	if err != nil {
 		return fmt.Errorf("webhook %s: %w", typ, err)
 	}
@@ -639,7 +640,7 @@ func rfc3339(t time.Time) string {
 
 // webhookBody renders the event as of this transaction (the state the
 // change produced), from fields chosen one by one: nothing secret can slip in.
-func (s *Service) webhookBody(tx Tx, ev AuditEvent, typ, outcome, requestID string, payload map[string]any) ([]byte, error) {
+func (s *Service) webhookBody(tx Tx, ev AuditEvent, typ, outcome, requestID string, rec AuditRecord) ([]byte, error) {
 	r, err := tx.Request(requestID)
 	if err != nil {
 		return nil, err
@@ -656,11 +657,13 @@ func (s *Service) webhookBody(tx Tx, ev AuditEvent, typ, outcome, requestID stri
 	}}
 	switch typ {
 	case EventRequestEscalated:
-		if l, ok := payload["level"].(int); ok {
-			data.Level = l
+		if e, ok := rec.(RequestEscalated); ok {
+			data.Level = e.Level
 		}
 	case EventBreakGlassUsed:
-		data.BreakGlassReason, _ = payload["reason"].(string)
+		if e, ok := rec.(BreakGlassUsed); ok {
+			data.BreakGlassReason = e.Reason
+		}
 	}
 	if typ == EventGrantRevoked || typ == EventBreakGlassUsed || (typ == EventRequestDecided && outcome == "approved") {
 		var g Grant

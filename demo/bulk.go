@@ -2,7 +2,6 @@ package demo
 
 import (
 	"context"
-	"encoding/json"
 	"time"
 
 	"github.com/jitdesk/jitdesk/approvals"
@@ -56,9 +55,12 @@ func Bulk(ctx context.Context, svc *approvals.Service, db BulkLoader, n int, pro
 				continue
 			}
 			r := &reqs[i]
-			r.Status, r.DecidedAt, r.DecidedBy = approvals.StatusExpired, r.ExpiresAt, "system"
-			payload, _ := json.Marshal(map[string]any{"expired_at": r.ExpiresAt.Format(time.RFC3339)})
-			evs = append(evs, approvals.AuditEvent{At: r.ExpiresAt, Actor: "system", Action: "request.expired", Subject: r.ID, Payload: payload})
+			r.Status, r.DecidedAt, r.DecidedBy = approvals.StatusExpired, r.ExpiresAt, approvals.SystemSweeper
+			ev, err := approvals.NewAuditEvent(r.ExpiresAt, approvals.SystemSweeper, approvals.NewRequestExpired(*r))
+			if err != nil {
+				return err
+			}
+			evs = append(evs, ev)
 		}
 		if err := db.BulkInsertRequests(ctx, reqs, evs); err != nil {
 			return err

@@ -172,9 +172,12 @@ func (f *fixture) addHistory(ctx context.Context, n, pending int) error {
 				continue
 			}
 			r := &reqs[i]
-			r.Status, r.DecidedAt, r.DecidedBy = approvals.StatusExpired, r.ExpiresAt, "system"
-			evs = append(evs, approvals.AuditEvent{At: r.ExpiresAt, Actor: "system", Action: "request.expired", Subject: r.ID,
-				Payload: []byte(`{"expired_at":"` + r.ExpiresAt.Format(time.RFC3339) + `"}`)})
+			r.Status, r.DecidedAt, r.DecidedBy = approvals.StatusExpired, r.ExpiresAt, approvals.SystemSweeper
+			ev, err := approvals.NewAuditEvent(r.ExpiresAt, approvals.SystemSweeper, approvals.NewRequestExpired(*r))
+			if err != nil {
+				return fmt.Errorf("seed history: %w", err)
+			}
+			evs = append(evs, ev)
 		}
 		if err := f.db.BulkInsertRequests(ctx, reqs, evs); err != nil {
 			return fmt.Errorf("seed history: %w", err)
