@@ -15,14 +15,30 @@ import (
 type AuditReport struct {
 	Events   int64
 	HeadHash string
+	// Replay says what the state replay compared with the tables.
+	Replay ReplayReport
 }
 
 // auditPage bounds memory while walking the chain.
 const auditPage = 1000
 
 // VerifyAudit walks the whole chain, recomputing every hash, and names the
-// first broken link.
+// first broken link; then it replays the chain into the state it records
+// and compares that with the tables, naming the first difference (an
+// *AuditMismatchError): the log proves the state, not only itself.
 func (s *Service) VerifyAudit(ctx context.Context) (AuditReport, error) {
+	rep, err := s.verifyChain(ctx)
+	if err != nil {
+		return rep, err
+	}
+	if rep.Replay, err = s.replay(ctx); err != nil {
+		return rep, err
+	}
+	return rep, nil
+}
+
+// verifyChain walks the chain alone.
+func (s *Service) verifyChain(ctx context.Context) (AuditReport, error) {
 	var rep AuditReport
 	prev := ""
 	var after int64
@@ -116,18 +132,20 @@ func (s *Service) VerifyCheckpoint(ctx context.Context, msg []byte, verifier not
 		return AuditReport{}, fmt.Errorf("%w: checkpoint hash %q", ErrInvalid, lines[2])
 	}
 	want := hex.EncodeToString(raw)
-	rep, err := s.VerifyAudit(ctx)
+	// The chain and the checkpoint first (truncation is named as such),
+	// then the replay against the tables.
+	rep, err := s.verifyChain(ctx)
 	if err != nil {
 		return rep, err
 	}
 	if rep.Events < size {
 		return rep, fmt.Errorf("%w: the log has %d events but the checkpoint recorded %d: events were cut off", ErrAuditBroken, rep.Events, size)
 	}
-	if size == 0 {
-		return rep, nil
-	}
 	var got string
 	err = s.store.View(ctx, func(tx ReadTx) error {
+		if size == 0 {
+			return nil
+		}
 		evs, err := tx.AuditEvents(size-1, 1)
 		if err != nil {
 			return err
@@ -140,8 +158,11 @@ func (s *Service) VerifyCheckpoint(ctx context.Context, msg []byte, verifier not
 	if err != nil {
 		return rep, err
 	}
-	if got != want {
+	if size > 0 && got != want {
 		return rep, fmt.Errorf("%w: event %d no longer has the checkpoint's hash: the log was rewritten", ErrAuditBroken, size)
+	}
+	if rep.Replay, err = s.replay(ctx); err != nil {
+		return rep, err
 	}
 	return rep, nil
 }

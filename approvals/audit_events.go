@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -328,6 +329,8 @@ func NewApproverState(a Approver) ApproverState {
 		keys = append(keys, k.Fingerprint)
 	}
 	groups := append([]string{}, a.Groups...)
+	slices.Sort(groups)
+	slices.Sort(keys)
 	return ApproverState{Name: a.Name, Email: a.Email, Groups: groups, Auditor: a.Auditor, Disabled: a.Disabled(), Keys: keys}
 }
 

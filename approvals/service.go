@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -251,11 +252,16 @@ func templateTerms(t Template) map[string]any {
 	for _, f := range t.Fields {
 		fields = append(fields, map[string]any{"name": f.Name, "default": f.Default, "required": f.Required})
 	}
+	sorted := func(ss []string) []string {
+		out := append([]string{}, ss...)
+		slices.Sort(out)
+		return out
+	}
 	return map[string]any{
-		"app": t.AppID, "name": t.Name, "title": t.Title, "type": string(t.Type), "quorum": t.Quorum, "approvers": t.Approvers, "groups": t.Groups, "oncall": t.OnCall,
+		"app": t.AppID, "name": t.Name, "title": t.Title, "type": string(t.Type), "quorum": t.Quorum, "approvers": sorted(t.Approvers), "groups": sorted(t.Groups), "oncall": sorted(t.OnCall),
 		"fields": fields, "min_reason": t.MinReason,
 		"default_ttl": t.DefaultTTL.String(), "max_ttl": t.MaxTTL.String(), "pending_timeout": t.PendingTimeout.String(), "break_glass_max_ttl": t.BreakGlassMaxTTL.String(),
-		"break_glass_groups": t.BreakGlassGroups, "escalate_after": t.EscalateAfter.String(), "escalate_group": t.EscalateGroup, "version": max(t.Version, 1),
+		"break_glass_groups": sorted(t.BreakGlassGroups), "escalate_after": t.EscalateAfter.String(), "escalate_group": t.EscalateGroup, "version": max(t.Version, 1),
 	}
 }
 

@@ -177,6 +177,13 @@ type ReadTx interface {
 	AuditEvents(afterSeq int64, limit int) ([]AuditEvent, error)
 	// AuditEventsDesc returns up to limit events with seq < beforeSeq (0 = newest), descending.
 	AuditEventsDesc(beforeSeq int64, limit int) ([]AuditEvent, error)
+	// Whole-table walks in key order, for audit verify's replay.
+	RequestsByID(afterID string, limit int) ([]Request, error)
+	ReviewsAfter(requestID, approver string, limit int) ([]Review, error)
+	GrantsAfter(afterID string, limit int) ([]Grant, error)
+	SignaturesAfter(afterDigest string, limit int) ([]StoredSignature, error)
+	// RotationNames lists every rotation's name, removed ones too.
+	RotationNames() ([]string, error)
 	// Webhook returns a hook by id, with its secret.
 	Webhook(id string) (Webhook, error)
 	// Webhooks lists hooks (removed ones too) by id after afterID, with secrets.
