@@ -251,11 +251,15 @@ func (s *Service) RotateAppSecret(ctx context.Context, actor, idOrName string, o
 		if overlap > 0 {
 			app.PreviousSecret, app.PreviousSecretFormat, app.PreviousSecretUntil = app.Secret, app.SecretFormat, now.Add(overlap)
 		}
-		app.Secret, app.SecretFormat = secret, SecretPrinted
+		if app.Secret, err = s.seal(sealAppSecret, app.ID, secret); err != nil {
+			return err
+		}
+		app.SecretFormat = SecretPrinted
 		if err := tx.UpdateApplication(app); err != nil {
 			return err
 		}
 		out = app
+		out.Secret = secret
 		payload := map[string]any{"overlap": FormatDuration(overlap)}
 		if overlap > 0 {
 			payload["previous_until"] = app.PreviousSecretUntil.Format(time.RFC3339)

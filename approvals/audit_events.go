@@ -55,6 +55,7 @@ const (
 	ActionWebhookAdded       AuditAction = "webhook.added"
 	ActionWebhookRemoved     AuditAction = "webhook.removed"
 	ActionIssuerSet          AuditAction = "config.issuer_set"
+	ActionSecretsSealed      AuditAction = "config.secrets_sealed"
 )
 
 // AuditRecord is the typed content of one audit event: what it records,

@@ -213,9 +213,17 @@ func (s *Service) verifyIntake(application func(string) (Application, error), to
 // (raw bytes printed as base64url) also the decoded bytes; and the previous
 // secret likewise while a rotation's overlap lasts.
 func (s *Service) intakeSecrets(app Application, now time.Time) ([][]byte, error) {
-	keys := secretForms(app.Secret, app.SecretFormat)
+	cur, err := s.unseal(sealAppSecret, app.ID, app.Secret)
+	if err != nil {
+		return nil, err
+	}
+	keys := secretForms(cur, app.SecretFormat)
 	if len(app.PreviousSecret) > 0 && now.Before(app.PreviousSecretUntil) {
-		keys = append(keys, secretForms(app.PreviousSecret, app.PreviousSecretFormat)...)
+		prev, err := s.unseal(sealAppSecret, app.ID, app.PreviousSecret)
+		if err != nil {
+			return nil, err
+		}
+		keys = append(keys, secretForms(prev, app.PreviousSecretFormat)...)
 	}
 	if len(keys) == 0 {
 		return nil, fmt.Errorf("application %q has no secret", app.ID)
@@ -279,9 +287,17 @@ func (s *Service) AuthenticateClient(ctx context.Context, appID, secret string) 
 			return fmt.Errorf("%w: client credentials do not match an enabled application", ErrUnauthenticated)
 		}
 		now := s.Now()
-		ok := subtle.ConstantTimeCompare([]byte(secret), []byte(PrintedSecret(app.Secret, app.SecretFormat))) == 1
+		cur, err := s.unseal(sealAppSecret, app.ID, app.Secret)
+		if err != nil {
+			return err
+		}
+		ok := subtle.ConstantTimeCompare([]byte(secret), []byte(PrintedSecret(cur, app.SecretFormat))) == 1
 		if !ok && len(app.PreviousSecret) > 0 && now.Before(app.PreviousSecretUntil) {
-			ok = subtle.ConstantTimeCompare([]byte(secret), []byte(PrintedSecret(app.PreviousSecret, app.PreviousSecretFormat))) == 1
+			prev, err := s.unseal(sealAppSecret, app.ID, app.PreviousSecret)
+			if err != nil {
+				return err
+			}
+			ok = subtle.ConstantTimeCompare([]byte(secret), []byte(PrintedSecret(prev, app.PreviousSecretFormat))) == 1
 		}
 		if !ok {
 			return fmt.Errorf("%w: client credentials do not match an enabled application", ErrUnauthenticated)

@@ -26,7 +26,11 @@ func (s *Service) parsedKey(k SigningKey) (tokens.Key, error) {
 	if err != nil {
 		return tokens.Key{}, err
 	}
-	pk, err := tokens.ParsePrivate(alg, k.Private, k.CreatedAt)
+	der, err := s.unseal(sealSigningKey, k.Kid, k.Private)
+	if err != nil {
+		return tokens.Key{}, err
+	}
+	pk, err := tokens.ParsePrivate(alg, der, k.CreatedAt)
 	if err != nil {
 		return tokens.Key{}, fmt.Errorf("signing key %s: %w", k.Kid, err)
 	}
@@ -83,7 +87,11 @@ func (s *Service) addKey(tx Tx, actor string, alg tokens.Alg) (SigningKey, error
 	if err != nil {
 		return SigningKey{}, err
 	}
-	sk := SigningKey{Kid: k.Kid, Alg: string(alg), Private: der, CreatedAt: now}
+	sealed, err := s.seal(sealSigningKey, k.Kid, der)
+	if err != nil {
+		return SigningKey{}, err
+	}
+	sk := SigningKey{Kid: k.Kid, Alg: string(alg), Private: sealed, CreatedAt: now}
 	if err := tx.InsertSigningKey(sk); err != nil {
 		return SigningKey{}, err
 	}

@@ -42,6 +42,10 @@ type Options struct {
 	Issuer string
 	// Entropy feeds id generation; crypto/rand when nil.
 	Entropy io.Reader
+	// Sealer seals secrets at rest with the master key kept outside the
+	// database; nil stores new secrets in plaintext (tests) and cannot
+	// open sealed ones.
+	Sealer *tokens.Sealer
 }
 
 // Service is the only way to change jitdesk's state. Every rule is checked
@@ -50,6 +54,7 @@ type Service struct {
 	store  Store
 	clock  Clock
 	issuer string
+	sealer *tokens.Sealer
 
 	// The id source and the parsed-key cache are shared with the
 	// transaction-scoped copies Administer makes, hence pointers.
@@ -79,6 +84,7 @@ func New(store Store, opts Options) *Service {
 		store:     store,
 		clock:     opts.Clock,
 		issuer:    opts.Issuer,
+		sealer:    opts.Sealer,
 		idMu:      &sync.Mutex{},
 		entropy:   ulid.Monotonic(opts.Entropy, 0),
 		keyMu:     &sync.Mutex{},
@@ -159,7 +165,12 @@ func (s *Service) CreateApplication(ctx context.Context, actor, name, audience s
 		if _, err := tx.ApplicationByName(name); err == nil {
 			return fmt.Errorf("%w: application %q", ErrConflict, name)
 		}
-		if err := tx.InsertApplication(app); err != nil {
+		stored := app
+		var err error
+		if stored.Secret, err = s.seal(sealAppSecret, app.ID, app.Secret); err != nil {
+			return err
+		}
+		if err := tx.InsertApplication(stored); err != nil {
 			return err
 		}
 		return s.audit(tx, now, actor, NewConfigChange(ActionApplicationCreated, app.ID, NewApplicationState(app), nil))

@@ -224,6 +224,10 @@ type Tx interface {
 	SetRotationDisabled(name string, at time.Time) error
 	// CancelOverrides ends a rotation's overrides holding or to come at "at".
 	CancelOverrides(rotation string, at time.Time) (int, error)
+	// SetWebhookSecret rewrites a hook's stored secret (sealing it).
+	SetWebhookSecret(id, secret string) error
+	// SetSigningKeyPrivate rewrites a key's stored private bytes (sealing them).
+	SetSigningKeyPrivate(kid string, private []byte) error
 	// SetSetting stores a deployment-wide setting.
 	SetSetting(name, value string) error
 	// UpdateApplication rewrites an application's mutable fields (name,

@@ -268,7 +268,13 @@ func (s *Service) AddWebhook(ctx context.Context, actor, rawURL string, events [
 	now := s.Now()
 	w := Webhook{ID: "wh_" + strings.ToLower(s.newID()), URL: u, Events: evs, Secret: secret, CreatedAt: now, CreatedBy: actor}
 	err = s.store.Update(ctx, func(tx Tx) error {
-		if err := tx.InsertWebhook(w); err != nil {
+		stored := w
+		sealed, err := s.seal(sealWebhookSecret, w.ID, []byte(w.Secret))
+		if err != nil {
+			return err
+		}
+		stored.Secret = string(sealed)
+		if err := tx.InsertWebhook(stored); err != nil {
 			return err
 		}
 		// The URL is audited (an added hook receives every request's
@@ -442,6 +448,13 @@ func (s *Service) ClaimWebhookDeliveries(ctx context.Context, c WebhookClaim) ([
 			ds, err := tx.DueWebhookDeliveries(id, now, room)
 			if err != nil {
 				return err
+			}
+			for i := range ds {
+				secret, err := s.unseal(sealWebhookSecret, ds[i].HookID, []byte(ds[i].Secret))
+				if err != nil {
+					return err
+				}
+				ds[i].Secret = string(secret)
 			}
 			due = append(due, ds...)
 		}

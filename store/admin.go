@@ -223,3 +223,21 @@ func (t *tx) LatestGrantToken() (string, bool, error) {
 	}
 	return tok, true, nil
 }
+
+// SetWebhookSecret rewrites a hook's stored secret.
+func (t *tx) SetWebhookSecret(id, secret string) error {
+	res, err := t.exec(`UPDATE webhooks SET secret = ? WHERE id = ?`, secret, id)
+	if err != nil {
+		return fmt.Errorf("store webhook %s secret: %w", id, err)
+	}
+	return mustAffect(res, "webhook", id)
+}
+
+// SetSigningKeyPrivate rewrites a signing key's stored private bytes.
+func (t *tx) SetSigningKeyPrivate(kid string, private []byte) error {
+	res, err := t.exec(`UPDATE signing_keys SET private = ? WHERE kid = ?`, private, kid)
+	if err != nil {
+		return fmt.Errorf("store signing key %s: %w", kid, err)
+	}
+	return mustAffect(res, "signing key", kid)
+}

@@ -1,0 +1,172 @@
+package approvals
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/jitdesk/jitdesk/tokens"
+)
+
+// Secrets at rest: application intake secrets, webhook secrets and private
+// signing keys are sealed (tokens.Sealer, XChaCha20-Poly1305) with a master
+// key kept outside the database, each bound to its row, so a copy of the
+// database file alone lets nobody mint intake tokens, sign access tokens
+// or forge webhooks. Values written before sealing existed are plaintext
+// until SealSecrets seals them.
+
+// ErrSealed: a secret is sealed and this process has no (or the wrong)
+// master key.
+var ErrSealed = errors.New("secrets are sealed")
+
+// masterKeySetting records which master key sealed the database.
+const masterKeySetting = "master_key_id"
+
+func sealAD(kind, id string) []byte { return []byte(kind + ":" + id) }
+
+// Kinds of sealed value, each bound to its row's id.
+const (
+	sealAppSecret     = "application-secret"
+	sealWebhookSecret = "webhook-secret"
+	sealSigningKey    = "signing-key"
+)
+
+// seal seals a secret for storage (plaintext when no master key is
+// configured, as in tests that do not exercise sealing).
+func (s *Service) seal(kind, id string, plain []byte) ([]byte, error) {
+	if s.sealer == nil || len(plain) == 0 {
+		return plain, nil
+	}
+	out, err := s.sealer.Seal(plain, sealAD(kind, id))
+	if err != nil {
+		return nil, fmt.Errorf("seal %s %s: %w", kind, id, err)
+	}
+	return out, nil
+}
+
+// unseal opens a stored secret (a plaintext one from before sealing is
+// returned as is).
+func (s *Service) unseal(kind, id string, stored []byte) ([]byte, error) {
+	if !tokens.IsSealed(stored) {
+		return stored, nil
+	}
+	if s.sealer == nil {
+		return nil, fmt.Errorf("%w: %s %s is sealed and no master key was given (the key file beside the database, or $JITDESK_MASTER_KEY)", ErrSealed, kind, id)
+	}
+	out, err := s.sealer.Open(stored, sealAD(kind, id))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s %s: %w", ErrSealed, kind, id, err)
+	}
+	return out, nil
+}
+
+// SealReport counts what SealSecrets sealed.
+type SealReport struct {
+	Applications, Webhooks, SigningKeys int
+}
+
+// SealSecrets checks the master key against the one the database was
+// sealed with (refusing another key with ErrSealed) and seals every secret
+// still stored in plaintext, in one transaction, audited: how a database
+// made before sealing is migrated. Without a master key it does nothing.
+func (s *Service) SealSecrets(ctx context.Context, actor string) (SealReport, error) {
+	var rep SealReport
+	if s.sealer == nil {
+		return rep, nil
+	}
+	err := s.store.Update(ctx, func(tx Tx) error {
+		id, ok, err := tx.Setting(masterKeySetting)
+		if err != nil {
+			return err
+		}
+		if ok && id != s.sealer.KeyID() {
+			return fmt.Errorf("%w: this database was sealed with master key %s, but the key given is %s: use the key file made with it (or its $JITDESK_MASTER_KEY)", ErrSealed, id, s.sealer.KeyID())
+		}
+		for after := ""; ; {
+			page, err := tx.Applications(after, 500)
+			if err != nil {
+				return err
+			}
+			for _, a := range page {
+				after = a.Name
+				app, err := tx.Application(a.ID)
+				if err != nil {
+					return err
+				}
+				changed := false
+				for _, p := range []*[]byte{&app.Secret, &app.PreviousSecret} {
+					if len(*p) > 0 && !tokens.IsSealed(*p) {
+						if *p, err = s.seal(sealAppSecret, app.ID, *p); err != nil {
+							return err
+						}
+						changed = true
+					}
+				}
+				if changed {
+					if err := tx.UpdateApplication(app); err != nil {
+						return err
+					}
+					rep.Applications++
+				}
+			}
+			if len(page) < 500 {
+				break
+			}
+		}
+		for after := ""; ; {
+			page, err := tx.Webhooks(after, 500)
+			if err != nil {
+				return err
+			}
+			for _, w := range page {
+				after = w.ID
+				if w.Secret == "" || tokens.IsSealed([]byte(w.Secret)) {
+					continue
+				}
+				sealed, err := s.seal(sealWebhookSecret, w.ID, []byte(w.Secret))
+				if err != nil {
+					return err
+				}
+				if err := tx.SetWebhookSecret(w.ID, string(sealed)); err != nil {
+					return err
+				}
+				rep.Webhooks++
+			}
+			if len(page) < 500 {
+				break
+			}
+		}
+		keys, err := tx.SigningKeys()
+		if err != nil {
+			return err
+		}
+		for _, k := range keys {
+			if tokens.IsSealed(k.Private) {
+				continue
+			}
+			sealed, err := s.seal(sealSigningKey, k.Kid, k.Private)
+			if err != nil {
+				return err
+			}
+			if err := tx.SetSigningKeyPrivate(k.Kid, sealed); err != nil {
+				return err
+			}
+			rep.SigningKeys++
+		}
+		if !ok {
+			if err := tx.SetSetting(masterKeySetting, s.sealer.KeyID()); err != nil {
+				return err
+			}
+		}
+		if rep == (SealReport{}) && ok {
+			return nil
+		}
+		return s.audit(tx, s.Now(), actor, NewConfigChange(ActionSecretsSealed, masterKeySetting, nil, map[string]any{
+			"master_key_id": s.sealer.KeyID(), "applications": rep.Applications, "webhooks": rep.Webhooks, "signing_keys": rep.SigningKeys,
+		}))
+	})
+	if err != nil {
+		return SealReport{}, fmt.Errorf("seal secrets: %w", err)
+	}
+	return rep, nil
+}
