@@ -547,7 +547,7 @@ func (s *Service) UpdateRotation(ctx context.Context, actor, name string, u Rota
 			if *u.Shift < time.Minute {
 				return invalidf("rotation %s: shift must be at least 1m", name)
 			}
-			r.Shift, changed["shift"] = *u.Shift, u.Shift.String()
+			r.Shift, changed["shift"] = *u.Shift, FormatDuration(*u.Shift)
 		}
 		if u.Start != nil && !u.Start.Equal(r.Start) {
 			r.Start, changed["start"] = u.Start.UTC(), u.Start.UTC().Format(time.RFC3339)

@@ -345,7 +345,7 @@ type RotationState struct {
 
 // NewRotationState is r's audited state.
 func NewRotationState(r Rotation) RotationState {
-	return RotationState{Members: append([]string{}, r.Members...), Shift: r.Shift.String(), Start: auditTime(r.Start), Disabled: !r.DisabledAt.IsZero()}
+	return RotationState{Members: append([]string{}, r.Members...), Shift: FormatDuration(r.Shift), Start: auditTime(r.Start), Disabled: !r.DisabledAt.IsZero()}
 }
 
 // TemplateState is a template's audited state: its version and terms.

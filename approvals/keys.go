@@ -271,24 +271,41 @@ func (s *Service) VerifyToken(ctx context.Context, token, audience string) (Veri
 	return out, nil
 }
 
-// Token returns the grant (with its token) of an approved request. appID,
-// when set, must own the request. Errors: ErrNotFound, ErrNotPending while
-// the request is pending, ErrRevoked, or the request's final status.
+// Token returns the grant with its token of an approved request, to the
+// application that made it (its pick-up): appID is required and must own
+// the request. Approvers see tokens through RevealToken. Errors:
+// ErrNotFound, ErrNotPending while the request is pending, ErrRevoked, or
+// the request's final status.
 func (s *Service) Token(ctx context.Context, requestID, appID string) (Grant, error) {
-	d, err := s.Get(ctx, requestID)
-	if err != nil {
-		return Grant{}, err
+	if appID == "" {
+		return Grant{}, invalidf("token pick-up is the calling application's; an approver sees a token with RevealToken")
 	}
-	if appID != "" && d.Request.AppID != appID {
-		return Grant{}, fmt.Errorf("request %s: %w", requestID, ErrNotFound)
+	var d Detail
+	var g Grant
+	err := s.store.View(ctx, func(tx ReadTx) error {
+		var err error
+		if d, err = loadDetail(tx, requestID); err != nil {
+			return err
+		}
+		if d.Request.AppID != appID {
+			return ErrNotFound
+		}
+		if d.Grant != nil {
+			g, err = tx.GrantByRequest(requestID) // with the token loadDetail leaves out
+		}
+		return err
+	})
+	if err != nil {
+		return Grant{}, fmt.Errorf("request %s: %w", requestID, err)
 	}
 	if d.Grant == nil {
 		return Grant{}, &StatusError{Status: d.Request.Status, Request: d.Request}
 	}
-	if d.Grant.Revoked() {
-		return *d.Grant, fmt.Errorf("request %s: %w by %s at %s", requestID, ErrRevoked, d.Grant.RevokedBy, d.Grant.RevokedAt.Format(time.RFC3339))
+	if g.Revoked() {
+		g.Token = ""
+		return g, fmt.Errorf("request %s: %w by %s at %s", requestID, ErrRevoked, g.RevokedBy, g.RevokedAt.Format(time.RFC3339))
 	}
-	return *d.Grant, nil
+	return g, nil
 }
 
 // StatusError says a request has no token because of its status.

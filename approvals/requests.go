@@ -99,6 +99,9 @@ func (s *Service) buildRequest(t Template, in NewRequest, now time.Time) (Reques
 			for _, f := range t.Fields {
 				names = append(names, f.Name)
 			}
+			if len(names) == 0 {
+				return Request{}, invalidf("metadata key %q: template %s takes no metadata fields", k, t.Key)
+			}
 			return Request{}, invalidf("metadata key %q is not a field of template %s (fields: %s)", k, t.Key, strings.Join(names, ", "))
 		}
 		if len(v) > MaxMetadataVal || !utf8.ValidString(v) {
@@ -193,8 +196,9 @@ func loadDetail(tx ReadTx, id string) (Detail, error) {
 	if d.Request, err = tx.Request(id); err != nil {
 		return d, err
 	}
-	if d.Template, err = tx.Template(d.Request.TemplateKey); err != nil {
-		return d, fmt.Errorf("template %s: %w", d.Request.TemplateKey, err)
+	// The terms the request is decided on: the version it was made under.
+	if d.Template, err = termsOf(tx, d.Request); err != nil {
+		return d, err
 	}
 	if d.Application, err = tx.Application(d.Request.AppID); err != nil {
 		return d, fmt.Errorf("application %s: %w", d.Request.AppID, err)

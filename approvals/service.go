@@ -463,7 +463,7 @@ func (s *Service) Approver(ctx context.Context, login string) (Approver, error) 
 		return err
 	})
 	if err != nil {
-		return Approver{}, fmt.Errorf("approver %q: %w", login, err)
+		return Approver{}, err // the store's error names the approver
 	}
 	return a, nil
 }
@@ -480,7 +480,7 @@ func (s *Service) ApproverBySSHKey(ctx context.Context, fingerprint string) (App
 		return err
 	})
 	if err != nil {
-		return Approver{}, fmt.Errorf("ssh key %s: %w", fingerprint, err)
+		return Approver{}, err // the store's error names the key
 	}
 	for _, k := range a.SSHKeys {
 		if k.Fingerprint == fingerprint && !k.Active() {
@@ -502,7 +502,7 @@ func (s *Service) Template(ctx context.Context, key string) (Template, error) {
 		return err
 	})
 	if err != nil {
-		return Template{}, fmt.Errorf("template %q: %w", key, err)
+		return Template{}, err // the store's error names the template
 	}
 	return t, nil
 }

@@ -375,7 +375,7 @@ func TestRevokedTokenNoLongerVerifies(t *testing.T) {
 	if _, err := f.svc.VerifyToken(f.ctx, out.Token, ""); !errors.Is(err, tokens.ErrRevoked) {
 		t.Fatalf("revoked token: got %v", err)
 	}
-	if _, err := f.svc.Token(f.ctx, r.ID, ""); !errors.Is(err, approvals.ErrRevoked) {
+	if _, err := f.svc.Token(f.ctx, r.ID, f.app.ID); !errors.Is(err, approvals.ErrRevoked) {
 		t.Fatalf("token of revoked grant: %v", err)
 	}
 }
