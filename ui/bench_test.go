@@ -83,7 +83,7 @@ func (o *onceTB) Cleanup(func()) {}
 func benchConsole(b *testing.B) *harness {
 	w := bigWorld(b)
 	h := newHarness(b, w, "alex", 120, 40)
-	if len(h.m.queue.rows) == 0 {
+	if len(h.m.queue.win.rows) == 0 {
 		b.Fatal("queue did not load")
 	}
 	return h
@@ -110,7 +110,7 @@ func BenchmarkQueueMove(b *testing.B) {
 		if cmd != nil {
 			b.StopTimer()
 			h.run(cmd) // page fetches: asynchronous in the program
-			if len(h.m.queue.rows)-h.m.queue.sel < 2 {
+			if len(h.m.queue.win.rows)-h.m.queue.win.sel < 2 {
 				h.key("home")
 			}
 			b.StartTimer()

@@ -1,14 +1,12 @@
 package ui
 
 import (
-	"errors"
 	"fmt"
 	"strings"
 	"time"
 
 	"charm.land/bubbles/v2/key"
 	tea "charm.land/bubbletea/v2"
-	"charm.land/lipgloss/v2"
 
 	"github.com/jitdesk/jitdesk/approvals"
 	"github.com/jitdesk/jitdesk/approvals/signature"
@@ -39,23 +37,36 @@ type decidedMsg struct {
 type stackMsg struct{ screens []Screen }
 
 // confirmScreen is the last summary before a decision is written. Nothing is
-// written before it; the focused button starts on Cancel, so the key that
-// opened it can never confirm it, and pasted text is ignored.
+// written before it (see confirmBox). If the request is decided elsewhere
+// while it is open, it says so at once, on the live change.
 type confirmScreen struct {
-	ctx   *Context
-	uid   int
-	dec   decision
-	focus int // 0 Cancel, 1 the action
-	busy  bool
-	err   string
-	w, h  int
+	ctx  *Context
+	uid  int
+	dec  decision
+	box  confirmBox
+	w, h int
+}
+
+// stillOpenMsg is the answer to "can this decision still be taken?",
+// asked on every live change while a confirm is open.
+type stillOpenMsg struct {
+	uid int
+	err error
 }
 
 func newConfirm(ctx *Context, dec decision) *confirmScreen {
 	return &confirmScreen{ctx: ctx, uid: nextUID(ctx), dec: dec}
 }
 
-func (c *confirmScreen) SetSize(w, h int) { c.w, c.h = w, h }
+func (c *confirmScreen) SetSize(w, h int) {
+	c.w, c.h = w, h
+	c.box.setSize(w, h)
+	c.box.setBody(len(c.lines()))
+}
+
+func (c *confirmScreen) lines() []string {
+	return confirmSummary(c.ctx.Styles, c.dec, c.ctx.Now(), c.w)
+}
 
 func (c *confirmScreen) actionLabel() string {
 	switch {
@@ -69,60 +80,81 @@ func (c *confirmScreen) actionLabel() string {
 	return "Approve"
 }
 
+// leftNote is what the footer says when the confirm is left without
+// deciding: that nothing was recorded, and how to decide after all.
+func (c *confirmScreen) leftNote() string {
+	switch {
+	case c.box.stopped != "":
+		return "Nothing was recorded by you."
+	case !c.dec.approve:
+		return "Not denied: nothing was recorded. To deny, press d on the review again."
+	case c.dec.breakGlass:
+		return "Break glass not used: nothing was recorded. Your signature is kept: enter, then y, to break glass."
+	case c.dec.sig != nil:
+		return "Not approved: nothing was recorded. Your signature is kept: press enter, then y, to sign and approve."
+	}
+	return "Not approved: nothing was recorded. To approve, press a, then y."
+}
+
+// stillOpen asks the Service whether this decision can still be taken.
+func (c *confirmScreen) stillOpen() tea.Cmd {
+	svc, ctx, uid, login, dec := c.ctx.Service, c.ctx.Ctx, c.uid, c.ctx.Login, c.dec
+	return func() tea.Msg {
+		id := dec.d.Request.ID
+		var err error
+		if dec.breakGlass {
+			_, err = svc.CanBreakGlass(ctx, id, login)
+		} else {
+			err = svc.CanDecide(ctx, id, login)
+		}
+		if err == nil {
+			var d approvals.Detail
+			if d, err = svc.Get(ctx, id); err == nil && d.Digest != dec.d.Digest {
+				err = fmt.Errorf("%w", approvals.ErrDigestMismatch)
+			}
+		}
+		return stillOpenMsg{uid: uid, err: err}
+	}
+}
+
 func (c *confirmScreen) Update(msg tea.Msg) (Screen, tea.Cmd) {
-	k := c.ctx.Keys
 	switch msg := msg.(type) {
 	case decidedMsg:
 		if msg.uid != c.uid {
 			return c, nil
 		}
-		c.busy = false
+		c.box.busy = false
 		if msg.err != nil {
-			c.err = explain(msg.err)
-			c.focus = 0
+			c.box.stop(explain(msg.err) + ". Nothing was recorded. esc to go back.")
 			return c, nil
 		}
 		return c, c.done(msg)
-	case tea.KeyPressMsg:
-		if c.busy {
+	case changedMsg:
+		if c.box.busy || c.box.stopped != "" {
 			return c, nil
 		}
-		switch {
-		case key.Matches(msg, k.Cancel):
-			return c, pop(1)
-		case key.Matches(msg, k.Focus):
-			if c.err == "" {
-				c.focus = 1 - c.focus
-			}
-		case key.Matches(msg, k.Confirm):
-			if c.err == "" {
-				return c, c.submit()
-			}
-		case msg.String() == "enter" || msg.String() == "space":
-			if c.focus == 0 || c.err != "" {
-				return c, pop(1)
-			}
-			return c, c.submit()
+		return c, c.stillOpen()
+	case stillOpenMsg:
+		if msg.uid == c.uid && msg.err != nil && !c.box.busy && c.box.stopped == "" {
+			c.box.stop("Changed elsewhere while you were confirming — " + explain(msg.err) + ". Nothing was recorded by you. esc to go back.")
 		}
-	case tea.MouseClickMsg:
-		// Buttons live on the last line of the view.
-		if !c.busy && msg.Button == tea.MouseLeft && c.err == "" {
-			if b, ok := c.buttonAt(msg.X, msg.Y); ok {
-				if b == 0 {
-					return c, pop(1)
-				}
-				if c.focus == 1 {
-					return c, c.submit()
-				}
-				c.focus = 1 // the first click focuses, a second confirms
+		return c, nil
+	case tea.KeyPressMsg, tea.MouseWheelMsg, tea.MouseClickMsg:
+		switch c.box.update(c.ctx.Keys, c.ctx.Styles, msg) {
+		case boxCancel:
+			if c.box.busy {
+				return c, nil
 			}
+			return c, tea.Batch(pop(1), status(c.leftNote(), false))
+		case boxSubmit:
+			return c, c.submit()
 		}
 	}
 	return c, nil
 }
 
 func (c *confirmScreen) submit() tea.Cmd {
-	c.busy = true
+	c.box.busy = true
 	svc, ctx, uid, login, dec := c.ctx.Service, c.ctx.Ctx, c.uid, c.ctx.Login, c.dec
 	return func() tea.Msg {
 		if dec.approve {
@@ -155,13 +187,14 @@ func (c *confirmScreen) done(m decidedMsg) tea.Cmd {
 		return tea.Batch(func() tea.Msg { return stackMsg{} }, status("denied "+who+"'s request", false))
 	}
 	rv := newReview(c.ctx, id)
-	if m.out.Token != "" && c.dec.breakGlass {
-		ts := newTokenScreen(c.ctx, id, m.out.Token)
+	issued := m.out.Grant != nil || m.out.Token != ""
+	if issued && c.dec.breakGlass {
+		ts := newTokenScreen(c.ctx, id)
 		return tea.Batch(func() tea.Msg { return stackMsg{[]Screen{rv, ts}} }, reloadHeader,
 			status(fmt.Sprintf("break-glass: you have access for %s; it waits for post-review by on-call", approvals.FormatDuration(c.dec.ttl)), false))
 	}
-	if m.out.Token != "" {
-		ts := newTokenScreen(c.ctx, id, m.out.Token)
+	if issued {
+		ts := newTokenScreen(c.ctx, id)
 		return tea.Batch(func() tea.Msg { return stackMsg{[]Screen{rv, ts}} },
 			status(fmt.Sprintf("approved: %s has access for %s", who, approvals.FormatDuration(c.dec.ttl)), false))
 	}
@@ -197,6 +230,7 @@ func confirmSummary(s *Styles, dec decision, now time.Time, w int) []string {
 		add("Request", req.ID)
 		if dec.sig != nil {
 			add("Signature", string(dec.sig.Kind)+" by "+Inert(dec.sig.PrintedName)+" at "+stamp(dec.sig.SignedAt))
+			add("Statement", Inert(dec.sig.Meaning))
 		}
 	} else if dec.approve {
 		out = append(out, s.Title.Render("Approve this access?"), "")
@@ -235,265 +269,14 @@ func confirmSummary(s *Styles, dec decision, now time.Time, w int) []string {
 	return out
 }
 
-func buttons(s *Styles, labels []string, focus int) string {
-	var bs []string
-	for i, l := range labels {
-		st := s.Button
-		if i == focus {
-			st = s.ButtonOn
-		}
-		bs = append(bs, st.Render("[ "+l+" ]"))
-	}
-	return strings.Join(bs, "  ")
-}
-
-// summary is the part of the summary that fits above the buttons: on a
-// small terminal its tail is cut (marked …) so the buttons and the hint
-// always show.
-func (c *confirmScreen) summary() []string {
-	lines := confirmSummary(c.ctx.Styles, c.dec, c.ctx.Now(), c.w)
-	room := c.h - 4 // blank, buttons, blank, hint
-	if c.err != "" {
-		room -= len(wrapInert(c.err, c.w)) + 1
-	}
-	if c.h > 0 && len(lines) > room {
-		lines = append(lines[:max(room-1, 1)], c.ctx.Styles.Subtle.Render("…"))
-	}
-	return lines
-}
-
-func (c *confirmScreen) buttonLine() int {
-	return len(c.summary()) + 1
-}
-
-func (c *confirmScreen) buttonAt(x, y int) (int, bool) {
-	if y != c.buttonLine() {
-		return 0, false
-	}
-	w0 := lipgloss.Width(buttons(c.ctx.Styles, []string{"Cancel"}, 1))
-	if x < w0 {
-		return 0, true
-	}
-	return 1, true
-}
-
 func (c *confirmScreen) View() string {
-	s := c.ctx.Styles
-	lines := c.summary()
-	lines = append(lines, "", buttons(s, []string{"Cancel", c.actionLabel()}, c.focus))
-	switch {
-	case c.busy:
-		lines = append(lines, "", s.Subtle.Render("recording…"))
-	case c.err != "":
-		lines = append(lines, "")
-		for _, l := range wrapInert(c.err, c.w) {
-			lines = append(lines, s.Error.Render(l))
-		}
-		lines = append(lines, s.Subtle.Render("Nothing was recorded. esc to go back."))
-	default:
-		lines = append(lines, "", s.Subtle.Render(clip("tab/←/→ choose · enter press the chosen button · y "+strings.ToLower(c.actionLabel())+" · esc cancel", c.w)))
-	}
-	return strings.Join(lines, "\n")
+	return c.box.view(c.ctx.Styles, c.lines(), c.actionLabel(),
+		"Nothing is recorded until you choose "+c.actionLabel()+".", "recording…")
 }
 
-func (c *confirmScreen) ShortHelp() []key.Binding {
-	k := c.ctx.Keys
-	return []key.Binding{k.Focus, k.Confirm, k.Cancel}
-}
+func (c *confirmScreen) ShortHelp() []key.Binding { return c.box.help(c.ctx.Keys, c.actionLabel()) }
 
 func (c *confirmScreen) FullHelp() [][]key.Binding {
-	return [][]key.Binding{c.ShortHelp(), {c.ctx.Keys.Help}}
+	k := c.ctx.Keys
+	return [][]key.Binding{{k.Confirm, k.Cancel, k.Focus, k.Press}, {k.Up, k.Down, k.PageUp, k.PageDown}, {k.Help, k.Quit}}
 }
-
-// ---- bulk approval ----
-
-type bulkDoneMsg struct {
-	uid      int
-	approved []string
-	failures []string
-}
-
-// bulkConfirm approves every marked Approve-type request, each on its own,
-// after one confirmation listing them. Sign and Approve requests are listed
-// as skipped and never approved here.
-type bulkConfirm struct {
-	ctx     *Context
-	uid     int
-	ok      []approvals.Request
-	skipped []approvals.Request
-	focus   int
-	busy    bool
-	result  *bulkDoneMsg
-	w, h    int
-}
-
-func newBulkConfirm(ctx *Context, marked []approvals.Request) *bulkConfirm {
-	b := &bulkConfirm{ctx: ctx, uid: nextUID(ctx)}
-	for _, r := range marked {
-		if r.TemplateType == approvals.TypeApprove {
-			b.ok = append(b.ok, r)
-		} else {
-			b.skipped = append(b.skipped, r)
-		}
-	}
-	return b
-}
-
-func (b *bulkConfirm) SetSize(w, h int) { b.w, b.h = w, h }
-
-func (b *bulkConfirm) Update(msg tea.Msg) (Screen, tea.Cmd) {
-	k := b.ctx.Keys
-	switch msg := msg.(type) {
-	case bulkDoneMsg:
-		if msg.uid == b.uid {
-			b.busy = false
-			b.result = &msg
-			return b, status(fmt.Sprintf("approved %d, failed %d", len(msg.approved), len(msg.failures)), len(msg.failures) > 0)
-		}
-	case tea.KeyPressMsg:
-		if b.busy {
-			return b, nil
-		}
-		if b.result != nil || len(b.ok) == 0 {
-			if key.Matches(msg, k.Cancel) || msg.String() == "enter" {
-				return b, pop(1)
-			}
-			return b, nil
-		}
-		switch {
-		case key.Matches(msg, k.Cancel):
-			return b, pop(1)
-		case key.Matches(msg, k.Focus):
-			b.focus = 1 - b.focus
-		case key.Matches(msg, k.Confirm):
-			return b, b.submit()
-		case msg.String() == "enter" || msg.String() == "space":
-			if b.focus == 0 {
-				return b, pop(1)
-			}
-			return b, b.submit()
-		}
-	}
-	return b, nil
-}
-
-func (b *bulkConfirm) submit() tea.Cmd {
-	b.busy = true
-	svc, ctx, uid, login, reqs := b.ctx.Service, b.ctx.Ctx, b.uid, b.ctx.Login, b.ok
-	return func() tea.Msg {
-		m := bulkDoneMsg{uid: uid}
-		for _, r := range reqs {
-			name := fmt.Sprintf("%s (%s, %s)", r.ID, Inert(r.Requester), Inert(r.TemplateTitle))
-			d, err := svc.Get(ctx, r.ID)
-			if err == nil && !sameAsListed(r, d.Request) {
-				err = fmt.Errorf("%w: it changed since it was listed", approvals.ErrDigestMismatch)
-			}
-			if err == nil && d.Template.Type != approvals.TypeApprove {
-				err = errors.New("it needs a signature; open it to sign")
-			}
-			if err == nil {
-				_, err = svc.Approve(ctx, approvals.ApproveInput{RequestID: r.ID, Approver: login, Digest: d.Digest})
-			}
-			if err != nil {
-				m.failures = append(m.failures, name+": "+explain(err))
-				continue
-			}
-			m.approved = append(m.approved, r.ID)
-		}
-		return m
-	}
-}
-
-// sameAsListed reports whether the stored request still says what the row
-// the approver marked said.
-func sameAsListed(listed, now approvals.Request) bool {
-	if listed.Requester != now.Requester || listed.Reason != now.Reason || listed.TTL != now.TTL ||
-		listed.TemplateKey != now.TemplateKey || len(listed.Metadata) != len(now.Metadata) {
-		return false
-	}
-	for k, v := range listed.Metadata {
-		if now.Metadata[k] != v {
-			return false
-		}
-	}
-	return true
-}
-
-func (b *bulkConfirm) View() string {
-	s := b.ctx.Styles
-	var lines []string
-	row := func(r approvals.Request) string {
-		return clip(fmt.Sprintf("  %s  %s for %s  (%s)", cell(Inert(r.Requester), 12), Inert(r.TemplateTitle), approvals.FormatDuration(r.TTL), r.ID), b.w)
-	}
-	if b.result != nil {
-		lines = append(lines, s.Title.Render("Bulk approval"), "")
-		lines = append(lines, s.OK.Render(fmt.Sprintf("Approved %d request(s).", len(b.result.approved))))
-		if len(b.result.failures) > 0 {
-			lines = append(lines, "", s.Error.Render(fmt.Sprintf("%d failed:", len(b.result.failures))))
-			var fl []string
-			for _, f := range b.result.failures {
-				for _, l := range wrapInert(f, max(b.w-2, 10)) {
-					fl = append(fl, "  "+l)
-				}
-			}
-			if room := max(b.h-8, 3); len(fl) > room {
-				hidden := len(fl) - (room - 1)
-				fl = append(fl[:room-1], s.Subtle.Render(fmt.Sprintf("  … %d more line(s); the audit log has every decision", hidden)))
-			}
-			lines = append(lines, fl...)
-		}
-		lines = append(lines, "", s.Subtle.Render("enter or esc to go back"))
-		return strings.Join(lines, "\n")
-	}
-	lines = append(lines, s.Title.Render(fmt.Sprintf("Approve %d marked request(s)?", len(b.ok))), "")
-	for _, l := range wrapInert("Each is approved on its own, for the duration it asks; one failure does not undo the others.", max(b.w, 10)) {
-		lines = append(lines, s.Subtle.Render(l))
-	}
-	lines = append(lines, "")
-	// The list never pushes the buttons off the screen: what does not fit
-	// is counted ("… and 12 more"); the title counts every one y approves.
-	budget := max(b.h-12, 4)
-	okRows := min(len(b.ok), budget)
-	if len(b.skipped) > 0 {
-		okRows = min(len(b.ok), max(budget-min(len(b.skipped), 3), 2))
-	}
-	list := func(rs []approvals.Request, n int) {
-		n = min(n, len(rs))
-		if n < len(rs) {
-			n = max(n-1, 1)
-		}
-		for _, r := range rs[:n] {
-			lines = append(lines, row(r))
-		}
-		if n < len(rs) {
-			lines = append(lines, s.Subtle.Render(fmt.Sprintf("  … and %d more", len(rs)-n)))
-		}
-	}
-	list(b.ok, okRows)
-	if len(b.skipped) > 0 {
-		lines = append(lines, "")
-		for _, l := range wrapInert(fmt.Sprintf("Skipped %d Sign and Approve request(s) (they need your signature, one at a time):", len(b.skipped)), max(b.w, 10)) {
-			lines = append(lines, s.Warn.Render(l))
-		}
-		list(b.skipped, max(budget-okRows, 2))
-	}
-	lines = append(lines, "")
-	if len(b.ok) == 0 {
-		lines = append(lines, s.Subtle.Render("Nothing to approve in bulk. esc to go back."))
-		return strings.Join(lines, "\n")
-	}
-	lines = append(lines, buttons(s, []string{"Cancel", fmt.Sprintf("Approve %d", len(b.ok))}, b.focus))
-	if b.busy {
-		lines = append(lines, "", s.Subtle.Render("approving…"))
-	} else {
-		lines = append(lines, "", s.Subtle.Render("tab choose · enter press · y approve all listed · esc cancel"))
-	}
-	return strings.Join(lines, "\n")
-}
-
-func (b *bulkConfirm) ShortHelp() []key.Binding {
-	k := b.ctx.Keys
-	return []key.Binding{k.Focus, k.Confirm, k.Cancel}
-}
-
-func (b *bulkConfirm) FullHelp() [][]key.Binding { return [][]key.Binding{b.ShortHelp()} }

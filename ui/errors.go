@@ -3,42 +3,36 @@ package ui
 import (
 	"errors"
 	"strings"
-	"time"
 
 	"github.com/jitdesk/jitdesk/approvals"
 	"github.com/jitdesk/jitdesk/approvals/signature"
 )
 
-// explain turns a domain error into plain words for the approver. The result
-// is inert: error texts quote names and statements from requests.
+// disabledWords is what a disabled approver is told wherever they try to act.
+const disabledWords = "your approver account is disabled: you can look but not act"
+
+// explain turns a domain error into plain words for the approver. It
+// branches on sentinels and typed errors only; where the domain's message
+// carries the detail (who may, what is invalid) it is shown whole, never
+// cut apart. The result is inert: error texts quote names and statements
+// from requests.
 func explain(err error) string {
 	if err == nil {
 		return ""
 	}
-	msg := err.Error()
-	after := func(sentinel error) string {
-		s := sentinel.Error() + ": "
-		if i := strings.LastIndex(msg, s); i >= 0 {
-			return msg[i+len(s):]
-		}
-		return ""
-	}
 	var out string
+	var de *approvals.DecidedError
 	switch {
+	case errors.As(err, &de):
+		out = "already decided: this request was " + decidedWords(de.Status, de.By, de.At)
 	case errors.Is(err, approvals.ErrNotPending):
-		var se *approvals.StatusError
-		if errors.As(err, &se) {
-			out = "no token: this request was " + decidedLine(se.Request)
-			if se.Status == approvals.StatusPending {
-				out = "no token yet: this request is still pending"
-			}
-			break
-		}
-		out = "already decided: " + notPendingWords(after(approvals.ErrNotPending))
+		out = "already decided: this request is no longer pending"
 	case errors.Is(err, approvals.ErrExpired):
 		out = "this request expired before it was decided; the requester must ask again"
 	case errors.Is(err, approvals.ErrSelfApproval):
 		out = "you asked for this access yourself; someone else has to decide it"
+	case errors.Is(err, approvals.ErrDisabled):
+		out = disabledWords
 	case errors.Is(err, approvals.ErrNotEligible):
 		out = "you are not an approver for this request's template"
 	case errors.Is(err, approvals.ErrAlreadyReviewed):
@@ -52,30 +46,29 @@ func explain(err error) string {
 	case errors.Is(err, signature.ErrNameMismatch):
 		out = "the typed name is not your full name"
 	case errors.Is(err, approvals.ErrSignatureRequired):
-		out = "signature refused: " + after(approvals.ErrSignatureRequired)
+		out = "signature refused (" + err.Error() + ")"
 	case errors.Is(err, approvals.ErrRevoked):
-		out = "this grant was revoked " + after(approvals.ErrRevoked)
+		out = "this grant was revoked (" + err.Error() + ")"
 	case errors.Is(err, approvals.ErrUnauthenticated):
-		out = "token does not verify: " + after(approvals.ErrUnauthenticated)
+		out = "token does not verify (" + err.Error() + ")"
 	case errors.Is(err, approvals.ErrInvalid):
-		out = after(approvals.ErrInvalid)
+		out = err.Error()
 	case errors.Is(err, approvals.ErrNotFound):
 		out = "not found (it may have been removed)"
 	default:
-		out = "something went wrong: " + msg
+		out = "something went wrong: " + err.Error()
 	}
 	return Inert(strings.TrimSpace(out))
 }
 
-// notPendingWords rewrites "approved by bob at 2026-03-01T14:03:00Z" as
-// "approved by bob at 14:03".
-func notPendingWords(s string) string {
-	i := strings.LastIndex(s, " at ")
-	if i < 0 {
-		return s
+// tokenRefusal says plainly why the viewer is not shown a grant's token:
+// the domain's own reason, which names who may see it.
+func tokenRefusal(err error) string {
+	if errors.Is(err, approvals.ErrDisabled) {
+		return disabledWords + "; the token is not shown"
 	}
-	if t, err := time.Parse(time.RFC3339, strings.TrimSpace(s[i+4:])); err == nil {
-		return s[:i] + " at " + clock(t)
+	if errors.Is(err, approvals.ErrNotEligible) {
+		return "The token is not shown to you: " + Inert(err.Error())
 	}
-	return s
+	return "The token cannot be shown: " + explain(err)
 }

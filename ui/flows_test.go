@@ -21,9 +21,15 @@ func approvedWithToken(t *testing.T, w *world, id string) approvals.Detail {
 	if d.Request.Status != approvals.StatusApproved || d.Grant == nil {
 		t.Fatalf("request %s: status %s, grant %v", id, d.Request.Status, d.Grant)
 	}
-	if _, err := w.svc.VerifyToken(w.ctx, d.Grant.Token, ""); err != nil {
+	if d.Grant.Token != "" {
+		t.Fatal("Service.Get handed out a bearer token")
+	}
+	g, err := w.svc.RevealToken(w.ctx, approvals.RevealInput{ID: id, Viewer: "alex", Use: approvals.TokenShown})
+	w.check(err)
+	if _, err := w.svc.VerifyToken(w.ctx, g.Token, ""); err != nil {
 		t.Fatalf("issued token does not verify: %v", err)
 	}
+	d.Grant.Token = g.Token // the revealed token, for the caller's checks
 	return d
 }
 
@@ -38,7 +44,7 @@ func TestFlowApprove(t *testing.T) {
 	waitText(t, p, "Approve this access?")
 	keys(tm, "y")
 	f := waitText(t, p, "valid — signed by kid")
-	mustContain(t, "token", f, "Access token for priya", "expires 2026-03-02 16:00:00", `"alg": "EdDSA"`)
+	mustContain(t, "token", f, "Access token for priya", "active until 2026-03-02 16:00:00", `"alg": "EdDSA"`)
 	approvedWithToken(t, w, approve.ID)
 }
 
@@ -205,7 +211,11 @@ func TestFlowLiveArrival(t *testing.T) {
 	waitText(t, p, "new request from grace")
 }
 
-func TestFlowTokenFromHistoryCopyAndRevoke(t *testing.T) {
+// From History, alex opens the grant bob's approval issued: he sees its
+// facts and state but never the token (the screen says who may), c copies
+// nothing, and r revokes only after a confirm; the revoked grant then
+// says so everywhere it shows.
+func TestFlowTokenFromHistoryIsFactsOnlyAndRevokeAsksFirst(t *testing.T) {
 	w := newWorld(t)
 	w.seedStandard()
 	tm, p := startProgram(t, w, "alex", 100, 30)
@@ -213,14 +223,20 @@ func TestFlowTokenFromHistoryCopyAndRevoke(t *testing.T) {
 	keys(tm, "tab", "tab")
 	waitText(t, p, "approved bob")
 	keys(tm, "v")
-	f := waitText(t, p, "valid — signed by kid")
-	mustContain(t, "token", f, "Access token for mei · k8s-exec")
+	f := waitText(t, p, "The token is not shown to you")
+	mustContain(t, "token facts", f, "Access token for mei · k8s-exec", "active until", "(bob)", "grant ")
+	if strings.Contains(f, "eyJ") || strings.Contains(f, "valid — signed by kid") {
+		t.Fatalf("a viewer whose approval did not issue the grant sees its token:\n%s", f)
+	}
 	keys(tm, "c")
-	waitText(t, p, "token copied to the clipboard (OSC 52)")
+	waitText(t, p, "The token is not shown to you")
 	keys(tm, "r")
 	waitText(t, p, "revoke because:")
 	tm.Type("incident closed")
 	keys(tm, "enter")
+	f = waitText(t, p, "Revoke this grant?")
+	mustContain(t, "revoke confirm", f, "[ Cancel ]", "[ Revoke ]", "incident closed")
+	keys(tm, "y")
 	f = waitText(t, p, "REVOKED by alex at 14:00: incident closed")
 	mustContain(t, "revoked token", f, "no longer valid (revoked)")
 	decided, err := w.svc.List(w.ctx, approvals.RequestQuery{Scope: approvals.ScopeDecided, Limit: 1})
@@ -230,9 +246,8 @@ func TestFlowTokenFromHistoryCopyAndRevoke(t *testing.T) {
 	if d.Grant == nil || !d.Grant.Revoked() || d.Grant.RevokeReason != "incident closed" || d.Grant.RevokedBy != "alex" {
 		t.Fatalf("grant after revoke: %+v", d.Grant)
 	}
-	if _, err := w.svc.VerifyToken(w.ctx, d.Grant.Token, ""); err == nil {
-		t.Fatal("a revoked token still verifies")
-	}
+	keys(tm, "esc")
+	waitFrame(t, p, "History marks the grant revoked", func(f string) bool { return strings.Contains(f, "REVOKED") && strings.Contains(f, "approved bob") })
 }
 
 // waitQueue waits for the first queue page and the counts (they load separately).

@@ -6,10 +6,12 @@ import (
 	"strings"
 	"time"
 
+	"charm.land/bubbles/v2/key"
 	"charm.land/lipgloss/v2"
 	"github.com/charmbracelet/x/ansi"
 
 	"github.com/jitdesk/jitdesk/approvals"
+	"github.com/jitdesk/jitdesk/approvals/signature"
 )
 
 // cell truncates an already-inert (or styled) string to w display columns
@@ -125,14 +127,41 @@ func badge(s *Styles, t approvals.TemplateType) string {
 
 // decidedLine says who decided a request and when, e.g. "approved by bob at 14:03".
 func decidedLine(r approvals.Request) string {
-	by := r.DecidedBy
+	return decidedWords(r.Status, r.DecidedBy, r.DecidedAt)
+}
+
+// decidedWords says how a request ended, by whom, when.
+func decidedWords(st approvals.Status, by string, at time.Time) string {
+	if st == approvals.StatusExpired {
+		return "expired at " + clock(at)
+	}
 	if by == "" {
 		by = "unknown"
 	}
-	if r.Status == approvals.StatusExpired {
-		return "expired at " + clock(r.DecidedAt)
+	return fmt.Sprintf("%s by %s at %s", st, Inert(by), clock(at))
+}
+
+// grantWords says in a few words what a grant is at now: active with the
+// time left, expired, or revoked by whom, when and why; then break-glass
+// and its review. It never lets a revoked grant look live. Pure.
+func grantWords(now time.Time, g approvals.Grant) string {
+	var out string
+	switch g.StateAt(now) {
+	case approvals.GrantRevoked:
+		out = fmt.Sprintf("REVOKED by %s at %s: %s", Inert(g.RevokedBy), clock(g.RevokedAt), Inert(g.RevokeReason))
+	case approvals.GrantExpired:
+		out = "expired at " + stamp(g.ExpiresAt)
+	default:
+		out = fmt.Sprintf("active until %s (%s left)", stamp(g.ExpiresAt), countdown(now, g.ExpiresAt))
 	}
-	return fmt.Sprintf("%s by %s at %s", r.Status, Inert(by), clock(r.DecidedAt))
+	if g.BreakGlass {
+		if g.Acknowledged() {
+			out += " · break-glass, acknowledged by " + Inert(g.ReviewedBy) + " at " + clock(g.ReviewedAt)
+		} else {
+			out += " · BREAK-GLASS, waiting for post-review"
+		}
+	}
+	return out
 }
 
 // kv renders "label  value" with the label padded to lw columns.
@@ -176,4 +205,69 @@ func thousands(n int) string {
 		return "-" + b.String()
 	}
 	return b.String()
+}
+
+// hintLine renders a screen's one line of key hints at width w from its
+// bindings, most important first: the first (the screen's primary action)
+// and keep (help) always stay; the others are dropped from the end until
+// the line fits. Disabled bindings are left out. Pure.
+func hintLine(s *Styles, bs []key.Binding, keep *key.Binding, w int) string {
+	var list []key.Binding
+	for _, b := range bs {
+		if b.Enabled() && b.Help().Key != "" {
+			list = append(list, b)
+		}
+	}
+	render := func(l []key.Binding) string {
+		parts := make([]string, 0, len(l)+1)
+		for _, b := range l {
+			h := b.Help()
+			parts = append(parts, s.Help.ShortKey.Render(h.Key)+" "+s.Help.ShortDesc.Render(h.Desc))
+		}
+		if keep != nil {
+			h := keep.Help()
+			parts = append(parts, s.Help.ShortKey.Render(h.Key)+" "+s.Help.ShortDesc.Render(h.Desc))
+		}
+		return strings.Join(parts, s.Help.ShortSeparator.Render(" · "))
+	}
+	for n := len(list); n >= 1; n-- {
+		if line := render(list[:n]); widthOf(line) <= w || n == 1 {
+			return clip(line, w)
+		}
+	}
+	return clip(render(nil), w)
+}
+
+// signatureLines draws one stored signature for the review: who signed,
+// when and how, the statement they signed, and the signature itself on a
+// braille canvas, scaled down to fit w columns. Pure; every field from the
+// signature passes Inert.
+func signatureLines(s *Styles, sig signature.Signature, w int) []string {
+	head := fmt.Sprintf("  %s (%s) · %s · signed %s", Inert(sig.PrintedName), Inert(sig.Approver), sig.Kind, stamp(sig.SignedAt))
+	out := []string{"", s.Value.Bold(true).Render(clip(head, w))}
+	for _, l := range wrapInert("“"+Inert(sig.Meaning)+"”", max(w-4, 10)) {
+		out = append(out, "    "+s.Subtle.Render(l))
+	}
+	cols := max(min(w-6, (sig.Width+1)/2), 4)
+	scaled := sig
+	dw, dh := max(sig.Width, 1), max(sig.Height, 1)
+	if 2*cols < dw {
+		num, den := 2*cols, dw
+		sc := func(v int) int { return v * num / den }
+		scaled.Strokes = nil
+		for _, st := range sig.Paths() {
+			ns := make(signature.Stroke, len(st))
+			for i, p := range st {
+				ns[i] = signature.Point{X: sc(p.X), Y: sc(p.Y), T: p.T}
+			}
+			scaled.Strokes = append(scaled.Strokes, ns)
+		}
+		scaled.Kind, dw, dh = signature.Drawn, 2*cols, max(sc(dh), 4)
+	}
+	c := signature.NewDotCanvas(dw, dh)
+	c.DrawPaths(scaled.Paths())
+	for _, l := range c.Lines() {
+		out = append(out, "    "+s.Pen.UnsetReverse().Render(l))
+	}
+	return out
 }

@@ -43,11 +43,12 @@ func golden(t *testing.T, name, frame string) {
 // Ed25519 key each run) with fixed ones, keeping the layout real.
 func fixedToken(ts *tokenScreen) {
 	enc := base64.RawURLEncoding.EncodeToString
+	g := ts.grant()
 	hdr := enc([]byte(`{"alg":"EdDSA","kid":"test-kid-0000","typ":"at+jwt"}`))
 	claims := enc([]byte(fmt.Sprintf(`{"iss":"urn:jitdesk","sub":%q,"aud":[%q],"exp":%d,"jti":%q,"scope":%q,"jit":{"request_id":%q,"approvers":["alex"]}}`,
-		ts.grant.Subject, ts.grant.Audience, ts.grant.ExpiresAt.Unix(), ts.grant.ID, ts.grant.Scope, ts.grant.RequestID)))
+		g.Subject, g.Audience, g.ExpiresAt.Unix(), g.ID, g.Scope, g.RequestID)))
 	ts.token = hdr + "." + claims + "." + strings.Repeat("S", 86)
-	ts.grant.Kid = "test-kid-0000"
+	ts.d.Grant.Kid = "test-kid-0000"
 	ts.verified = &approvals.VerifiedToken{Verified: tokens.Verified{Kid: "test-kid-0000", Alg: tokens.EdDSA}}
 	ts.verr = nil
 }

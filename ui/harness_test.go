@@ -129,8 +129,10 @@ var payloadReason = strings.Join([]string{payloadCR, payloadOSC52, payloadClear,
 
 // seedHostile submits requests whose every free-text field carries payloads.
 func (w *world) seedHostile() (approve, sign approvals.Request) {
-	approve = w.submit("k8s-exec", "ev\x1b[31mil\u202e", payloadReason, 0, map[string]string{"namespace": payloadOSC52 + payloadBidi, "ticket": payloadCR})
-	sign = w.submit("prod-db-write", "ma\u0085llory\x07", payloadReason+"\nsecond line "+payloadClear, 0, map[string]string{"ticket": payloadAPC})
+	// Requesters are plain identifiers (the domain refuses controls in
+	// them); every other free-text field carries the payloads.
+	approve = w.submit("k8s-exec", "evil", payloadReason, 0, map[string]string{"namespace": payloadOSC52 + payloadBidi, "ticket": payloadCR})
+	sign = w.submit("prod-db-write", "mallory", payloadReason+"\nsecond line "+payloadClear, 0, map[string]string{"ticket": payloadAPC})
 	w.clock.Set(t0)
 	return approve, sign
 }

@@ -5,9 +5,12 @@ import "charm.land/bubbles/v2/key"
 // KeyMap is every binding of the console. Screens pick theirs for help.
 type KeyMap struct {
 	Up, Down, PageUp, PageDown, Home, End key.Binding
-	NextTab, PrevTab                      key.Binding
-	Open, Back, Quit, Help                key.Binding
-	Filter, Mark, BulkApprove, Token      key.Binding
+	// ScrollUp and ScrollDown scroll a request's details; the movement
+	// keys above move the list in every layout.
+	ScrollUp, ScrollDown             key.Binding
+	NextTab, PrevTab                 key.Binding
+	Open, Back, Quit, Help           key.Binding
+	Filter, Mark, BulkApprove, Token key.Binding
 
 	Approve, Deny, TTL key.Binding
 
@@ -15,7 +18,7 @@ type KeyMap struct {
 	PenToggle, TypeName, Undo, Clear  key.Binding
 	Accept                            key.Binding
 
-	Confirm, Cancel, Focus key.Binding
+	Confirm, Cancel, Focus, Press key.Binding
 
 	Copy, Revoke key.Binding
 	Submit       key.Binding
@@ -36,6 +39,8 @@ func DefaultKeyMap() *KeyMap {
 		Down:        b([]string{"down", "j"}, "↓/j", "down"),
 		PageUp:      b([]string{"pgup", "ctrl+b"}, "pgup", "page up"),
 		PageDown:    b([]string{"pgdown", "ctrl+f"}, "pgdn", "page down"),
+		ScrollUp:    b([]string{"K", "shift+up"}, "K/⇧↑", "scroll up"),
+		ScrollDown:  b([]string{"J", "shift+down"}, "J/⇧↓", "scroll down"),
 		Home:        b([]string{"home", "g"}, "home/g", "first"),
 		End:         b([]string{"end", "G"}, "end/G", "last"),
 		NextTab:     b([]string{"tab", "right", "l"}, "tab/→", "next tab"),
@@ -51,7 +56,7 @@ func DefaultKeyMap() *KeyMap {
 
 		Approve: b([]string{"a"}, "a", "approve"),
 		Deny:    b([]string{"d"}, "d", "deny"),
-		TTL:     b([]string{"t"}, "t", "shorten TTL"),
+		TTL:     b([]string{"t"}, "t", "shorten duration"),
 
 		PenUp:     b([]string{"up"}, "↑", "pen up"),
 		PenDown:   b([]string{"down"}, "↓", "pen down"),
@@ -64,10 +69,11 @@ func DefaultKeyMap() *KeyMap {
 		Accept:    b([]string{"enter"}, "enter", "accept"),
 
 		Confirm: b([]string{"y"}, "y", "confirm"),
+		Press:   b([]string{"enter", "space"}, "enter", "press button"),
 		Cancel:  b([]string{"n", "esc"}, "n/esc", "cancel"),
 		Focus:   b([]string{"tab", "shift+tab", "left", "right"}, "tab/←/→", "switch button"),
 
-		Copy:   b([]string{"c"}, "c", "copy token (OSC 52)"),
+		Copy:   b([]string{"c"}, "c", "copy token"),
 		Revoke: b([]string{"r"}, "r", "revoke"),
 		Submit: b([]string{"enter"}, "enter", "submit"),
 

@@ -132,6 +132,7 @@ func (o *oncallScreen) load() tea.Cmd {
 func (o *oncallScreen) SetSize(w, h int) {
 	o.w, o.h = w, h
 	sizeInput(&o.input, w)
+	o.relayout()
 }
 
 func (o *oncallScreen) capturesKeys() bool { return o.mode != ocBrowse }
@@ -183,6 +184,7 @@ func (o *oncallScreen) nextChange() time.Time {
 
 func (o *oncallScreen) Update(msg tea.Msg) (Screen, tea.Cmd) {
 	k := o.ctx.Keys
+	defer o.relayout()
 	switch msg := msg.(type) {
 	case oncallMsg:
 		if msg.uid != o.uid || msg.gen != o.gen {
@@ -378,7 +380,7 @@ func (o *oncallScreen) updateInput(msg tea.KeyPressMsg) tea.Cmd {
 		}
 		if o.mode == ocRevoke {
 			o.closeInput()
-			return push(newRevokeConfirm(o.ctx, it, v))
+			return push(newRevokeConfirm(o.ctx, it.Grant, it.Request.TemplateTitle, &it, v))
 		}
 		o.busy = true
 		svc, ctx, uid, login, id, who := o.ctx.Service, o.ctx.Ctx, o.uid, o.ctx.Login, it.Grant.ID, Inert(it.Grant.Subject)
@@ -489,15 +491,22 @@ func firstLine(s string) string {
 	return s
 }
 
-// grantState says whether a grant still gives access at now.
+// grantState says whether a grant still gives access at now, and how its
+// post-review stands.
 func grantState(now time.Time, g approvals.Grant) string {
-	switch {
-	case g.Revoked():
-		return "revoked"
-	case !now.Before(g.ExpiresAt):
-		return "expired"
+	var st string
+	switch g.StateAt(now) {
+	case approvals.GrantRevoked:
+		st = "REVOKED by " + Inert(g.RevokedBy) + " at " + clock(g.RevokedAt)
+	case approvals.GrantExpired:
+		st = "expired"
+	default:
+		st = "active " + countdown(now, g.ExpiresAt)
 	}
-	return "active " + countdown(now, g.ExpiresAt)
+	if g.Acknowledged() {
+		return st + " · acknowledged by " + Inert(g.ReviewedBy)
+	}
+	return st
 }
 
 // postReviewLines renders one break-glass grant awaiting review: who used
@@ -522,13 +531,14 @@ func postReviewLines(s *Styles, now time.Time, it approvals.PostReview, w int, s
 	return out
 }
 
-// body lays out the tab and says which line the selected row starts on.
-func (o *oncallScreen) body(now time.Time) ([]string, int) {
+// body lays out the tab, says which line the selected row starts on and
+// where each row is (its first line and line count, for clicks). Pure.
+func (o *oncallScreen) body(now time.Time) ([]string, int, [][2]int) {
 	s := o.ctx.Styles
 	me := o.ctx.Login
 	var out []string
 	selLine := 0
-	o.spans = o.spans[:0]
+	var spans [][2]int
 	section := func(title string) {
 		if len(out) > 0 {
 			out = append(out, "")
@@ -556,7 +566,7 @@ func (o *oncallScreen) body(now time.Time) ([]string, int) {
 		if idx == o.sel {
 			selLine = len(out)
 		}
-		o.spans = append(o.spans, [2]int{len(out), 1})
+		spans = append(spans, [2]int{len(out), 1})
 		out = append(out, requestLine(s, now, p, o.w, idx == o.sel))
 		idx++
 	}
@@ -568,7 +578,7 @@ func (o *oncallScreen) body(now time.Time) ([]string, int) {
 		if idx == o.sel {
 			selLine = len(out)
 		}
-		o.spans = append(o.spans, [2]int{len(out), 1})
+		spans = append(spans, [2]int{len(out), 1})
 		out = append(out, requestLine(s, now, p, o.w, idx == o.sel))
 		idx++
 	}
@@ -585,11 +595,11 @@ func (o *oncallScreen) body(now time.Time) ([]string, int) {
 			selLine = len(out)
 		}
 		l := postReviewLines(s, now, it, o.w, idx == o.sel)
-		o.spans = append(o.spans, [2]int{len(out), len(l)})
+		spans = append(spans, [2]int{len(out), len(l)})
 		out = append(out, l...)
 		idx++
 	}
-	return out, selLine
+	return out, selLine, spans
 }
 
 // foot is the bottom of the tab: the open input, or what the keys do for
@@ -610,27 +620,22 @@ func (o *oncallScreen) foot() []string {
 		}
 		return l
 	}
-	// The help line under the screen names the keys; only the actions of
-	// a selected break-glass grant are spelled out here.
-	if r, ok := o.selected(); ok && r.kind == rowReview && o.review[r.i].CanReview == nil {
-		return []string{s.Info.Render(clip("a acknowledge (with a comment) · r revoke · enter open its request", o.w))}
-	}
+	// The root's hint line names the keys.
 	return nil
 }
 
-func (o *oncallScreen) View() string {
-	s := o.ctx.Styles
-	if o.err != "" {
-		return s.Error.Render(clip(o.err, o.w))
+// relayout keeps the selected row (and the reason under a grant) in view
+// and records where the rows are for clicks; it runs after every change,
+// so View only reads the result. The rotations show whenever the first
+// row is selected.
+func (o *oncallScreen) relayout() {
+	if !o.loaded || o.err != "" {
+		o.scroll, o.spans = 0, nil
+		return
 	}
-	if !o.loaded {
-		return s.Subtle.Render("loading…")
-	}
-	lines, selLine := o.body(o.ctx.Now())
-	foot := o.foot()
-	avail := max(o.h-len(foot), 1)
-	// Keep the selected row (and the reason under a grant) in view; the
-	// rotations show whenever the first row is selected.
+	lines, selLine, spans := o.body(o.ctx.Now())
+	o.spans = spans
+	avail := max(o.h-len(o.foot()), 1)
 	if o.sel == 0 {
 		o.scroll = 0
 	}
@@ -641,7 +646,21 @@ func (o *oncallScreen) View() string {
 		o.scroll = selLine + 2 - avail
 	}
 	o.scroll = min(max(o.scroll, 0), max(len(lines)-avail, 0))
-	body := lines[o.scroll:min(len(lines), o.scroll+avail)]
+}
+
+func (o *oncallScreen) View() string {
+	s := o.ctx.Styles
+	if o.err != "" {
+		return s.Error.Render(clip(o.err, o.w))
+	}
+	if !o.loaded {
+		return s.Subtle.Render("loading…")
+	}
+	lines, _, _ := o.body(o.ctx.Now())
+	foot := o.foot()
+	avail := max(o.h-len(foot), 1)
+	start := min(o.scroll, max(len(lines)-avail, 0))
+	body := lines[start:min(len(lines), start+avail)]
 	for len(body) < avail {
 		body = append(body, "")
 	}
@@ -654,9 +673,14 @@ func (o *oncallScreen) ShortHelp() []key.Binding {
 		return []key.Binding{k.Submit, k.Back}
 	}
 	if r, ok := o.selected(); ok && r.kind == rowReview {
-		return []key.Binding{k.Acknowledge, k.Revoke, k.Open, k.Up, k.Down, k.NextTab, k.Help, k.Quit}
+		if o.review[r.i].CanReview == nil {
+			return []key.Binding{k.Acknowledge, k.Revoke, k.Open, k.NextTab, k.Up, k.Down}
+		}
 	}
-	return []key.Binding{k.Open, k.Up, k.Down, k.NextTab, k.Help, k.Quit}
+	if _, ok := o.selected(); ok {
+		return []key.Binding{k.Open, k.NextTab, k.Up, k.Down}
+	}
+	return []key.Binding{k.NextTab}
 }
 
 func (o *oncallScreen) FullHelp() [][]key.Binding {
@@ -668,125 +692,3 @@ func (o *oncallScreen) FullHelp() [][]key.Binding {
 		{k.Help, k.Quit},
 	}
 }
-
-// ---- revoking a break-glass grant: never one key away ----
-
-type revokedBGMsg struct {
-	uid int
-	err error
-}
-
-// revokeConfirm is the last step before a break-glass grant is revoked as
-// its post-review. Like the decision confirm, focus starts on Cancel and
-// pasted text is ignored.
-type revokeConfirm struct {
-	ctx    *Context
-	uid    int
-	it     approvals.PostReview
-	reason string
-	focus  int
-	busy   bool
-	err    string
-	w, h   int
-}
-
-func newRevokeConfirm(ctx *Context, it approvals.PostReview, reason string) *revokeConfirm {
-	return &revokeConfirm{ctx: ctx, uid: nextUID(ctx), it: it, reason: reason}
-}
-
-func (c *revokeConfirm) SetSize(w, h int) { c.w, c.h = w, h }
-
-func (c *revokeConfirm) Update(msg tea.Msg) (Screen, tea.Cmd) {
-	k := c.ctx.Keys
-	switch msg := msg.(type) {
-	case revokedBGMsg:
-		if msg.uid != c.uid {
-			return c, nil
-		}
-		c.busy = false
-		if msg.err != nil {
-			c.err, c.focus = explain(msg.err), 0
-			return c, nil
-		}
-		return c, tea.Batch(pop(1), reloadHeader, func() tea.Msg { return reloadOnCallMsg{} },
-			status("revoked "+Inert(c.it.Grant.Subject)+"'s break-glass grant; its review is recorded", false))
-	case tea.KeyPressMsg:
-		if c.busy {
-			return c, nil
-		}
-		switch {
-		case key.Matches(msg, k.Cancel):
-			return c, pop(1)
-		case key.Matches(msg, k.Focus):
-			if c.err == "" {
-				c.focus = 1 - c.focus
-			}
-		case key.Matches(msg, k.Confirm):
-			if c.err == "" {
-				return c, c.submit()
-			}
-		case msg.String() == "enter" || msg.String() == "space":
-			if c.focus == 0 || c.err != "" {
-				return c, pop(1)
-			}
-			return c, c.submit()
-		}
-	}
-	return c, nil
-}
-
-func (c *revokeConfirm) submit() tea.Cmd {
-	c.busy = true
-	svc, ctx, uid, login, id, reason := c.ctx.Service, c.ctx.Ctx, c.uid, c.ctx.Login, c.it.Grant.ID, c.reason
-	return func() tea.Msg {
-		_, err := svc.RevokeBreakGlass(ctx, id, login, reason)
-		return revokedBGMsg{uid: uid, err: err}
-	}
-}
-
-func (c *revokeConfirm) View() string {
-	s := c.ctx.Styles
-	g := c.it.Grant
-	lines := []string{s.Title.Render(clip("Revoke this break-glass grant?", c.w)), ""}
-	for _, l := range wrapInert(fmt.Sprintf("%s loses %s now; the token stops working and the revocation is recorded as this grant's review.",
-		Inert(g.Subject), Inert(c.it.Request.TemplateTitle)), max(c.w, 10)) {
-		lines = append(lines, s.Value.Bold(true).Render(l))
-	}
-	lines = append(lines, "")
-	add := func(label, v string) {
-		for i, l := range wrapInert(v, max(c.w-15, 10)) {
-			if i == 0 {
-				lines = append(lines, kv(s, label, 14, l))
-			} else {
-				lines = append(lines, strings.Repeat(" ", 15)+l)
-			}
-		}
-	}
-	add("Used by", Inert(g.Subject))
-	add("Access", Inert(c.it.Request.TemplateTitle)+" ("+Inert(g.Scope)+")")
-	add("Broke glass", stamp(g.IssuedAt)+" for "+approvals.FormatDuration(c.it.TTL))
-	add("Their reason", Inert(c.it.Reason))
-	add("Your reason", Inert(c.reason))
-	add("Grant", g.ID)
-	lines = append(lines, "", buttons(s, []string{"Cancel", "Revoke"}, c.focus))
-	switch {
-	case c.busy:
-		lines = append(lines, "", s.Subtle.Render("revoking…"))
-	case c.err != "":
-		lines = append(lines, "")
-		for _, l := range wrapInert(c.err, max(c.w, 10)) {
-			lines = append(lines, s.Error.Render(l))
-		}
-		lines = append(lines, s.Subtle.Render("Nothing was revoked. esc to go back."))
-	default:
-		lines = append(lines, "", s.Subtle.Render(clip("tab/←/→ choose · enter press the chosen button · y revoke · esc cancel", c.w)))
-	}
-	return strings.Join(lines, "\n")
-}
-
-func (c *revokeConfirm) ShortHelp() []key.Binding {
-	k := c.ctx.Keys
-	return []key.Binding{k.Focus, k.Confirm, k.Cancel}
-}
-
-func (c *revokeConfirm) FullHelp() [][]key.Binding { return [][]key.Binding{c.ShortHelp()} }

@@ -292,13 +292,13 @@ func (p *padScreen) View() string {
 	out = append(out, s.Subtle.Render(bot))
 	if p.typed {
 		out = append(out, clip(p.name.View(), p.w))
-		out = append(out, s.Subtle.Render(clip("enter accept · tab back to drawing", p.w)))
+		out = append(out, s.Subtle.Render(clip("Type your full name as registered, then accept.", p.w)))
 	} else {
 		mode := "pen up"
 		if p.penDown {
 			mode = "pen DOWN"
 		}
-		hint := fmt.Sprintf("draw with the mouse, or arrows + space (%s) · tab type your name · u undo · x clear · enter accept · esc back", mode)
+		hint := fmt.Sprintf("Draw your signature with the mouse, or with the keyboard pen (now %s); or type your name instead.", mode)
 		for _, l := range wrapInert(hint, max(p.w, 10)) {
 			out = append(out, s.Subtle.Render(l))
 		}
@@ -314,9 +314,11 @@ func (p *padScreen) View() string {
 func (p *padScreen) ShortHelp() []key.Binding {
 	k := p.ctx.Keys
 	if p.typed {
-		return []key.Binding{k.Accept, k.TypeName}
+		draw := k.TypeName
+		draw.SetHelp(k.TypeName.Help().Key, "draw instead")
+		return []key.Binding{k.Accept, draw}
 	}
-	return []key.Binding{k.PenToggle, k.TypeName, k.Undo, k.Clear, k.Accept, k.Back}
+	return []key.Binding{k.Accept, k.PenToggle, k.TypeName, k.Back, k.Undo, k.Clear}
 }
 
 func (p *padScreen) FullHelp() [][]key.Binding {

@@ -83,23 +83,22 @@ type queueScreen struct {
 	newestID    string // high-water mark of requests that need me (for the bell)
 	newestKnown bool
 
-	rows           []approvals.Request
-	atStart, atEnd bool
-	sel, top       int
-	gen            int // bumped whenever the window is replaced; stale pages are dropped
-	genCtx         context.Context
-	genCancel      context.CancelFunc // cancels the store queries of the current gen
-	loadingPrev    bool
-	loadingNext    bool
-	loaded         bool
-	err            string
-	filtering      bool
-	searching      bool // a new filter's first page is on its way (old rows stay shown until it lands)
-	filter         textinput.Model
-	filterText     string
-	marks          map[string]approvals.Request
-	oncall         *oncallScreen
-	w, h           int
+	win         keysetWindow
+	facts       map[string]rowFacts // grant and quorum facts of rows on screen, by request id
+	gen         int                 // bumped whenever the window is replaced; stale pages are dropped
+	genCtx      context.Context
+	genCancel   context.CancelFunc // cancels the store queries of the current gen
+	loadingPrev bool
+	loadingNext bool
+	loaded      bool
+	err         string
+	filtering   bool
+	searching   bool // a new filter's first page is on its way (old rows stay shown until it lands)
+	filter      textinput.Model
+	filterText  string
+	marks       map[string]approvals.Request
+	oncall      *oncallScreen
+	w, h        int
 }
 
 func newQueue(ctx *Context) *queueScreen {
@@ -107,7 +106,7 @@ func newQueue(ctx *Context) *queueScreen {
 	ti.Prompt = "/ "
 	ti.Placeholder = "requester, template or reason"
 	ti.CharLimit = 100
-	return &queueScreen{ctx: ctx, uid: nextUID(ctx), filter: ti, marks: map[string]approvals.Request{}, atStart: true, oncall: newOnCall(ctx)}
+	return &queueScreen{ctx: ctx, uid: nextUID(ctx), filter: ti, marks: map[string]approvals.Request{}, win: newKeysetWindow(maxRows), facts: map[string]rowFacts{}, oncall: newOnCall(ctx)}
 }
 
 // Init loads the first page and the counts.
@@ -119,7 +118,7 @@ func (q *queueScreen) SetSize(w, h int) {
 	q.w, q.h = w, h
 	sizeInput(&q.filter, w)
 	q.oncall.SetSize(w, max(h-1, 1))
-	q.clampTop()
+	q.win.setHeight(q.listHeight())
 }
 
 // listHeight is how many rows fit under the tab and column lines.
@@ -136,7 +135,7 @@ func (q *queueScreen) capturesKeys() bool {
 }
 
 func (q *queueScreen) baseQuery() approvals.RequestQuery {
-	rq := approvals.RequestQuery{Filter: q.filterText, Limit: pageSize}
+	rq := approvals.RequestQuery{Filter: q.filterText, Limit: pageSize, Viewer: q.ctx.Login}
 	switch q.tab {
 	case tabNeedsMe:
 		rq.Scope, rq.EligibleFor = approvals.ScopePending, q.ctx.Login
@@ -207,15 +206,15 @@ func (q *queueScreen) refresh() tea.Cmd {
 	q.newGen()
 	q.loadingPrev, q.loadingNext = false, false
 	rq := q.baseQuery()
-	rq.Limit = min(500, max(pageSize, len(q.rows)))
+	rq.Limit = min(500, max(pageSize, len(q.win.rows)))
 	keep := ""
-	if q.sel >= 0 && q.sel < len(q.rows) {
-		keep = q.rows[q.sel].ID
+	if r, ok := q.win.selected(); ok {
+		keep = r.ID
 	}
-	fromTop := q.atStart || len(q.rows) == 0
+	fromTop := q.win.atStart || len(q.win.rows) == 0
 	if !fromTop {
 		// Start just before the first loaded row (times are stored in ms).
-		c := q.cursorOf(q.rows[0])
+		c := q.cursorOf(q.win.first())
 		if q.ascending() {
 			c = approvals.Cursor{At: c.At.Add(-time.Millisecond), ID: "~"}
 		} else {
@@ -231,20 +230,21 @@ func (q *queueScreen) refresh() tea.Cmd {
 func (q *queueScreen) prefetch() tea.Cmd {
 	margin := max(q.listHeight()*2, 20)
 	var cmds []tea.Cmd
-	if !q.atEnd && !q.loadingNext && len(q.rows) > 0 && q.sel >= len(q.rows)-margin {
+	if !q.loadingNext && q.win.wantNext(margin) {
 		q.loadingNext = true
 		rq := q.baseQuery()
-		c := q.cursorOf(q.rows[len(q.rows)-1])
+		c := q.cursorOf(q.win.last())
 		rq.After = &c
 		cmds = append(cmds, q.fetch(pageNext, rq, "", false))
 	}
-	if !q.atStart && !q.loadingPrev && len(q.rows) > 0 && q.sel < margin {
+	if !q.loadingPrev && q.win.wantPrev(margin) {
 		q.loadingPrev = true
 		rq := q.baseQuery()
-		c := q.cursorOf(q.rows[0])
+		c := q.cursorOf(q.win.first())
 		rq.Before = &c
 		cmds = append(cmds, q.fetch(pagePrev, rq, "", false))
 	}
+	cmds = append(cmds, q.loadFacts(false))
 	return tea.Batch(cmds...)
 }
 
@@ -259,9 +259,9 @@ func (q *queueScreen) loadCounts() tea.Cmd {
 		var m countsMsg
 		m.uid = uid
 		qs := [numTabs]approvals.RequestQuery{
-			{Scope: approvals.ScopePending, EligibleFor: login},
-			{Scope: approvals.ScopePending},
-			{Scope: approvals.ScopeDecided, CountAtMost: historyCountCap},
+			{Scope: approvals.ScopePending, EligibleFor: login, Viewer: login},
+			{Scope: approvals.ScopePending, Viewer: login},
+			{Scope: approvals.ScopeDecided, CountAtMost: historyCountCap, Viewer: login},
 		}
 		for i, rq := range qs {
 			n, err := svc.Count(ctx, rq)
@@ -272,7 +272,7 @@ func (q *queueScreen) loadCounts() tea.Cmd {
 			m.counts[i] = n
 		}
 		far := approvals.Cursor{At: time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC), ID: "~"}
-		newest, err := svc.List(ctx, approvals.RequestQuery{Scope: approvals.ScopePending, EligibleFor: login, Before: &far, Limit: 1})
+		newest, err := svc.List(ctx, approvals.RequestQuery{Scope: approvals.ScopePending, EligibleFor: login, Viewer: login, Before: &far, Limit: 1})
 		if err != nil {
 			m.err = err
 			return m
@@ -284,41 +284,15 @@ func (q *queueScreen) loadCounts() tea.Cmd {
 	}
 }
 
-func (q *queueScreen) selected() (approvals.Request, bool) {
-	if q.sel < 0 || q.sel >= len(q.rows) {
-		return approvals.Request{}, false
-	}
-	return q.rows[q.sel], true
-}
+func (q *queueScreen) selected() (approvals.Request, bool) { return q.win.selected() }
 
-func (q *queueScreen) clampTop() {
-	if q.sel >= len(q.rows) {
-		q.sel = len(q.rows) - 1
-	}
-	if q.sel < 0 {
-		q.sel = 0
-	}
-	lh := q.listHeight()
-	if q.sel < q.top {
-		q.top = q.sel
-	}
-	if q.sel >= q.top+lh {
-		q.top = q.sel - lh + 1
-	}
-	if q.top > len(q.rows)-lh {
-		q.top = max(0, len(q.rows)-lh)
-	}
-	if q.top < 0 {
-		q.top = 0
-	}
-}
+func (q *queueScreen) clampTop() { q.win.setHeight(q.listHeight()) }
 
 func (q *queueScreen) move(delta int) tea.Cmd {
-	if len(q.rows) == 0 {
+	if len(q.win.rows) == 0 {
 		return nil
 	}
-	q.sel += delta
-	q.clampTop()
+	q.win.move(delta)
 	return q.prefetch()
 }
 
@@ -331,7 +305,8 @@ func (q *queueScreen) switchTab(t queueTab) tea.Cmd {
 		return q.oncall.Init()
 	}
 	q.tab = t
-	q.rows, q.sel, q.top, q.atStart, q.atEnd, q.loaded = nil, 0, 0, true, false, false
+	q.win.reset()
+	q.loaded = false
 	return q.reset(pageFirst)
 }
 
@@ -351,6 +326,13 @@ func (q *queueScreen) Update(msg tea.Msg) (Screen, tea.Cmd) {
 			return q, nil
 		}
 		return q, q.applyCounts(msg)
+	case factsMsg:
+		if msg.uid == q.uid {
+			for id, f := range msg.facts {
+				q.facts[id] = f
+			}
+		}
+		return q, nil
 	case changedMsg:
 		return q, tea.Batch(q.refresh(), q.loadCounts())
 	case tea.BackgroundColorMsg:
@@ -370,16 +352,14 @@ func (q *queueScreen) Update(msg tea.Msg) (Screen, tea.Cmd) {
 		case key.Matches(msg, k.PageDown):
 			return q, q.move(q.listHeight())
 		case key.Matches(msg, k.Home):
-			if q.atStart {
-				q.sel = 0
-				q.clampTop()
+			if q.win.atStart {
+				q.win.selectRow(0)
 				return q, q.prefetch()
 			}
 			return q, q.reset(pageFirst)
 		case key.Matches(msg, k.End):
-			if q.atEnd {
-				q.sel = len(q.rows) - 1
-				q.clampTop()
+			if q.win.atEnd {
+				q.win.selectRow(len(q.win.rows) - 1)
 				return q, q.prefetch()
 			}
 			return q, q.reset(pageLast)
@@ -406,7 +386,7 @@ func (q *queueScreen) Update(msg tea.Msg) (Screen, tea.Cmd) {
 			}
 		case key.Matches(msg, k.Token):
 			if r, ok := q.selected(); ok && r.Status == approvals.StatusApproved {
-				return q, push(newTokenScreen(q.ctx, r.ID, ""))
+				return q, push(newTokenScreen(q.ctx, r.ID))
 			}
 		case key.Matches(msg, k.Mark):
 			if r, ok := q.selected(); ok && r.Status == approvals.StatusPending {
@@ -444,15 +424,14 @@ func (q *queueScreen) Update(msg tea.Msg) (Screen, tea.Cmd) {
 			}
 			return q, nil
 		}
-		row := q.top + msg.Y - 2
-		if msg.Y >= 2 && row >= 0 && row < len(q.rows) && msg.Y-2 < q.listHeight() {
-			if row == q.sel {
+		row := q.win.top + msg.Y - 2
+		if msg.Y >= 2 && row >= 0 && row < len(q.win.rows) && msg.Y-2 < q.listHeight() {
+			if row == q.win.sel {
 				// A click on the selected row opens it (as enter does).
-				id := q.rows[row].ID
+				id := q.win.rows[row].ID
 				return q, func() tea.Msg { return openReviewMsg{id} }
 			}
-			q.sel = row
-			q.clampTop()
+			q.win.selectRow(row)
 			return q, q.prefetch()
 		}
 	case bulkDoneMsg:
@@ -590,59 +569,22 @@ func (q *queueScreen) applyPage(m pageMsg) tea.Cmd {
 		return nil
 	}
 	q.err = ""
-	full := len(m.rows) >= m.limit
 	switch m.kind {
-	case pageFirst:
+	case pageFirst, pageLast:
 		q.searching = false
-		q.rows, q.atStart, q.atEnd, q.sel, q.top = m.rows, true, !full, 0, 0
-	case pageLast:
-		q.searching = false
-		q.rows, q.atEnd, q.atStart = m.rows, true, !full
-		q.sel = len(m.rows) - 1
-		q.top = len(m.rows)
 	case pageNext:
 		q.loadingNext = false
-		q.rows = append(q.rows, m.rows...)
-		q.atEnd = !full
-		if drop := len(q.rows) - maxRows; drop > 0 {
-			q.rows = append([]approvals.Request(nil), q.rows[drop:]...)
-			q.sel -= drop
-			q.top -= drop
-			q.atStart = false
-		}
 	case pagePrev:
 		q.loadingPrev = false
-		n := len(m.rows)
-		rows := make([]approvals.Request, 0, n+len(q.rows))
-		rows = append(append(rows, m.rows...), q.rows...)
-		q.rows = rows
-		q.sel += n
-		q.top += n
-		q.atStart = !full
-		if len(q.rows) > maxRows {
-			q.rows = q.rows[:maxRows]
-			q.atEnd = false
-		}
-	case pageRefresh:
-		q.rows = m.rows
-		q.atEnd = !full
-		if m.fromTop {
-			q.atStart = true
-		}
-		idx := -1
-		for i, r := range q.rows {
-			if r.ID == m.keepID {
-				idx = i
-				break
-			}
-		}
-		if idx >= 0 {
-			q.top += idx - q.sel
-			q.sel = idx
-		}
 	}
+	q.win.setHeight(q.listHeight())
+	q.win.apply(m.kind, m.rows, len(m.rows) >= m.limit, m.keepID, m.fromTop)
 	q.loaded = true
-	q.clampTop()
+	if m.kind == pageRefresh {
+		// What changed may be a grant (revoked) or a quorum (one more
+		// approval): the facts of the rows on screen are read again.
+		return tea.Batch(q.prefetch(), q.loadFacts(true))
+	}
 	return q.prefetch()
 }
 
@@ -727,24 +669,132 @@ func (q *queueScreen) tabLabel(t queueTab) string {
 	return t.label()
 }
 
+// rowFacts are what a queue row shows beyond the request itself: its
+// quorum (for "1/2" progress) and its grant (revoked, expired,
+// break-glass). They are read for the rows on screen only.
+type rowFacts struct {
+	known  bool
+	quorum int
+	grant  *approvals.Grant // token never kept here (Service.Get leaves it empty)
+}
+
+type factsMsg struct {
+	uid   int
+	facts map[string]rowFacts
+	err   error
+}
+
+// needsFacts reports whether a row shows anything that its request alone
+// does not say.
+func needsFacts(r approvals.Request) bool {
+	return r.Status == approvals.StatusApproved || r.Status == approvals.StatusPending && r.Approvals > 0
+}
+
+// loadFacts reads the facts of the visible rows that need them (all of
+// them again when force: after a live change).
+func (q *queueScreen) loadFacts(force bool) tea.Cmd {
+	from, to := q.win.visible()
+	var ids []string
+	for _, r := range q.win.rows[from:to] {
+		if _, have := q.facts[r.ID]; needsFacts(r) && (force || !have) {
+			ids = append(ids, r.ID)
+			if !have {
+				q.facts[r.ID] = rowFacts{} // asked for: not asked again
+			}
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	if len(q.facts) > 2*maxRows {
+		keep := make(map[string]rowFacts, len(q.win.rows))
+		for _, r := range q.win.rows {
+			if f, ok := q.facts[r.ID]; ok {
+				keep[r.ID] = f
+			}
+		}
+		q.facts = keep
+	}
+	svc, ctx, uid := q.ctx.Service, q.ctx.Ctx, q.uid
+	return func() tea.Msg {
+		m := factsMsg{uid: uid, facts: make(map[string]rowFacts, len(ids))}
+		for _, id := range ids {
+			d, err := svc.Get(ctx, id)
+			if err != nil {
+				m.err = err
+				continue
+			}
+			f := rowFacts{known: true, quorum: d.Template.Quorum}
+			if d.Grant != nil {
+				g := *d.Grant
+				g.Token = "" // a bearer secret never sits in a list
+				f.grant = &g
+			}
+			m.facts[id] = f
+		}
+		return m
+	}
+}
+
+// rowMarks is a row's short state: quorum progress and escalation while
+// pending; the grant's state, break-glass and its review once approved. Pure.
+func rowMarks(now time.Time, r approvals.Request, f rowFacts) string {
+	var parts []string
+	switch r.Status {
+	case approvals.StatusPending:
+		if r.Approvals > 0 {
+			if f.known && f.quorum > 0 {
+				parts = append(parts, fmt.Sprintf("%d/%d", r.Approvals, f.quorum))
+			} else {
+				parts = append(parts, fmt.Sprintf("%d/…", r.Approvals))
+			}
+		}
+		if r.Escalation > 0 {
+			parts = append(parts, fmt.Sprintf("↑%d", r.Escalation))
+		}
+	case approvals.StatusApproved:
+		if !f.known || f.grant == nil {
+			return "…"
+		}
+		g := *f.grant
+		switch g.StateAt(now) {
+		case approvals.GrantRevoked:
+			parts = append(parts, "REVOKED")
+		case approvals.GrantExpired:
+			parts = append(parts, "expired")
+		default:
+			parts = append(parts, "active")
+		}
+		if g.BreakGlass {
+			if g.Acknowledged() {
+				parts = append(parts, "BG✓")
+			} else {
+				parts = append(parts, "BG!")
+			}
+		}
+	}
+	return strings.Join(parts, " ")
+}
+
 // columns is the set of queue columns that fit a width.
 type columns struct {
-	age, requester, title, app, ttl, badge, right int
+	age, requester, title, reason, app, ttl, badge, marks, right int
 }
 
 func queueColumns(w int, history bool) columns {
-	c := columns{age: 4, requester: 12, app: 14, ttl: 5, badge: 7, right: 8}
+	c := columns{age: 4, requester: 12, app: 14, ttl: 5, badge: 7, marks: 11, right: 8}
 	if history {
 		c.right = 18
 	}
 	if w < 100 {
 		c.app = 0
+		c.marks = 7
 	}
 	if w < 70 {
 		c.ttl = 0
 		c.requester = 10
 	}
-	fixed := 2 + c.age + 1 + c.requester + 1 + c.badge + 1 + c.right
+	fixed := 2 + c.age + 1 + c.requester + 1 + c.badge + 1 + c.marks + 1 + c.right
 	if c.app > 0 {
 		fixed += c.app + 1
 	}
@@ -752,12 +802,17 @@ func queueColumns(w int, history bool) columns {
 		fixed += c.ttl + 1
 	}
 	c.title = max(w-fixed-1, 6)
+	if w >= 130 && c.title > 50 {
+		// Wide terminals use the room for the reason: what the access is for.
+		c.reason = c.title - 25
+		c.title = 24
+	}
 	return c
 }
 
 // renderRow renders one queue row at width w. Every field from a request
 // passes Inert before it is measured or truncated.
-func renderRow(s *Styles, now time.Time, r approvals.Request, c columns, w int, selected, marked, history bool) string {
+func renderRow(s *Styles, now time.Time, r approvals.Request, f rowFacts, c columns, w int, selected, marked, history bool) string {
 	prefix := "  "
 	switch {
 	case marked && selected:
@@ -779,10 +834,14 @@ func renderRow(s *Styles, now time.Time, r approvals.Request, c columns, w int, 
 		right = countdown(now, r.ExpiresAt)
 		warn = urgent(now, r)
 	}
+	marks := rowMarks(now, r, f)
 	parts := []string{
 		cell(age(now, r.CreatedAt), c.age),
 		cell(Inert(r.Requester), c.requester),
 		cell(Inert(r.TemplateTitle), c.title),
+	}
+	if c.reason > 0 {
+		parts = append(parts, cell(Inert(firstLine(r.Reason)), c.reason))
 	}
 	if c.app > 0 {
 		parts = append(parts, cell(Inert(r.AppName), c.app))
@@ -791,7 +850,7 @@ func renderRow(s *Styles, now time.Time, r approvals.Request, c columns, w int, 
 		parts = append(parts, cell(approvals.FormatDuration(r.TTL), c.ttl))
 	}
 	if selected {
-		parts = append(parts, cell(typeLabel, c.badge), cell(right, c.right))
+		parts = append(parts, cell(typeLabel, c.badge), cell(marks, c.marks), cell(right, c.right))
 		return s.Selected.Render(cell(prefix+strings.Join(parts, " "), w))
 	}
 	b := cell(typeLabel, c.badge)
@@ -799,6 +858,12 @@ func renderRow(s *Styles, now time.Time, r approvals.Request, c columns, w int, 
 		b = s.BadgeSign.Render(b)
 	} else {
 		b = s.BadgePlain.Render(b)
+	}
+	mk := cell(marks, c.marks)
+	if strings.Contains(marks, "REVOKED") || strings.Contains(marks, "BG!") || strings.Contains(marks, "↑") {
+		mk = s.Warn.Render(mk)
+	} else {
+		mk = s.Subtle.Render(mk)
 	}
 	rt := cell(right, c.right)
 	if warn {
@@ -810,22 +875,25 @@ func renderRow(s *Styles, now time.Time, r approvals.Request, c columns, w int, 
 	if marked {
 		p = s.Marked.Render(prefix)
 	}
-	return clip(p+strings.Join(parts, " ")+" "+b+" "+rt, w)
+	return clip(p+strings.Join(parts, " ")+" "+b+" "+mk+" "+rt, w)
 }
 
 func queueHeader(s *Styles, c columns, w int, history bool) string {
 	parts := []string{cell("AGE", c.age), cell("REQUESTER", c.requester), cell("ACCESS", c.title)}
+	if c.reason > 0 {
+		parts = append(parts, cell("REASON", c.reason))
+	}
 	if c.app > 0 {
 		parts = append(parts, cell("APP", c.app))
 	}
 	if c.ttl > 0 {
 		parts = append(parts, cell("TTL", c.ttl))
 	}
-	right := "LEFT"
+	right, mk := "LEFT", "QUORUM"
 	if history {
-		right = "OUTCOME"
+		right, mk = "OUTCOME", "GRANT"
 	}
-	parts = append(parts, cell("TYPE", c.badge), cell(right, c.right))
+	parts = append(parts, cell("TYPE", c.badge), cell(mk, c.marks), cell(right, c.right))
 	return s.Subtle.Render(clip("  "+strings.Join(parts, " "), w))
 }
 
@@ -862,21 +930,21 @@ func (q *queueScreen) View() string {
 		b.WriteString("\n  " + s.Error.Render(clip(q.err, q.w-2)))
 	case !q.loaded:
 		b.WriteString("\n  " + s.Subtle.Render("loading…"))
-	case len(q.rows) == 0:
+	case len(q.win.rows) == 0:
 		msg := map[queueTab]string{tabNeedsMe: "Nothing needs you right now.", tabPending: "No pending requests.", tabHistory: "No decided requests yet."}[q.tab]
 		if q.filterText != "" {
 			msg = "Nothing matches “" + Inert(q.filterText) + "”."
 		}
 		b.WriteString("\n  " + s.Subtle.Render(clip(msg, q.w-2)))
 	default:
-		end := min(q.top+lh, len(q.rows))
-		for i := q.top; i < end; i++ {
-			r := q.rows[i]
+		from, end := q.win.visible()
+		for i := from; i < end; i++ {
+			r := q.win.rows[i]
 			_, marked := q.marks[r.ID]
 			b.WriteByte('\n')
-			b.WriteString(renderRow(s, now, r, c, q.w, i == q.sel, marked, history))
+			b.WriteString(renderRow(s, now, r, q.facts[r.ID], c, q.w, i == q.win.sel, marked, history))
 		}
-		for i := end - q.top; i < lh; i++ {
+		for i := end - from; i < lh; i++ {
 			b.WriteByte('\n')
 		}
 	}
@@ -904,7 +972,20 @@ func (q *queueScreen) ShortHelp() []key.Binding {
 	if q.filtering {
 		return []key.Binding{k.Submit, k.Back}
 	}
-	return []key.Binding{k.Open, k.Up, k.Down, k.NextTab, k.Filter, k.Mark, k.BulkApprove, k.Help, k.Quit}
+	if len(q.win.rows) == 0 {
+		return []key.Binding{k.NextTab, k.Filter}
+	}
+	out := []key.Binding{k.Open}
+	if r, ok := q.selected(); ok && r.Status == approvals.StatusApproved {
+		out = append(out, k.Token)
+	}
+	if q.tab != tabHistory {
+		out = append(out, k.Mark)
+		if len(q.marks) > 0 {
+			out = append(out, k.BulkApprove)
+		}
+	}
+	return append(out, k.NextTab, k.Filter, k.Up, k.Down)
 }
 
 func (q *queueScreen) FullHelp() [][]key.Binding {

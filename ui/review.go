@@ -11,6 +11,7 @@ import (
 	tea "charm.land/bubbletea/v2"
 
 	"github.com/jitdesk/jitdesk/approvals"
+	"github.com/jitdesk/jitdesk/approvals/signature"
 )
 
 type reviewMode int
@@ -29,6 +30,8 @@ type reviewMsg struct {
 	canErr   error
 	bgTTL    time.Duration // break-glass grant length when bgErr is nil
 	bgErr    error
+	sigs     []signature.Signature
+	sigErr   error
 	err      error
 }
 
@@ -44,6 +47,8 @@ type reviewScreen struct {
 	canErr   error // nil when I may decide now
 	bgTTL    time.Duration
 	bgErr    error // nil when the Service lets me break glass on this request
+	sigs     []signature.Signature
+	sigErr   error
 	loaded   bool
 	err      string
 	grantTTL time.Duration // 0: what was asked
@@ -72,12 +77,18 @@ func (r *reviewScreen) load() tea.Cmd {
 		if m.err != nil {
 			return m
 		}
-		hist, err := svc.RequesterHistory(ctx, m.d.Request.Requester, 6)
+		hist, err := svc.List(ctx, approvals.RequestQuery{Scope: approvals.ScopeAll, Requester: m.d.Request.Requester, Viewer: login, Limit: 6})
 		if err == nil {
 			for _, h := range hist {
 				if h.ID != id && len(m.history) < 5 {
 					m.history = append(m.history, h)
 				}
+			}
+		}
+		for _, rv := range m.d.Reviews {
+			if rv.SignatureDigest != "" {
+				m.sigs, m.sigErr = svc.Signatures(ctx, id)
+				break
 			}
 		}
 		m.canErr = svc.CanDecide(ctx, id, login)
@@ -89,6 +100,7 @@ func (r *reviewScreen) load() tea.Cmd {
 func (r *reviewScreen) SetSize(w, h int) {
 	r.w, r.h = w, h
 	sizeInput(&r.input, w)
+	r.clamp()
 }
 
 func (r *reviewScreen) capturesKeys() bool { return r.mode != modeNone }
@@ -107,6 +119,7 @@ func (r *reviewScreen) pending() bool {
 
 func (r *reviewScreen) Update(msg tea.Msg) (Screen, tea.Cmd) {
 	k := r.ctx.Keys
+	defer r.clamp()
 	switch msg := msg.(type) {
 	case reviewMsg:
 		if msg.uid != r.uid || msg.gen != r.gen {
@@ -119,6 +132,7 @@ func (r *reviewScreen) Update(msg tea.Msg) (Screen, tea.Cmd) {
 		r.err = ""
 		r.d, r.history, r.canErr, r.loaded = msg.d, msg.history, msg.canErr, true
 		r.bgTTL, r.bgErr = msg.bgTTL, msg.bgErr
+		r.sigs, r.sigErr = msg.sigs, msg.sigErr
 		if r.d.Request.Status != approvals.StatusPending && r.mode != modeNone {
 			r.mode = modeNone
 			r.input.Blur()
@@ -154,9 +168,11 @@ func (r *reviewScreen) Update(msg tea.Msg) (Screen, tea.Cmd) {
 		switch {
 		case key.Matches(msg, k.Back):
 			return r, pop(1)
-		case key.Matches(msg, k.Up):
+		case key.Matches(msg, k.Up), key.Matches(msg, k.ScrollUp):
+			// Up and Down reach the review only when it was not opened
+			// from the list beside it (the root moves the list then).
 			r.scrollBy(-1)
-		case key.Matches(msg, k.Down):
+		case key.Matches(msg, k.Down), key.Matches(msg, k.ScrollDown):
 			r.scrollBy(1)
 		case key.Matches(msg, k.PageUp):
 			r.scrollBy(-(r.h - 2))
@@ -165,8 +181,8 @@ func (r *reviewScreen) Update(msg tea.Msg) (Screen, tea.Cmd) {
 		case key.Matches(msg, k.Home):
 			r.scroll = 0
 		case key.Matches(msg, k.Token):
-			if r.loaded && r.d.Request.Status == approvals.StatusApproved {
-				return r, push(newTokenScreen(r.ctx, r.id, ""))
+			if r.hasGrant() {
+				return r, push(newTokenScreen(r.ctx, r.id))
 			}
 		case key.Matches(msg, k.Approve):
 			if err := r.refusal(); err != "" {
@@ -286,13 +302,30 @@ func (r *reviewScreen) updateInput(msg tea.KeyPressMsg) tea.Cmd {
 	return cmd
 }
 
-func (r *reviewScreen) scrollBy(n int) {
-	r.scroll = max(0, r.scroll+n)
+func (r *reviewScreen) hasGrant() bool { return r.loaded && r.d.Grant != nil }
+
+func (r *reviewScreen) scrollBy(n int) { r.scroll += n }
+
+// clamp keeps the scroll inside the content; it runs after every change
+// (message or size), so View only reads it.
+func (r *reviewScreen) clamp() {
+	if !r.loaded || r.err != "" {
+		r.scroll = 0
+		return
+	}
+	r.scroll = min(max(r.scroll, 0), max(len(r.lines())-r.avail(), 0))
 }
+
+func (r *reviewScreen) lines() []string {
+	return reviewLines(r.ctx.Styles, r.ctx.Now(), r.d, r.history, r.sigs, r.sigErr, r.grantTTL, r.w)
+}
+
+// avail is how many content lines fit above the foot and the scroll line.
+func (r *reviewScreen) avail() int { return max(r.h-len(r.foot())-1, 1) }
 
 // reviewLines lays out the request's details at width w. Pure: every value
 // from the request passes Inert here.
-func reviewLines(s *Styles, now time.Time, d approvals.Detail, history []approvals.Request, grantTTL time.Duration, w int) []string {
+func reviewLines(s *Styles, now time.Time, d approvals.Detail, history []approvals.Request, sigs []signature.Signature, sigErr error, grantTTL time.Duration, w int) []string {
 	req, t := d.Request, d.Template
 	const lw = 12
 	vw := max(w-lw-1, 10)
@@ -310,7 +343,17 @@ func reviewLines(s *Styles, now time.Time, d approvals.Detail, history []approva
 	title := s.Title.Render(clip(Inert(t.Title), max(w-20, 10))) + "  " + badge(s, t.Type)
 	out = append(out, title)
 	if req.Status != approvals.StatusPending {
-		out = append(out, s.Warn.Render(clip(strings.ToUpper(decidedLine(req)[:1])+decidedLine(req)[1:]+" — no action possible", w)))
+		dl := decidedLine(req)
+		out = append(out, s.Warn.Render(clip(strings.ToUpper(dl[:1])+dl[1:]+" — no action possible", w)))
+	}
+	if d.Grant != nil {
+		st := s.OK
+		if d.Grant.StateAt(now) != approvals.GrantActive || d.Grant.BreakGlass && !d.Grant.Acknowledged() {
+			st = s.Error
+		}
+		for _, l := range wrapInert("Grant: "+grantWords(now, *d.Grant), w) {
+			out = append(out, st.Render(l))
+		}
 	}
 	out = append(out, "")
 	add("Request", req.ID)
@@ -344,7 +387,7 @@ func reviewLines(s *Styles, now time.Time, d approvals.Detail, history []approva
 	if req.Status == approvals.StatusPending {
 		add("Access until", fmt.Sprintf("%s if approved now", stamp(now.Add(ttl))))
 	} else if d.Grant != nil {
-		add("Access until", fmt.Sprintf("%s (%s)", stamp(d.Grant.ExpiresAt), countdown(now, d.Grant.ExpiresAt)))
+		add("Grant", d.Grant.ID)
 	}
 	add("Created", fmt.Sprintf("%s (%s ago)", stamp(req.CreatedAt), age(now, req.CreatedAt)))
 	if req.Status == approvals.StatusPending {
@@ -354,8 +397,12 @@ func reviewLines(s *Styles, now time.Time, d approvals.Detail, history []approva
 			v = s.Warn.Render(v)
 		}
 		add("Expires", v)
-	} else {
-		add("Decided", decidedLine(req))
+	} else if rec := d.Decision(); rec != nil {
+		v := decidedWords(rec.Outcome, rec.By, rec.At)
+		if rec.Comment != "" {
+			v += ": " + Inert(rec.Comment)
+		}
+		add("Decided", v)
 	}
 	out = append(out, "", s.Label.Render("Reason"))
 	for _, l := range InertLines(req.Reason) {
@@ -398,6 +445,15 @@ func reviewLines(s *Styles, now time.Time, d approvals.Detail, history []approva
 			}
 		}
 	}
+	if len(sigs) > 0 || sigErr != nil {
+		out = append(out, "", s.Label.Render("Signatures"))
+		if sigErr != nil {
+			out = append(out, s.Error.Render(clip("  cannot show the signatures: "+explain(sigErr), w)))
+		}
+		for _, sig := range sigs {
+			out = append(out, signatureLines(s, sig, w)...)
+		}
+	}
 	out = append(out, "", s.Label.Render("Recent requests by "+clip(Inert(req.Requester), max(w-24, 8))))
 	if len(history) == 0 {
 		out = append(out, "  "+s.Subtle.Render("none before this one"))
@@ -412,16 +468,10 @@ func reviewLines(s *Styles, now time.Time, d approvals.Detail, history []approva
 	return out
 }
 
-func (r *reviewScreen) View() string {
+// foot is what sits under the details: a notice, the open input, or why
+// I cannot act here (the key hints are the root's one hint line).
+func (r *reviewScreen) foot() []string {
 	s := r.ctx.Styles
-	if r.err != "" {
-		return s.Error.Render(clip(r.err, r.w)) + "\n\n" + s.Subtle.Render("esc to go back")
-	}
-	if !r.loaded {
-		return s.Subtle.Render("loading request…")
-	}
-	lines := reviewLines(s, r.ctx.Now(), r.d, r.history, r.grantTTL, r.w)
-	// The bottom: what I can do (or why not), and an input when open.
 	var foot []string
 	if r.notice != "" {
 		foot = append(foot, s.OK.Render(clip(r.notice, r.w)))
@@ -432,33 +482,39 @@ func (r *reviewScreen) View() string {
 		if r.inputErr != "" {
 			foot = append(foot, s.Error.Render(clip(r.inputErr, r.w)))
 		} else {
-			foot = append(foot, s.Subtle.Render("enter to continue · esc to cancel"))
+			foot = append(foot, s.Subtle.Render("enter to continue (you confirm next) · esc to cancel"))
 		}
-	case r.d.Request.Status == approvals.StatusApproved:
-		foot = append(foot, s.Info.Render("v to view the access token"))
-	case r.d.Request.Status != approvals.StatusPending:
+	case !r.pending():
 	case r.canErr != nil:
 		foot = append(foot, s.Warn.Render(clip("You cannot decide this: "+explain(r.canErr), r.w)))
 		if r.bgErr == nil {
-			foot = append(foot, s.Error.Render(clip(fmt.Sprintf("B break glass: approve it yourself for %s, signed, reviewed later", approvals.FormatDuration(r.bgTTL)), r.w)))
+			foot = append(foot, s.Error.Render(clip(fmt.Sprintf("Break glass: approve it yourself for %s, signed, reviewed later", approvals.FormatDuration(r.bgTTL)), r.w)))
 		}
-	default:
-		act := "a approve"
-		if r.d.Template.Type == approvals.TypeSignAndApprove {
-			act = "a sign and approve"
-		}
-		foot = append(foot, s.Info.Render(clip(act+" · d deny · t shorten duration · esc back", r.w)))
 	}
-	avail := max(r.h-len(foot)-1, 1)
+	return foot
+}
+
+func (r *reviewScreen) View() string {
+	s := r.ctx.Styles
+	if r.err != "" {
+		return s.Error.Render(clip(r.err, r.w)) + "\n\n" + s.Subtle.Render("esc to go back")
+	}
+	if !r.loaded {
+		return s.Subtle.Render("loading request…")
+	}
+	lines := r.lines()
+	foot := r.foot()
+	avail := r.avail()
 	maxScroll := max(len(lines)-avail, 0)
-	r.scroll = min(r.scroll, maxScroll)
-	body := lines[r.scroll:min(len(lines), r.scroll+avail)]
+	start := min(r.scroll, maxScroll)
+	body := lines[start:min(len(lines), start+avail)]
 	for len(body) < avail {
 		body = append(body, "")
 	}
 	more := ""
 	if maxScroll > 0 {
-		more = s.Subtle.Render(fmt.Sprintf("  ↑/↓ scroll (%d more)", maxScroll-r.scroll))
+		sc := r.ctx.Keys.ScrollDown.Help().Key
+		more = s.Subtle.Render(clip(fmt.Sprintf("  %s scroll (%d more)", sc, maxScroll-start), r.w))
 	}
 	return strings.Join(body, "\n") + "\n" + more + "\n" + strings.Join(foot, "\n")
 }
@@ -468,20 +524,28 @@ func (r *reviewScreen) ShortHelp() []key.Binding {
 	if r.mode != modeNone {
 		return []key.Binding{k.Submit, k.Back}
 	}
-	if r.pending() && r.canErr == nil {
-		return []key.Binding{k.Approve, k.Deny, k.TTL, k.Up, k.Down, k.Back, k.Help}
+	sc := k.ScrollDown
+	sc.SetHelp("J/K", "scroll")
+	switch {
+	case r.pending() && r.canErr == nil:
+		a := k.Approve
+		if r.d.Template.Type == approvals.TypeSignAndApprove {
+			a.SetHelp(k.Approve.Help().Key, "sign and approve")
+		}
+		return []key.Binding{a, k.Deny, k.TTL, k.Back, sc}
+	case r.pending() && r.bgErr == nil:
+		return []key.Binding{k.BreakGlass, k.Back, sc}
+	case r.hasGrant():
+		return []key.Binding{k.Token, k.Back, sc}
 	}
-	if r.pending() && r.bgErr == nil {
-		return []key.Binding{k.BreakGlass, k.Up, k.Down, k.Back, k.Help}
-	}
-	return []key.Binding{k.Token, k.Up, k.Down, k.Back, k.Help}
+	return []key.Binding{k.Back, sc}
 }
 
 func (r *reviewScreen) FullHelp() [][]key.Binding {
 	k := r.ctx.Keys
 	return [][]key.Binding{
 		{k.Approve, k.Deny, k.TTL, k.Token, k.BreakGlass},
-		{k.Up, k.Down, k.PageUp, k.PageDown, k.Home},
+		{k.Up, k.Down, k.ScrollUp, k.ScrollDown, k.PageUp, k.PageDown, k.Home},
 		{k.Back, k.Help, k.Quit},
 	}
 }

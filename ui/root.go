@@ -347,8 +347,12 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 			case key.Matches(msg, m.ctx.Keys.Help):
 				m.showHelp = true
 				return m, nil
-			case msg.String() == "q" && len(m.stack) == 0:
+			case msg.String() == "q":
+				// q quits wherever no text field has focus.
 				return m, m.quit()
+			}
+			if m.listMove(msg) {
+				return m.moveList(msg)
 			}
 		}
 		return m.updateTop(msg)
@@ -412,14 +416,14 @@ func (m *Model) routeMouse(msg tea.MouseMsg) (tea.Model, tea.Cmd) {
 	}
 	moved := withXY(msg, x, y)
 	if target == m.queue && len(m.stack) > 0 {
+		// A click or wheel in the left pane moves the highlight; the right
+		// pane follows it at once.
 		before, _ := m.queue.selected()
 		_, cmd := m.queue.Update(moved)
-		after, ok := m.queue.selected()
-		if _, click := msg.(tea.MouseClickMsg); click && ok && after.ID != before.ID {
-			// Clicking a row in the left pane opens it on the right.
-			return m, tea.Batch(cmd, func() tea.Msg { return openReviewMsg{after.ID} })
+		if m.queue.tab == tabOnCall {
+			return m, cmd
 		}
-		return m, cmd
+		return m, tea.Batch(cmd, m.follow(before.ID))
 	}
 	if target == m.queue {
 		_, cmd := m.queue.Update(moved)
@@ -537,8 +541,67 @@ func (m *Model) footer() string {
 			st = s.OK.Render(clip(m.status, m.w))
 		}
 	}
-	hv := m.help.ShortHelpView(m.top().ShortHelp())
-	return st + "\n" + clip(hv, m.w)
+	return st + "\n" + m.hints()
+}
+
+// hints is the one hint line of the top screen, built from the KeyMap: the
+// screen's bindings, most important first, then q, with ? always kept
+// where it works (not while a text field has focus).
+func (m *Model) hints() string {
+	k := m.ctx.Keys
+	bs := m.top().ShortHelp()
+	if m.capturing() {
+		return hintLine(m.ctx.Styles, bs, nil, m.w)
+	}
+	q := k.Quit
+	if m.followsList() {
+		next := k.Down
+		next.SetHelp("↑/↓", "other requests")
+		bs = append(append([]key.Binding(nil), bs...), next)
+	}
+	return hintLine(m.ctx.Styles, append(append([]key.Binding(nil), bs...), q), &k.Help, m.w)
+}
+
+// followsList reports whether the top screen is a review opened from the
+// queue's list (the list shows the request it reviews): list movement
+// keys then move the list, and the review follows the highlighted row.
+func (m *Model) followsList() bool {
+	if len(m.stack) != 1 || m.queue.tab == tabOnCall {
+		return false
+	}
+	rv, ok := m.stack[0].(*reviewScreen)
+	if !ok || rv.capturesKeys() {
+		return false
+	}
+	sel, ok := m.queue.selected()
+	return ok && sel.ID == rv.id
+}
+
+// listMove reports whether msg is a list movement key that moves the queue
+// although a review is on top.
+func (m *Model) listMove(msg tea.KeyPressMsg) bool {
+	k := m.ctx.Keys
+	return m.followsList() && (key.Matches(msg, k.Up) || key.Matches(msg, k.Down))
+}
+
+// moveList moves the queue's list and opens the newly highlighted request
+// at once, so the details on screen (and what a would approve) are always
+// the highlighted request's.
+func (m *Model) moveList(msg tea.Msg) (tea.Model, tea.Cmd) {
+	before, _ := m.queue.selected()
+	_, cmd := m.queue.Update(msg)
+	return m, tea.Batch(cmd, m.follow(before.ID))
+}
+
+// follow replaces the review with the highlighted request's when the
+// highlight moved away from before.
+func (m *Model) follow(before string) tea.Cmd {
+	after, ok := m.queue.selected()
+	if !ok || after.ID == before {
+		return nil
+	}
+	m.stack = nil
+	return m.open(newReview(m.ctx, after.ID))
 }
 
 // Content renders the whole frame as a string (what View puts on screen).

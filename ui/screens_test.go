@@ -69,9 +69,11 @@ func TestEveryScreenRendersPayloadsInert(t *testing.T) {
 		assertInert(t, where, f)
 		mustContain(t, where, f, wants...)
 	}
-	visibleReq := `ev\x1b[31mil\u202e`
-	rowReq := `ev\x1b[3` // the queue's requester column truncates (after sanitising)
-	check("queue needs me", rowReq, `ma\u0085l`)
+	// Requesters are plain identifiers (the domain refuses controls in
+	// them); the reason, metadata and comments carry the payloads.
+	visibleReq := "evil"
+	rowReq := `rm -rf /\rls -la \x1b]52;c;ZXZpbA==\a`
+	check("queue needs me", rowReq, "mallory")
 	h.key("tab")
 	check("queue all pending", rowReq)
 	h.key("tab")
@@ -101,26 +103,26 @@ func TestEveryScreenRendersPayloadsInert(t *testing.T) {
 	h.key("a")
 	check("approve confirm", visibleReq)
 	h.key("y")
-	check("token", `"sub": "ev\u001b[31mil\u202e"`)
+	check("token", `"sub": "evil"`)
 	if !strings.Contains(h.plain(), "valid — signed by kid") {
 		t.Fatalf("token does not verify:\n%s", h.plain())
 	}
 
 	// Sign and Approve: the pad shows the meaning with the requester inert.
 	h.send(openReviewMsg{sign.ID})
-	check("review 2", `ma\u0085llory\a`, "second line", `\x1b[2J`)
+	check("review 2", "mallory", "second line", `\x1b[2J`)
 	h.key("a")
-	check("pad", `ma\u0085llory\a`)
+	check("pad", "mallory")
 	h.key("tab")
 	h.typeText("Alex Rivera")
 	h.key("enter")
-	check("sign confirm", `ma\u0085llory\a`)
+	check("sign confirm", "mallory")
 	h.key("esc", "esc", "esc", "esc")
 
 	// Bulk confirm lists marked requests.
 	h.key("space")
 	h.key("A")
-	check("bulk confirm", `ma\u0085llo`, "Skipped 1 Sign and Approve", "Nothing to approve in bulk")
+	check("bulk confirm", "mallory", "Left out 1 Sign and Approve", "Nothing to approve in bulk")
 }
 
 func TestQueueListsNeedsMeAndMovesAndOpens(t *testing.T) {
@@ -128,7 +130,7 @@ func TestQueueListsNeedsMeAndMovesAndOpens(t *testing.T) {
 	approve, sign := w.seedStandard()
 	h := newHarness(t, w, "alex", 100, 30)
 	f := h.plain()
-	mustContain(t, "queue", f, "Needs me (3)", "All pending (4)", "History (1)", "priya", "tomas", "mei")
+	mustContain(t, "queue", f, "Needs me (3)", "All pending (3)", "History (1)", "priya", "tomas", "mei")
 	if strings.Contains(f, "zoe") {
 		t.Fatalf("zoe's iam-admin request needs security, not alex:\n%s", f)
 	}
@@ -155,16 +157,16 @@ func TestQueueMouseWheelAndClickSelect(t *testing.T) {
 	w.seedStandard()
 	h := newHarness(t, w, "alex", 100, 30)
 	h.send(tea.MouseWheelMsg{X: 5, Y: 5, Button: tea.MouseWheelDown})
-	if h.m.queue.sel != 2 {
-		t.Fatalf("wheel down: sel %d, want 2 (last)", h.m.queue.sel)
+	if h.m.queue.win.sel != 2 {
+		t.Fatalf("wheel down: sel %d, want 2 (last)", h.m.queue.win.sel)
 	}
 	// Header line 0, tabs line 1, column line 2, rows from line 3.
 	h.send(tea.MouseClickMsg{X: 10, Y: 4, Button: tea.MouseLeft})
-	if h.m.queue.sel != 1 {
-		t.Fatalf("click on the second row: sel %d, want 1", h.m.queue.sel)
+	if h.m.queue.win.sel != 1 {
+		t.Fatalf("click on the second row: sel %d, want 1", h.m.queue.win.sel)
 	}
 	h.send(tea.MouseClickMsg{X: 10, Y: 4, Button: tea.MouseLeft})
-	if r, ok := h.m.top().(*reviewScreen); !ok || r.id != h.m.queue.rows[1].ID {
+	if r, ok := h.m.top().(*reviewScreen); !ok || r.id != h.m.queue.win.rows[1].ID {
 		t.Fatalf("a click on the selected row does not open it: top %T", h.m.top())
 	}
 	h.key("esc")
@@ -180,14 +182,14 @@ func TestQueueFilterGoesToTheStore(t *testing.T) {
 	h := newHarness(t, w, "alex", 100, 30)
 	h.key("/")
 	h.typeText("heap")
-	if len(h.m.queue.rows) != 1 || !strings.Contains(h.m.queue.rows[0].Reason, "heap") {
-		t.Fatalf("filter heap: rows %v", h.m.queue.rows)
+	if len(h.m.queue.win.rows) != 1 || !strings.Contains(h.m.queue.win.rows[0].Reason, "heap") {
+		t.Fatalf("filter heap: rows %v", h.m.queue.win.rows)
 	}
 	h.key("enter")
 	mustContain(t, "filter", h.plain(), "filter: heap")
 	h.key("esc")
-	if len(h.m.queue.rows) != 3 {
-		t.Fatalf("esc clears the filter: %d rows", len(h.m.queue.rows))
+	if len(h.m.queue.win.rows) != 3 {
+		t.Fatalf("esc clears the filter: %d rows", len(h.m.queue.win.rows))
 	}
 }
 
@@ -198,8 +200,8 @@ func TestQueueStalePageIsDropped(t *testing.T) {
 	q := h.m.queue
 	stale := pageMsg{uid: q.uid, gen: q.gen - 1, kind: pageFirst, rows: nil, limit: pageSize}
 	h.send(stale)
-	if len(q.rows) != 3 {
-		t.Fatalf("a page for an older window replaced the rows: %d", len(q.rows))
+	if len(q.win.rows) != 3 {
+		t.Fatalf("a page for an older window replaced the rows: %d", len(q.win.rows))
 	}
 }
 
@@ -221,8 +223,8 @@ func TestQueueWindowOverManyPages(t *testing.T) {
 	if r, _ := q.selected(); r.Requester != "user0999" {
 		t.Fatalf("end selects %q, want user0999", r.Requester)
 	}
-	if len(q.rows) > maxRows {
-		t.Fatalf("window holds %d rows", len(q.rows))
+	if len(q.win.rows) > maxRows {
+		t.Fatalf("window holds %d rows", len(q.win.rows))
 	}
 	h.key("home")
 	if r, _ := q.selected(); r.Requester != "user0000" {
@@ -232,8 +234,8 @@ func TestQueueWindowOverManyPages(t *testing.T) {
 		h.key("pgdown")
 	}
 	r, _ := q.selected()
-	if len(q.rows) > maxRows+pageSize {
-		t.Fatalf("window grew to %d rows", len(q.rows))
+	if len(q.win.rows) > maxRows+pageSize {
+		t.Fatalf("window grew to %d rows", len(q.win.rows))
 	}
 	want := min(60*q.listHeight(), 999)
 	if r.Requester != fmt.Sprintf("user%04d", want) {
@@ -313,7 +315,7 @@ func TestDecisionErrorsInPlainWords(t *testing.T) {
 	_, err := w.svc.Approve(w.ctx, approvals.ApproveInput{RequestID: approve.ID, Approver: "bob", Digest: d.Digest})
 	w.check(err)
 	h.key("y")
-	mustContain(t, "confirm error", h.plain(), "already decided: approved by bob at 14:00", "Nothing was recorded")
+	mustContain(t, "confirm error", h.plain(), "already decided: this request was approved by bob at 14:00", "Nothing was recorded")
 }
 
 func TestSelfApprovalIsRefusedWithReason(t *testing.T) {
@@ -444,7 +446,9 @@ func TestExplainMapsSentinels(t *testing.T) {
 		err  error
 		want string
 	}{
-		{fmt.Errorf("approve X: %w: approved by bob at 2026-03-02T14:03:00Z", approvals.ErrNotPending), "already decided: approved by bob at 14:03"},
+		{fmt.Errorf("approve X: %w", &approvals.DecidedError{RequestID: "X", Status: approvals.StatusApproved, By: "bob", At: time.Date(2026, 3, 2, 14, 3, 0, 0, time.UTC)}), "already decided: this request was approved by bob at 14:03"},
+		{fmt.Errorf("approve X: %w", approvals.ErrNotPending), "already decided"},
+		{fmt.Errorf("x: %w: %w: approver bob is disabled", approvals.ErrNotEligible, approvals.ErrDisabled), "your approver account is disabled: you can look but not act"},
 		{fmt.Errorf("approve X: %w at 2026-03-02T14:03:00Z (its pending timeout passed)", approvals.ErrExpired), "expired"},
 		{fmt.Errorf("x: %w", approvals.ErrNotEligible), "not an approver"},
 		{approvals.ErrSelfApproval, "you asked for this access yourself"},
@@ -486,7 +490,7 @@ func TestPureHelpers(t *testing.T) {
 		t.Error("4m left is urgent")
 	}
 	s := NewStyles(true)
-	row := renderRow(s, now, approvals.Request{Requester: payloadCR, TemplateTitle: "T", ExpiresAt: now.Add(time.Hour), CreatedAt: now}, queueColumns(100, false), 100, false, false, false)
+	row := renderRow(s, now, approvals.Request{Requester: payloadCR, TemplateTitle: "T", ExpiresAt: now.Add(time.Hour), CreatedAt: now}, rowFacts{}, queueColumns(100, false), 100, false, false, false)
 	assertInert(t, "row", row)
 	if lipglossWidth(row) > 100 {
 		t.Errorf("row wider than 100: %d", lipglossWidth(row))
@@ -543,24 +547,24 @@ func TestRenderHelpersInertEveryField(t *testing.T) {
 			t.Helper()
 			assertInert(t, where, frame)
 		}
-		review := strings.Join(reviewLines(s, t0, d, hist, 0, w), "\n")
+		review := strings.Join(reviewLines(s, t0, d, hist, nil, nil, 0, w), "\n")
 		check("review", review)
 		if w == 200 {
 			mustContain(t, "review", review, shown)
 		}
-		check("row", renderRow(s, t0, req, queueColumns(w, false), w, false, true, false))
-		check("row selected", renderRow(s, t0, req, queueColumns(w, false), w, true, true, false))
+		check("row", renderRow(s, t0, req, rowFacts{}, queueColumns(w, false), w, false, true, false))
+		check("row selected", renderRow(s, t0, req, rowFacts{}, queueColumns(w, false), w, true, true, false))
 		decided := req
 		decided.Status, decided.DecidedBy, decided.DecidedAt = approvals.StatusApproved, bad, t0
-		check("history row", renderRow(s, t0, decided, queueColumns(w, true), w, false, false, true))
+		check("history row", renderRow(s, t0, decided, rowFacts{}, queueColumns(w, true), w, false, false, true))
 		dd := d
 		dd.Request = decided
-		check("review decided", strings.Join(reviewLines(s, t0, dd, hist, 0, w), "\n"))
+		check("review decided", strings.Join(reviewLines(s, t0, dd, hist, nil, nil, 0, w), "\n"))
 		check("confirm approve", strings.Join(confirmSummary(s, decision{approve: true, d: d, ttl: time.Hour}, t0, w), "\n"))
 		check("confirm deny", strings.Join(confirmSummary(s, decision{d: d, comment: bad}, t0, w), "\n"))
 		g := approvals.Grant{ID: "01G", Subject: bad, Audience: bad, Scope: bad, ExpiresAt: t0.Add(time.Hour), RevokedAt: t0, RevokedBy: bad, RevokeReason: bad}
-		check("token revoked", strings.Join(tokenLines(s, t0, bad+"."+bad+"."+bad, g, nil, nil, w), "\n"))
-		check("token invalid", strings.Join(tokenLines(s, t0, bad, approvals.Grant{Subject: bad}, nil, fmt.Errorf("%w: %s", approvals.ErrUnauthenticated, bad), w), "\n"))
+		check("token revoked", strings.Join(tokenLines(s, t0, bad+"."+bad+"."+bad, g, bad, nil, nil, nil, w), "\n"))
+		check("token invalid", strings.Join(tokenLines(s, t0, bad, approvals.Grant{Subject: bad}, bad, nil, nil, fmt.Errorf("%w: %s", approvals.ErrUnauthenticated, bad), w), "\n"))
 		check("explain", explain(fmt.Errorf("%s: %w", bad, approvals.ErrNotFound))+explain(fmt.Errorf("%w: %s", approvals.ErrInvalid, bad))+explain(errors.New(bad)))
 	}
 	// The pad and the header show the approver's own name.
@@ -609,7 +613,10 @@ func TestBulkApproveManyKeepsButtonsOnScreenAndApprovesEach(t *testing.T) {
 	}
 	h.key("A")
 	f := h.plain()
-	mustContain(t, "bulk confirm", f, "Approve 30 marked request(s)?", "[ Approve 30 ]", "more", "Skipped 1 Sign and Approve")
+	mustContain(t, "bulk confirm", f, "Approve 30 marked request(s)?", "[ Approve 30 ]", "below")
+	// The list scrolls above the buttons; its end names what is left out.
+	h.key("pgdown", "pgdown", "pgdown")
+	mustContain(t, "bulk confirm scrolled", h.plain(), "Left out 1 Sign and Approve", "tomas", "[ Approve 30 ]")
 	h.key("y")
 	mustContain(t, "bulk result", h.plain(), "Approved 30 request(s).")
 	n, err := w.svc.Count(w.ctx, approvals.RequestQuery{Scope: approvals.ScopePending})
@@ -639,7 +646,9 @@ func TestNotifyIsOneInertOSC9AndBellCanBeOff(t *testing.T) {
 	w.seedStandard()
 	h := newHarness(t, w, "alex", 100, 30)
 	h.m.ctx.Bell, h.m.ctx.Notify = false, true
-	w.submit("k8s-exec", "ev\x1b]52;c;ZXZpbA==\x07il\u202e", "x", 0, map[string]string{"namespace": "search"})
+	// Requesters and titles are plain text now (the domain refuses
+	// controls in them); notifyText itself is checked with payloads below.
+	w.submit("k8s-exec", "grace", "x", 0, map[string]string{"namespace": "search"})
 	h.send(changedMsg{})
 	var raws []string
 	for _, e := range h.effects {
@@ -658,8 +667,11 @@ func TestNotifyIsOneInertOSC9AndBellCanBeOff(t *testing.T) {
 	body := n[strings.Index(n, "\x1b]9;")+4:]
 	body = strings.TrimRight(body, "}")
 	body = strings.TrimSuffix(body, "\a")
-	if strings.ContainsAny(body, "\x1b\a\u202e") || !strings.Contains(body, `ev\x1b]52;c;ZXZpbA==\ail\u202e`) {
-		t.Fatalf("notification body not inert: %q", body)
+	if strings.ContainsAny(body, "\x1b\a\u202e") || !strings.Contains(body, "jitdesk: grace asks for Kubernetes prod exec") {
+		t.Fatalf("notification body: %q", body)
+	}
+	if got := notifyText("ev\x1b]52;c;ZXZpbA==\x07il\u202e"); strings.ContainsAny(got, "\x1b\a\u202e") || got != `ev\x1b]52;c;ZXZpbA==\ail\u202e` {
+		t.Fatalf("notifyText not inert: %q", got)
 	}
 }
 
@@ -672,8 +684,7 @@ func TestTokenCopyPutsExactlyTheTokenOnTheClipboard(t *testing.T) {
 	if !ok || ts.token == "" {
 		t.Fatalf("no token screen after approving: %T", h.m.top())
 	}
-	d, err := w.svc.Get(w.ctx, approve.ID)
-	w.check(err)
+	shown := ts.token
 	h.effects = nil
 	h.key("c")
 	var copied []string
@@ -682,7 +693,9 @@ func TestTokenCopyPutsExactlyTheTokenOnTheClipboard(t *testing.T) {
 			copied = append(copied, fmt.Sprint(e))
 		}
 	}
-	if len(copied) != 1 || copied[0] != d.Grant.Token {
+	g, err := w.svc.RevealToken(w.ctx, approvals.RevealInput{ID: approve.ID, Viewer: "alex", Use: approvals.TokenShown})
+	w.check(err)
+	if len(copied) != 1 || copied[0] != g.Token || shown != g.Token {
 		t.Fatalf("clipboard got %q, want the grant's token", copied)
 	}
 	mustContain(t, "copied", h.plain(), "token copied to the clipboard (OSC 52)")

@@ -20,26 +20,34 @@ import (
 
 type tokenMsg struct {
 	uid      int
-	grant    approvals.Grant
-	token    string
+	d        approvals.Detail
+	refusal  error  // why the token is not shown to me (nil: it is)
+	token    string // only when revealed (and audited) by this load
+	revealed bool
 	verified *approvals.VerifiedToken
 	verr     error
 	err      error
 }
 
-type revokedMsg struct {
-	uid int
-	err error
+// copiedMsg carries the token for the clipboard after the copy was audited.
+type copiedMsg struct {
+	uid   int
+	token string
+	err   error
 }
 
-// tokenScreen shows an access token: wrapped, decoded, verified, with a
-// countdown to expiry; c copies it (OSC 52), r revokes it.
+// tokenScreen shows a grant: its facts and state to everyone; the access
+// token itself (a bearer secret: wrapped, decoded, verified) only to an
+// approver whose approval issued it, through Service.RevealToken, which
+// audits each showing and copying. c copies it (OSC 52), r revokes the
+// grant after a confirm.
 type tokenScreen struct {
 	ctx       *Context
 	uid       int
 	requestID string
+	d         approvals.Detail
 	token     string
-	grant     approvals.Grant
+	refusal   error
 	verified  *approvals.VerifiedToken
 	verr      error
 	loaded    bool
@@ -51,27 +59,57 @@ type tokenScreen struct {
 	w, h      int
 }
 
-func newTokenScreen(ctx *Context, requestID, token string) *tokenScreen {
+func newTokenScreen(ctx *Context, requestID string) *tokenScreen {
 	ti := newInput(ctx.Styles)
 	ti.Prompt = "revoke because: "
 	ti.Placeholder = "required"
 	ti.CharLimit = approvals.MaxCommentLen
-	return &tokenScreen{ctx: ctx, uid: nextUID(ctx), requestID: requestID, token: token, reason: ti}
+	return &tokenScreen{ctx: ctx, uid: nextUID(ctx), requestID: requestID, reason: ti}
 }
 
-func (t *tokenScreen) Init() tea.Cmd { return t.load() }
+// Init reads the grant and, when the viewer may see it, reveals the token
+// (one audited showing per opening).
+func (t *tokenScreen) Init() tea.Cmd { return t.load(true) }
 
-func (t *tokenScreen) load() tea.Cmd {
-	svc, ctx, uid, id := t.ctx.Service, t.ctx.Ctx, t.uid, t.requestID
+func (t *tokenScreen) grant() approvals.Grant {
+	if t.d.Grant == nil {
+		return approvals.Grant{}
+	}
+	return *t.d.Grant
+}
+
+// load re-reads the grant's facts; reveal also asks for the token. A live
+// change re-reads the facts and re-verifies the token already shown
+// without showing it again.
+func (t *tokenScreen) load(reveal bool) tea.Cmd {
+	svc, ctx, uid, id, login, shown := t.ctx.Service, t.ctx.Ctx, t.uid, t.requestID, t.ctx.Login, t.token
 	return func() tea.Msg {
 		m := tokenMsg{uid: uid}
-		g, err := svc.Token(ctx, id, "")
-		if err != nil && !errors.Is(err, approvals.ErrRevoked) {
-			m.err = err
+		m.d, m.err = svc.Get(ctx, id)
+		if m.err != nil {
 			return m
 		}
-		m.grant, m.token = g, g.Token
-		v, verr := svc.VerifyToken(ctx, g.Token, "")
+		if m.d.Grant == nil {
+			m.err = fmt.Errorf("no token: the request is %s", m.d.Request.Status)
+			if m.d.Request.Status != approvals.StatusPending {
+				m.err = errors.New("no token: this request was " + decidedLine(m.d.Request))
+			}
+			return m
+		}
+		if m.refusal = svc.MayRevealToken(ctx, id, login); m.refusal != nil {
+			return m
+		}
+		tok := shown
+		if reveal || tok == "" {
+			g, err := svc.RevealToken(ctx, approvals.RevealInput{ID: id, Viewer: login, Use: approvals.TokenShown})
+			if err != nil {
+				m.refusal = err
+				return m
+			}
+			tok, m.revealed = g.Token, true
+		}
+		m.token = tok
+		v, verr := svc.VerifyToken(ctx, tok, "")
 		if verr == nil {
 			m.verified = &v
 		}
@@ -83,12 +121,19 @@ func (t *tokenScreen) load() tea.Cmd {
 func (t *tokenScreen) SetSize(w, h int) {
 	t.w, t.h = w, h
 	sizeInput(&t.reason, w)
+	t.clamp()
 }
 
 func (t *tokenScreen) capturesKeys() bool { return t.revoking }
 
+// revocable reports whether r may be offered: a live grant, loaded.
+func (t *tokenScreen) revocable() bool {
+	return t.loaded && t.d.Grant != nil && t.grant().StateAt(t.ctx.Now()) == approvals.GrantActive
+}
+
 func (t *tokenScreen) Update(msg tea.Msg) (Screen, tea.Cmd) {
 	k := t.ctx.Keys
+	defer t.clamp()
 	switch msg := msg.(type) {
 	case tokenMsg:
 		if msg.uid != t.uid {
@@ -98,17 +143,22 @@ func (t *tokenScreen) Update(msg tea.Msg) (Screen, tea.Cmd) {
 			t.err = explain(msg.err)
 			return t, nil
 		}
-		t.grant, t.token, t.verified, t.verr, t.loaded, t.err = msg.grant, msg.token, msg.verified, msg.verr, true, ""
-	case revokedMsg:
+		t.d, t.refusal, t.verified, t.verr, t.loaded, t.err = msg.d, msg.refusal, msg.verified, msg.verr, true, ""
+		t.token = msg.token
+		if !t.revocable() && t.revoking {
+			t.revoking = false
+			t.reason.Blur()
+		}
+	case copiedMsg:
 		if msg.uid != t.uid {
 			return t, nil
 		}
 		if msg.err != nil {
-			return t, status(explain(msg.err), true)
+			return t, status(tokenRefusal(msg.err), true)
 		}
-		return t, tea.Batch(t.load(), status("token revoked", false))
-	case changedMsg:
-		return t, t.load()
+		return t, tea.Batch(tea.SetClipboard(msg.token), status("token copied to the clipboard (OSC 52)", false))
+	case changedMsg, reloadGrantMsg:
+		return t, t.load(false)
 	case tea.BackgroundColorMsg:
 		restyleInput(&t.reason, t.ctx.Styles)
 		return t, nil
@@ -120,7 +170,7 @@ func (t *tokenScreen) Update(msg tea.Msg) (Screen, tea.Cmd) {
 		}
 	case tea.MouseWheelMsg:
 		if msg.Button == tea.MouseWheelUp {
-			t.scroll = max(0, t.scroll-3)
+			t.scroll -= 3
 		} else if msg.Button == tea.MouseWheelDown {
 			t.scroll += 3
 		}
@@ -130,20 +180,16 @@ func (t *tokenScreen) Update(msg tea.Msg) (Screen, tea.Cmd) {
 			case "esc":
 				t.revoking = false
 				t.reason.Blur()
-				return t, nil
+				return t, status("Not revoked: nothing was recorded.", false)
 			case "enter":
 				r := strings.TrimSpace(t.reason.Value())
 				if r == "" {
-					t.inputErr = "a reason is required"
+					t.inputErr = "a reason is required: " + Inert(t.grant().Subject) + " will see it"
 					return t, nil
 				}
 				t.revoking = false
 				t.reason.Blur()
-				svc, ctx, uid, login, id := t.ctx.Service, t.ctx.Ctx, t.uid, t.ctx.Login, t.grant.ID
-				return t, func() tea.Msg {
-					_, err := svc.Revoke(ctx, approvals.RevokeInput{ID: id, Approver: login, Reason: r})
-					return revokedMsg{uid: uid, err: err}
-				}
+				return t, push(newRevokeConfirm(t.ctx, t.grant(), t.d.Request.TemplateTitle, nil, r))
 			}
 			var cmd tea.Cmd
 			t.reason, cmd = updateInput(t.reason, msg)
@@ -154,22 +200,30 @@ func (t *tokenScreen) Update(msg tea.Msg) (Screen, tea.Cmd) {
 		case key.Matches(msg, k.Back):
 			return t, pop(1)
 		case key.Matches(msg, k.Copy):
-			if t.token != "" {
-				return t, tea.Batch(tea.SetClipboard(t.token), status("token copied to the clipboard (OSC 52)", false))
+			if t.token == "" {
+				if t.refusal != nil {
+					return t, status(tokenRefusal(t.refusal), true)
+				}
+				return t, nil
+			}
+			svc, ctx, uid, id, login := t.ctx.Service, t.ctx.Ctx, t.uid, t.requestID, t.ctx.Login
+			return t, func() tea.Msg {
+				g, err := svc.RevealToken(ctx, approvals.RevealInput{ID: id, Viewer: login, Use: approvals.TokenCopied})
+				return copiedMsg{uid: uid, token: g.Token, err: err}
 			}
 		case key.Matches(msg, k.Revoke):
-			if t.loaded && !t.grant.Revoked() {
+			if t.revocable() {
 				t.revoking = true
 				t.inputErr = ""
 				t.reason.SetValue("")
 				return t, t.reason.Focus()
 			}
-		case key.Matches(msg, k.Up):
-			t.scroll = max(0, t.scroll-1)
-		case key.Matches(msg, k.Down):
+		case key.Matches(msg, k.Up), key.Matches(msg, k.ScrollUp):
+			t.scroll--
+		case key.Matches(msg, k.Down), key.Matches(msg, k.ScrollDown):
 			t.scroll++
 		case key.Matches(msg, k.PageUp):
-			t.scroll = max(0, t.scroll-(t.h-2))
+			t.scroll -= t.h - 2
 		case key.Matches(msg, k.PageDown):
 			t.scroll += t.h - 2
 		case key.Matches(msg, k.Home):
@@ -177,6 +231,28 @@ func (t *tokenScreen) Update(msg tea.Msg) (Screen, tea.Cmd) {
 		}
 	}
 	return t, nil
+}
+
+// clamp keeps the scroll inside the content (run after every change, so
+// View only reads it).
+func (t *tokenScreen) clamp() {
+	n := 0
+	if t.loaded && t.err == "" {
+		n = len(t.lines())
+	}
+	t.scroll = min(max(t.scroll, 0), max(n-t.avail(), 0))
+}
+
+func (t *tokenScreen) avail() int {
+	foot := 0
+	if t.revoking {
+		foot = 2
+	}
+	return max(t.h-foot, 1)
+}
+
+func (t *tokenScreen) lines() []string {
+	return tokenLines(t.ctx.Styles, t.ctx.Now(), t.token, t.grant(), t.d.Request.TemplateTitle, t.refusal, t.verified, t.verr, t.w)
 }
 
 // decodeJWTPart decodes one base64url JWT segment and pretty-prints its JSON
@@ -241,13 +317,30 @@ func chunk(s string, w int) []string {
 	return out
 }
 
-// tokenLines lays out a token screen's content at width w. Pure.
-func tokenLines(s *Styles, now time.Time, token string, g approvals.Grant, v *approvals.VerifiedToken, verr error, w int) []string {
+// tokenLines lays out a token screen's content at width w: the grant's
+// facts and state for everyone, then the token (only when shown: token is
+// "" otherwise, and refusal says why). Pure.
+func tokenLines(s *Styles, now time.Time, token string, g approvals.Grant, title string, refusal error, v *approvals.VerifiedToken, verr error, w int) []string {
 	var out []string
 	out = append(out, s.Title.Render(clip("Access token for "+Inert(g.Subject)+" · "+Inert(g.Scope), w)))
+	state := grantWords(now, g)
+	switch g.StateAt(now) {
+	case approvals.GrantRevoked:
+		for _, l := range wrapInert(state, w) {
+			out = append(out, s.Error.Render(l))
+		}
+		out = append(out, clip("no longer valid (revoked); it was to expire "+stamp(g.ExpiresAt), w))
+	case approvals.GrantExpired:
+		out = append(out, s.Warn.Render(clip(state, w)))
+	default:
+		if g.BreakGlass && !g.Acknowledged() {
+			out = append(out, s.Warn.Render(clip(state, w)))
+		} else {
+			out = append(out, s.OK.Render(clip(state, w)))
+		}
+	}
 	switch {
-	case g.Revoked():
-		out = append(out, s.Error.Render(clip(fmt.Sprintf("REVOKED by %s at %s: %s", Inert(g.RevokedBy), clock(g.RevokedAt), Inert(g.RevokeReason)), w)))
+	case token == "":
 	case verr != nil:
 		for _, l := range wrapInert("invalid — "+explain(verr), w) {
 			out = append(out, s.Error.Render(l))
@@ -255,23 +348,22 @@ func tokenLines(s *Styles, now time.Time, token string, g approvals.Grant, v *ap
 	case v != nil:
 		out = append(out, s.OK.Render(clip(fmt.Sprintf("valid — signed by kid %s (%s)", Inert(v.Kid), Inert(string(v.Alg))), w)))
 	}
-	exp := g.ExpiresAt
-	left := countdown(now, exp)
-	line := fmt.Sprintf("expires %s · in %s", stamp(exp), left)
-	switch {
-	case g.Revoked():
-		line = "no longer valid (revoked); it was to expire " + stamp(exp)
-	case left == "expired":
-		line = "expired at " + stamp(exp)
+	if title != "" {
+		out = append(out, clip("access "+Inert(title)+" · issued "+stamp(g.IssuedAt)+" · key "+Inert(g.Kid), w))
 	}
-	out = append(out, clip(line, w), clip(fmt.Sprintf("grant %s · audience %s", g.ID, Inert(g.Audience)), w))
-	switch {
-	case g.BreakGlass && g.ReviewedAt.IsZero():
-		out = append(out, s.Warn.Render(clip("BREAK-GLASS grant · waiting for post-review by on-call", w)))
-	case g.BreakGlass:
-		out = append(out, s.Subtle.Render(clip("break-glass grant · reviewed by "+Inert(g.ReviewedBy)+" at "+clock(g.ReviewedAt)+": "+Inert(g.ReviewComment), w)))
+	out = append(out, clip(fmt.Sprintf("grant %s · audience %s", g.ID, Inert(g.Audience)), w))
+	if g.BreakGlass && g.Acknowledged() && g.ReviewComment != "" {
+		out = append(out, s.Subtle.Render(clip("post-review: "+Inert(g.ReviewComment), w)))
 	}
 	out = append(out, "")
+	if token == "" {
+		if refusal != nil {
+			for _, l := range wrapInert(tokenRefusal(refusal), w) {
+				out = append(out, s.Warn.Render(l))
+			}
+		}
+		return out
+	}
 	for _, l := range chunk(Inert(token), max(w, 10)) {
 		out = append(out, s.Code.Render(l))
 	}
@@ -297,30 +389,25 @@ func (t *tokenScreen) View() string {
 	if !t.loaded {
 		return s.Subtle.Render("loading token…")
 	}
-	lines := tokenLines(s, t.ctx.Now(), t.token, t.grant, t.verified, t.verr, t.w)
+	lines := t.lines()
 	var foot []string
 	if t.revoking {
 		foot = append(foot, clip(t.reason.View(), t.w))
 		if t.inputErr != "" {
-			foot = append(foot, s.Error.Render(t.inputErr))
+			foot = append(foot, s.Error.Render(clip(t.inputErr, t.w)))
 		} else {
-			foot = append(foot, s.Subtle.Render("enter revoke · esc cancel"))
+			foot = append(foot, s.Subtle.Render("you confirm next; nothing is revoked yet"))
 		}
-	} else {
-		hint := "c copy · r revoke · ↑/↓ scroll · esc back"
-		if t.grant.Revoked() {
-			hint = "c copy · ↑/↓ scroll · esc back"
+	}
+	avail := t.avail()
+	start := min(t.scroll, max(len(lines)-avail, 0))
+	body := lines[start:min(len(lines), start+avail)]
+	if len(foot) > 0 {
+		for len(body) < avail {
+			body = append(body, "")
 		}
-		foot = append(foot, s.Info.Render(clip(hint, t.w)))
 	}
-	avail := max(t.h-len(foot), 1)
-	maxScroll := max(len(lines)-avail, 0)
-	t.scroll = min(t.scroll, maxScroll)
-	body := lines[t.scroll:min(len(lines), t.scroll+avail)]
-	for len(body) < avail {
-		body = append(body, "")
-	}
-	return strings.Join(body, "\n") + "\n" + strings.Join(foot, "\n")
+	return strings.Join(append(body, foot...), "\n")
 }
 
 func (t *tokenScreen) ShortHelp() []key.Binding {
@@ -328,10 +415,16 @@ func (t *tokenScreen) ShortHelp() []key.Binding {
 	if t.revoking {
 		return []key.Binding{k.Submit, k.Back}
 	}
-	if t.grant.Revoked() {
-		return []key.Binding{k.Copy, k.Up, k.Down, k.Back, k.Help}
+	var out []key.Binding
+	if t.token != "" {
+		out = append(out, k.Copy)
 	}
-	return []key.Binding{k.Copy, k.Revoke, k.Up, k.Down, k.Back, k.Help}
+	if t.revocable() {
+		out = append(out, k.Revoke)
+	}
+	sc := k.Down
+	sc.SetHelp("↑/↓", "scroll")
+	return append(out, k.Back, sc)
 }
 
 func (t *tokenScreen) FullHelp() [][]key.Binding {
