@@ -7,8 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"text/tabwriter"
-	"time"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/mod/sumdb/note"
@@ -18,7 +16,7 @@ import (
 )
 
 func newAuditCmd(g *globals) *cobra.Command {
-	cmd := &cobra.Command{Use: "audit", Short: "Verify, checkpoint and read the tamper-evident audit log"}
+	cmd := newGroup("audit", "Verify, checkpoint and read the tamper-evident audit log")
 	var checkpoint, keyFile, verifierKey string
 	verify := &cobra.Command{
 		Use:   "verify [--checkpoint FILE]",
@@ -50,9 +48,9 @@ func newAuditCmd(g *globals) *cobra.Command {
 				if g.json {
 					return g.printJSON(map[string]any{"ok": true, "events": rep.Events, "head": rep.HeadHash})
 				}
-				fmt.Fprintf(g.out, "audit chain ok: %d events, head %s\n", rep.Events, rep.HeadHash)
+				g.say("audit chain ok: %d events, head %s\n", rep.Events, rep.HeadHash)
 				if checkpoint != "" {
-					fmt.Fprintf(g.out, "the log extends checkpoint %s\n", checkpoint)
+					g.say("the log extends checkpoint %s\n", checkpoint)
 				}
 				return nil
 			})
@@ -79,12 +77,20 @@ The signing key is kept apart from the token keys, in a file created on first us
 					return err
 				}
 				if printVerifier {
+					if g.json {
+						return g.printJSON(map[string]any{"verifier": vkey})
+					}
 					fmt.Fprintln(g.out, vkey)
 					return nil
 				}
 				msg, err := svc.Checkpoint(ctx, signer)
 				if err != nil {
 					return err
+				}
+				if g.json {
+					// The note whole, exactly as `audit verify --checkpoint`
+					// reads it back.
+					return g.printJSON(map[string]any{"checkpoint": string(msg), "verifier": vkey})
 				}
 				_, err = g.out.Write(msg)
 				return err
@@ -111,16 +117,15 @@ The signing key is kept apart from the token keys, in a file created on first us
 				if g.json {
 					out := []map[string]any{}
 					for _, e := range evs {
-						out = append(out, map[string]any{"seq": e.Seq, "at": e.At.Format(time.RFC3339Nano), "actor": e.Actor, "action": e.Action, "subject": e.Subject, "payload": e.Payload, "prev_hash": e.PrevHash, "hash": e.Hash})
+						out = append(out, map[string]any{"seq": e.Seq, "at": ts(e.At), "actor": e.Actor, "action": e.Action, "subject": e.Subject, "payload": e.Payload, "prev_hash": e.PrevHash, "hash": e.Hash})
 					}
 					return g.printJSON(out)
 				}
-				tw := tabwriter.NewWriter(g.out, 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "SEQ\tTIME\tACTOR\tACTION\tSUBJECT\tDETAILS")
+				l := g.newListing("SEQ", "TIME", "ACTOR", "ACTION", "SUBJECT", "DETAILS")
 				for _, e := range evs {
-					fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", e.Seq, e.At.Format(time.RFC3339), printable(e.Actor), e.Action, e.Subject, printable(string(e.Payload)))
+					l.add(nil, fmt.Sprint(e.Seq), ts(e.At), e.Actor, string(e.Action), e.Subject, string(e.Payload))
 				}
-				return tw.Flush()
+				return l.print()
 			})
 		},
 	}

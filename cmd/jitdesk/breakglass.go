@@ -2,9 +2,7 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -13,7 +11,7 @@ import (
 )
 
 func newBreakGlassCmd(g *globals) *cobra.Command {
-	cmd := &cobra.Command{Use: "breakglass", Short: "Post-review of break-glass grants (self-approved in an emergency)"}
+	cmd := newGroup("breakglass", "Post-review of break-glass grants (self-approved in an emergency)")
 	list := &cobra.Command{
 		Use:   "list",
 		Short: "Break-glass grants waiting for review, oldest first",
@@ -28,13 +26,7 @@ func newBreakGlassCmd(g *globals) *cobra.Command {
 						return err
 					}
 					for _, gr := range gs {
-						state := "active"
-						if gr.Revoked() {
-							state = "revoked"
-						} else if !svc.Now().Before(gr.ExpiresAt) {
-							state = "expired"
-						}
-						l.add(grantJSON(gr, false), gr.ID, gr.RequestID, printable(gr.Subject), gr.Scope, gr.IssuedAt.Format(time.RFC3339), state)
+						l.add(grantJSON(gr, svc.Now()), gr.ID, gr.RequestID, gr.Subject, gr.Scope, ts(gr.IssuedAt), grantText(gr, svc.Now()))
 					}
 					if len(gs) < 200 {
 						break
@@ -60,9 +52,9 @@ func newBreakGlassCmd(g *globals) *cobra.Command {
 					return err
 				}
 				if g.json {
-					return g.printJSON(grantJSON(gr, false))
+					return g.printJSON(grantJSON(gr, svc.Now()))
 				}
-				fmt.Fprintf(g.out, "break-glass grant %s (request %s) reviewed by %s\n", gr.ID, gr.RequestID, as)
+				g.say("break-glass grant %s (request %s) reviewed by %s\n", gr.ID, gr.RequestID, as)
 				return nil
 			})
 		},

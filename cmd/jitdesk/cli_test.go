@@ -85,7 +85,7 @@ func TestCLIWalkthroughFromInitToVerifiedAndRevokedToken(t *testing.T) {
 	if strings.Count(token, ".") != 2 {
 		t.Fatalf("approve must print the token alone, got %q", token)
 	}
-	if got := strings.TrimSpace(mustOK(t, jitdesk(t, db, "token", "show", id))); got != token {
+	if got := strings.TrimSpace(mustOK(t, jitdesk(t, db, "token", "show", id, "--as", "op0"))); got != token {
 		t.Fatalf("token show gave a different token")
 	}
 	out := mustOK(t, jitdeskIn(t, db, token+"\n", "verify", "-"))

@@ -6,10 +6,13 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"os/user"
+	"syscall"
 	"time"
 
 	tea "charm.land/bubbletea/v2"
+	"github.com/charmbracelet/x/term"
 	"github.com/spf13/cobra"
 
 	"github.com/jitdesk/jitdesk/approvals"
@@ -43,6 +46,9 @@ func newConsoleCmd(g *globals) *cobra.Command {
 		Short: "Open the approval console (the default command)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := needTerminal(cmd); err != nil {
+				return err
+			}
 			svc, db, err := g.open(false)
 			if err != nil {
 				return err
@@ -52,11 +58,23 @@ func newConsoleCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return runConsole(svc, login, !f.quiet)
+			ctx, stop := consoleContext(cmd.Context())
+			defer stop()
+			return runConsole(ctx, svc, login, !f.quiet)
 		},
 	}
 	f.register(cmd)
 	return cmd
+}
+
+// needTerminal refuses to start the console without a terminal on stdin
+// and stdout (a pipe, a cron job, CI), saying what to use instead, rather
+// than failing inside the terminal set-up.
+func needTerminal(cmd *cobra.Command) error {
+	if term.IsTerminal(os.Stdin.Fd()) && term.IsTerminal(os.Stdout.Fd()) {
+		return nil
+	}
+	return usagef(cmd, "the console needs a terminal (stdin and stdout are not a TTY): run it in a terminal or over `ssh` to `jitdesk serve`; scripts use the commands instead (jitdesk request list, approve, deny …; see jitdesk --help)")
 }
 
 // resolveLogin picks the approver the console acts as: --as, else the OS
@@ -89,14 +107,14 @@ const sweepEvery = 5 * time.Second
 
 // runConsole runs the console until it quits; alert rings the bell and
 // sends desktop notifications when a request starts needing login.
-func runConsole(svc *approvals.Service, login string, alert bool) error {
-	ctx, cancel := context.WithCancel(context.Background())
+func runConsole(ctx context.Context, svc *approvals.Service, login string, alert bool) error {
+	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	// Every console sweeps too, so a desk without `serve` still sees
 	// overdue requests become expired; racing sweepers are safe.
 	go svc.RunSweeper(ctx, sweepEvery, nil)
 	m := ui.New(ui.Options{Service: svc, Login: login, Bell: alert, Notify: alert})
-	final, err := tea.NewProgram(m).Run()
+	final, err := tea.NewProgram(m, tea.WithContext(ctx)).Run()
 	// The console holds a change-feed subscription; end it however the
 	// program ended.
 	for _, v := range []tea.Model{final, m} {
@@ -104,5 +122,18 @@ func runConsole(svc *approvals.Service, login string, alert bool) error {
 			c.Close()
 		}
 	}
+	if errors.Is(err, tea.ErrProgramKilled) && ctx.Err() != nil {
+		return nil // ended by a signal: the terminal is restored, defers run
+	}
 	return err
+}
+
+// consoleContext ends with SIGINT, SIGTERM or SIGHUP, so a console (and
+// the demo, before and while it runs) returns through its defers — the
+// terminal restored, the demo folder removed — instead of dying mid-way.
+func consoleContext(parent context.Context) (context.Context, context.CancelFunc) {
+	if parent == nil {
+		parent = context.Background()
+	}
+	return signal.NotifyContext(parent, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -12,6 +11,13 @@ import (
 	"github.com/jitdesk/jitdesk/approvals"
 	"github.com/jitdesk/jitdesk/demo"
 	"github.com/jitdesk/jitdesk/store"
+)
+
+// The demo's trickle interval bounds: above zero (a ticker panics on 0)
+// and slow enough not to flood the queue.
+const (
+	minTrickle = 100 * time.Millisecond
+	maxTrickle = 24 * time.Hour
 )
 
 func newDemoCmd(g *globals) *cobra.Command {
@@ -27,6 +33,14 @@ update live (--no-trickle stops that). --quiet silences the bell and desktop
 notifications, as everywhere.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			// Every flag is checked before anything is made: nothing to
+			// clean up, and no goroutine panicking on a bad ticker later.
+			if every < minTrickle || every > maxTrickle {
+				return usagef(cmd, "--every %s: give a duration between %s and %s", every, minTrickle, maxTrickle)
+			}
+			if err := needTerminal(cmd); err != nil {
+				return err
+			}
 			path := g.db
 			if path == "" {
 				dir, err := os.MkdirTemp("", "jitdesk-demo-")
@@ -45,15 +59,18 @@ notifications, as everywhere.`,
 			}
 			defer db.Close()
 			svc := approvals.New(db, approvals.Options{Issuer: g.issuerValue()})
-			ctx, cancel := context.WithCancel(cmd.Context())
+			ctx, cancel := consoleContext(cmd.Context())
 			defer cancel()
+			if _, err := svc.SetIssuer(ctx, operator(), g.issuerValue()); err != nil {
+				return err
+			}
 			if _, err := demo.Seed(ctx, svc, 12); err != nil {
 				return fmt.Errorf("seed demo data: %w", err)
 			}
 			if !noTrickle {
 				go demo.Trickle(ctx, svc, every, uint64(time.Now().UnixNano()))
 			}
-			return runConsole(svc, demo.Approver, !quiet)
+			return runConsole(ctx, svc, demo.Approver, !quiet)
 		},
 	}
 	cmd.Flags().BoolVar(&noTrickle, "no-trickle", false, "do not submit new requests while the demo runs")
@@ -82,13 +99,13 @@ notifications, as everywhere.`,
 			if n > 40 {
 				if err := demo.Bulk(cmd.Context(), svc, db, n-40, func(done int) {
 					if !g.json {
-						fmt.Fprintf(os.Stderr, "\rseeded %d/%d requests", done+40, n)
+						g.warn("\rseeded %d/%d requests", done+40, n)
 					}
 				}); err != nil {
 					return err
 				}
 				if !g.json {
-					fmt.Fprintln(os.Stderr)
+					g.warn("\n")
 				}
 			}
 			if g.json {
@@ -100,7 +117,7 @@ notifications, as everywhere.`,
 				out["applications"] = appOut
 				return g.printJSON(out)
 			}
-			fmt.Fprintf(g.out, "seeded %s with %d requests in %s; open the console with: jitdesk --db %s --as %s\n",
+			g.say("seeded %s with %d requests in %s; open the console with: jitdesk --db %s --as %s\n",
 				db.Path(), n, time.Since(start).Round(time.Millisecond), db.Path(), demo.Approver)
 			return nil
 		},

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"text/tabwriter"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -13,7 +12,7 @@ import (
 )
 
 func newKeysCmd(g *globals) *cobra.Command {
-	cmd := &cobra.Command{Use: "keys", Short: "Manage token signing keys"}
+	cmd := newGroup("keys", "Manage token signing keys")
 	var alg string
 	rotate := &cobra.Command{
 		Use:   "rotate [--alg EdDSA|RS256|ES256]",
@@ -26,9 +25,9 @@ func newKeysCmd(g *globals) *cobra.Command {
 					return err
 				}
 				if g.json {
-					return g.printJSON(map[string]any{"kid": k.Kid, "alg": k.Alg, "created_at": k.CreatedAt.Format(time.RFC3339)})
+					return g.printJSON(map[string]any{"kid": k.Kid, "alg": k.Alg, "created_at": ts(k.CreatedAt)})
 				}
-				fmt.Fprintf(g.out, "new active key %s (%s)\n", k.Kid, k.Alg)
+				g.say("new active key %s (%s)\n", k.Kid, k.Alg)
 				return nil
 			})
 		},
@@ -47,10 +46,10 @@ func newKeysCmd(g *globals) *cobra.Command {
 				if g.json {
 					out := []map[string]any{}
 					for _, k := range keys {
-						m := map[string]any{"kid": k.Kid, "alg": k.Alg, "active": k.Active, "published": k.Published, "created_at": k.CreatedAt.Format(time.RFC3339)}
+						m := map[string]any{"kid": k.Kid, "alg": k.Alg, "active": k.Active, "published": k.Published, "created_at": ts(k.CreatedAt)}
 						if !k.RetiredAt.IsZero() {
-							m["retired_at"] = k.RetiredAt.Format(time.RFC3339)
-							m["publish_until"] = k.PublishUntil.Format(time.RFC3339)
+							m["retired_at"] = ts(k.RetiredAt)
+							m["publish_until"] = ts(k.PublishUntil)
 						}
 						out = append(out, m)
 					}
@@ -62,11 +61,11 @@ func newKeysCmd(g *globals) *cobra.Command {
 					state := "active"
 					switch {
 					case !k.Active && k.Published:
-						state = "retired, published until " + k.PublishUntil.Format(time.RFC3339)
+						state = "retired, published until " + ts(k.PublishUntil)
 					case !k.Active:
 						state = "retired"
 					}
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", k.Kid, k.Alg, state, k.CreatedAt.Format(time.RFC3339))
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", k.Kid, k.Alg, state, ts(k.CreatedAt))
 				}
 				return tw.Flush()
 			})

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"text/tabwriter"
+
+	"github.com/jitdesk/jitdesk/ui"
 )
 
 // listing collects a list command's rows both ways, as JSON objects and as
@@ -21,9 +23,16 @@ func (g *globals) newListing(columns ...string) *listing {
 	return l
 }
 
-// add records one row: its JSON object and its table cells.
+// add records one row: its JSON object and its table cells. Every cell
+// passes ui.Inert: cells hold names, titles and reasons from outside (and
+// an escaped tab cannot break the table).
 func (l *listing) add(obj map[string]any, cells ...string) {
-	l.rows = append(l.rows, obj)
+	if obj != nil {
+		l.rows = append(l.rows, obj)
+	}
+	for i, c := range cells {
+		cells[i] = ui.Inert(c)
+	}
 	fmt.Fprintln(l.tw, strings.Join(cells, "\t"))
 }
 
@@ -40,6 +49,11 @@ const listPage = 100
 
 // eachPage walks a list keyed by name a page at a time, calling fn per row.
 func eachPage[T any](fetch func(after string, limit int) ([]T, error), key func(T) string, fn func(T)) error {
+	return eachPageWhile(fetch, key, func(v T) bool { fn(v); return true })
+}
+
+// eachPageWhile is eachPage that stops when fn returns false.
+func eachPageWhile[T any](fetch func(after string, limit int) ([]T, error), key func(T) string, fn func(T) bool) error {
 	after := ""
 	for {
 		page, err := fetch(after, listPage)
@@ -47,7 +61,9 @@ func eachPage[T any](fetch func(after string, limit int) ([]T, error), key func(
 			return err
 		}
 		for _, v := range page {
-			fn(v)
+			if !fn(v) {
+				return nil
+			}
 		}
 		if len(page) < listPage {
 			return nil

@@ -8,7 +8,6 @@ import (
 	"os"
 	"sort"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -19,7 +18,7 @@ import (
 )
 
 func newRequestCmd(g *globals) *cobra.Command {
-	cmd := &cobra.Command{Use: "request", Short: "Create, list and show access requests"}
+	cmd := newGroup("request", "Create, list, show and cancel access requests")
 	var tmpl, requester, reason, ttl string
 	var meta []string
 	create := &cobra.Command{
@@ -93,19 +92,31 @@ func newRequestCmd(g *globals) *cobra.Command {
 				if err != nil {
 					return err
 				}
-				if g.json {
-					out := make([]map[string]any, 0, len(rows))
-					for _, r := range rows {
-						out = append(out, requestJSON(r))
-					}
-					return g.printJSON(out)
-				}
-				tw := tabwriter.NewWriter(g.out, 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "ID\tSTATUS\tREQUESTER\tTEMPLATE\tTTL\tCREATED")
+				// Grant state of approved rows, one read each: a list is at
+				// most 500 rows.
+				now := svc.Now()
+				grants := map[string]*approvals.Grant{}
 				for _, r := range rows {
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Status, printable(r.Requester), r.TemplateKey, approvals.FormatDuration(r.TTL), r.CreatedAt.Format(time.RFC3339))
+					if r.Status == approvals.StatusApproved {
+						d, err := svc.Get(ctx, r.ID)
+						if err != nil {
+							return err
+						}
+						grants[r.ID] = d.Grant
+					}
 				}
-				return tw.Flush()
+				l := g.newListing("ID", "STATUS", "REQUESTER", "TEMPLATE", "TTL", "CREATED", "DECIDED", "GRANT")
+				for _, r := range rows {
+					decided, grant := "-", "-"
+					if !r.DecidedAt.IsZero() {
+						decided = r.DecidedBy + " " + ts(r.DecidedAt)
+					}
+					if gr := grants[r.ID]; gr != nil {
+						grant = grantText(*gr, now)
+					}
+					l.add(withGrant(requestJSON(r), grants[r.ID], now), r.ID, string(r.Status), r.Requester, r.TemplateKey, dur(r.TTL), ts(r.CreatedAt), decided, grant)
+				}
+				return l.print()
 			})
 		},
 	}
@@ -118,19 +129,44 @@ func newRequestCmd(g *globals) *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return g.withService(func(ctx context.Context, svc *approvals.Service, _ *store.DB) error {
-				d, err := svc.Get(ctx, args[0])
+				d, err := getOnItsTerms(ctx, svc, args[0])
 				if err != nil {
 					return err
 				}
 				if g.json {
-					return g.printJSON(detailJSON(d))
+					return g.printJSON(detailJSON(d, svc.Now()))
 				}
-				printDetail(g.out, d)
+				printDetail(g, d, svc.Now())
 				return nil
 			})
 		},
 	}
-	cmd.AddCommand(create, list, show)
+
+	var cancelAs, cancelReason string
+	cancel := &cobra.Command{
+		Use:   "cancel ID --as LOGIN --reason TEXT",
+		Short: "Withdraw a pending request (the requester, or someone who could decide it; the requester reads the reason)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if cancelAs == "" || strings.TrimSpace(cancelReason) == "" {
+				return usagef(cmd, "--as LOGIN and --reason TEXT are required: say why, the requester will read it")
+			}
+			return g.withService(func(ctx context.Context, svc *approvals.Service, _ *store.DB) error {
+				r, err := svc.Cancel(ctx, approvals.CancelInput{ID: args[0], Approver: cancelAs, Reason: cancelReason})
+				if err != nil {
+					return err
+				}
+				if g.json {
+					return g.printJSON(requestJSON(r))
+				}
+				g.say("request %s cancelled by %s\n", r.ID, r.DecidedBy)
+				return nil
+			})
+		},
+	}
+	cancel.Flags().StringVar(&cancelAs, "as", "", "approver login (required)")
+	cancel.Flags().StringVar(&cancelReason, "reason", "", "why (required)")
+	cmd.AddCommand(create, list, show, cancel)
 	return cmd
 }
 
@@ -165,18 +201,26 @@ func listFiltered(ctx context.Context, svc *approvals.Service, q approvals.Reque
 
 func requestJSON(r approvals.Request) map[string]any {
 	m := map[string]any{
-		"id": r.ID, "status": r.Status, "template": r.TemplateKey, "application": r.AppID, "requester": r.Requester,
-		"reason": r.Reason, "metadata": r.Metadata, "ttl": r.TTL.String(), "approvals": r.Approvals,
-		"created_at": r.CreatedAt.Format(time.RFC3339Nano), "expires_at": r.ExpiresAt.Format(time.RFC3339Nano),
+		"id": r.ID, "status": r.Status, "template": r.TemplateKey, "template_version": r.TemplateVersion, "application": r.AppID, "requester": r.Requester,
+		"reason": r.Reason, "metadata": r.Metadata, "ttl": dur(r.TTL), "approvals": r.Approvals,
+		"created_at": ts(r.CreatedAt), "expires_at": ts(r.ExpiresAt),
 	}
 	if !r.DecidedAt.IsZero() {
-		m["decided_at"] = r.DecidedAt.Format(time.RFC3339Nano)
+		m["decided_at"] = ts(r.DecidedAt)
 		m["decided_by"] = r.DecidedBy
 	}
 	return m
 }
 
-func detailJSON(d approvals.Detail) map[string]any {
+// withGrant adds a request's grant (its state now) to its JSON object.
+func withGrant(m map[string]any, gr *approvals.Grant, now time.Time) map[string]any {
+	if gr != nil {
+		m["grant"] = grantJSON(*gr, now)
+	}
+	return m
+}
+
+func detailJSON(d approvals.Detail, now time.Time) map[string]any {
 	m := requestJSON(d.Request)
 	m["digest"] = d.Digest
 	m["template_title"] = d.Template.Title
@@ -184,81 +228,113 @@ func detailJSON(d approvals.Detail) map[string]any {
 	m["quorum"] = d.Template.Quorum
 	reviews := []map[string]any{}
 	for _, r := range d.Reviews {
-		reviews = append(reviews, map[string]any{"approver": r.Approver, "decision": r.Decision, "comment": r.Comment, "signature_digest": r.SignatureDigest, "at": r.At.Format(time.RFC3339Nano)})
+		reviews = append(reviews, map[string]any{"approver": r.Approver, "decision": r.Decision, "comment": r.Comment, "signature_digest": r.SignatureDigest, "at": ts(r.At)})
 	}
 	m["reviews"] = reviews
-	if d.Grant != nil {
-		m["grant"] = grantJSON(*d.Grant, false)
+	m["decision"] = nil
+	if rec := d.Decision(); rec != nil {
+		m["decision"] = map[string]any{"outcome": rec.Outcome, "by": rec.By, "at": ts(rec.At), "comment": rec.Comment}
 	}
-	return m
+	return withGrant(m, d.Grant, now)
 }
 
-func grantJSON(gr approvals.Grant, withToken bool) map[string]any {
+// grantJSON is a grant's facts and its state at now; never its token.
+func grantJSON(gr approvals.Grant, now time.Time) map[string]any {
 	m := map[string]any{
 		"id": gr.ID, "request": gr.RequestID, "subject": gr.Subject, "audience": gr.Audience, "scope": gr.Scope, "kid": gr.Kid,
-		"issued_at": gr.IssuedAt.Format(time.RFC3339Nano), "expires_at": gr.ExpiresAt.Format(time.RFC3339Nano),
+		"issued_at": ts(gr.IssuedAt), "expires_at": ts(gr.ExpiresAt), "state": gr.StateAt(now), "break_glass": gr.BreakGlass,
 	}
 	if gr.Revoked() {
-		m["revoked_at"] = gr.RevokedAt.Format(time.RFC3339Nano)
+		m["revoked_at"] = ts(gr.RevokedAt)
 		m["revoked_by"] = gr.RevokedBy
 		m["revoke_reason"] = gr.RevokeReason
 	}
 	if gr.BreakGlass {
-		m["break_glass"] = true
-		if !gr.ReviewedAt.IsZero() {
-			m["reviewed_at"] = gr.ReviewedAt.Format(time.RFC3339Nano)
+		m["acknowledged"] = gr.Acknowledged()
+		if gr.Acknowledged() {
+			m["reviewed_at"] = ts(gr.ReviewedAt)
 			m["reviewed_by"] = gr.ReviewedBy
 			m["review_comment"] = gr.ReviewComment
 		}
 	}
-	if withToken {
-		m["token"] = gr.Token
-	}
 	return m
 }
 
-// printable shows control characters of request data as escapes, so a
-// hostile request cannot drive the operator's terminal through the CLI either.
-func printable(s string) string {
-	q := fmt.Sprintf("%+q", s)
-	q = q[1 : len(q)-1]
-	return strings.ReplaceAll(q, `\"`, `"`)
+// grantText is a grant's state in a few words: "active", "expired",
+// "revoked by bob at … (reason)", with break-glass and its review marked.
+func grantText(gr approvals.Grant, now time.Time) string {
+	s := string(gr.StateAt(now))
+	switch {
+	case gr.Revoked():
+		s += " by " + gr.RevokedBy + " at " + ts(gr.RevokedAt) + ": " + gr.RevokeReason
+	case !now.Before(gr.ExpiresAt):
+		s += " at " + ts(gr.ExpiresAt)
+	default:
+		s += " until " + ts(gr.ExpiresAt)
+	}
+	if gr.BreakGlass {
+		if gr.Acknowledged() {
+			s += "; break-glass, acknowledged by " + gr.ReviewedBy + " at " + ts(gr.ReviewedAt)
+		} else {
+			s += "; break-glass, awaiting review"
+		}
+	}
+	return s
 }
 
-func printDetail(w io.Writer, d approvals.Detail) {
-	r := d.Request
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintf(tw, "request\t%s\n", r.ID)
-	fmt.Fprintf(tw, "status\t%s\n", r.Status)
-	if !r.DecidedAt.IsZero() {
-		fmt.Fprintf(tw, "decided\tby %s at %s\n", r.DecidedBy, r.DecidedAt.Format(time.RFC3339))
+func pastTense(d approvals.Decision) string {
+	switch d {
+	case approvals.DecisionApprove:
+		return "approved"
+	case approvals.DecisionDeny:
+		return "denied"
 	}
-	fmt.Fprintf(tw, "requester\t%s\n", printable(r.Requester))
-	fmt.Fprintf(tw, "application\t%s (%s)\n", printable(d.Application.Name), r.AppID)
-	fmt.Fprintf(tw, "template\t%s — %s (%s, quorum %d)\n", d.Template.Key, printable(d.Template.Title), d.Template.Type.Label(), d.Template.Quorum)
-	fmt.Fprintf(tw, "reason\t%s\n", printable(r.Reason))
+	return string(d)
+}
+
+func printDetail(g *globals, d approvals.Detail, now time.Time) {
+	r := d.Request
+	l := g.newListing("request", r.ID)
+	row := func(k, v string) { l.add(nil, k, v) }
+	row("status", string(r.Status))
+	if rec := d.Decision(); rec != nil {
+		v := string(rec.Outcome) + " by " + rec.By + " at " + ts(rec.At)
+		if rec.Comment != "" {
+			v += ": " + rec.Comment
+		}
+		row("decision", v)
+	}
+	row("requester", r.Requester)
+	row("application", d.Application.Name+" ("+r.AppID+")")
+	row("template", fmt.Sprintf("%s v%d — %s (%s, quorum %d)", d.Template.Key, d.Template.Version, d.Template.Title, d.Template.Type.Label(), d.Template.Quorum))
+	row("reason", r.Reason)
 	keys := make([]string, 0, len(r.Metadata))
 	for k := range r.Metadata {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		fmt.Fprintf(tw, "meta %s\t%s\n", printable(k), printable(r.Metadata[k]))
+		row("meta "+k, r.Metadata[k])
 	}
-	fmt.Fprintf(tw, "ttl\t%s\n", approvals.FormatDuration(r.TTL))
-	fmt.Fprintf(tw, "created\t%s\n", r.CreatedAt.Format(time.RFC3339))
-	fmt.Fprintf(tw, "expires\t%s\n", r.ExpiresAt.Format(time.RFC3339))
-	fmt.Fprintf(tw, "digest\t%s\n", d.Digest)
+	row("ttl", dur(r.TTL))
+	row("created", ts(r.CreatedAt))
+	row("expires", ts(r.ExpiresAt))
+	row("digest", d.Digest)
 	for _, rv := range d.Reviews {
-		fmt.Fprintf(tw, "review\t%s %sd at %s %s\n", rv.Approver, rv.Decision, rv.At.Format(time.RFC3339), printable(rv.Comment))
+		v := rv.Approver + " " + pastTense(rv.Decision) + " at " + ts(rv.At)
+		if rv.Comment != "" {
+			v += ": " + rv.Comment
+		}
+		if rv.SignatureDigest != "" {
+			v += " (signed)"
+		}
+		row("review", v)
 	}
 	if d.Grant != nil {
-		fmt.Fprintf(tw, "grant\t%s, expires %s, kid %s\n", d.Grant.ID, d.Grant.ExpiresAt.Format(time.RFC3339), d.Grant.Kid)
-		if d.Grant.Revoked() {
-			fmt.Fprintf(tw, "revoked\tby %s at %s: %s\n", d.Grant.RevokedBy, d.Grant.RevokedAt.Format(time.RFC3339), printable(d.Grant.RevokeReason))
-		}
+		row("grant", d.Grant.ID+", kid "+d.Grant.Kid+", issued "+ts(d.Grant.IssuedAt))
+		row("grant state", grantText(*d.Grant, now))
 	}
-	tw.Flush()
+	l.tw.Flush()
 }
 
 func newApproveCmd(g *globals) *cobra.Command {
@@ -284,7 +360,7 @@ func newApproveCmd(g *globals) *cobra.Command {
 				in.TTL = d
 			}
 			return g.withService(func(ctx context.Context, svc *approvals.Service, _ *store.DB) error {
-				d, err := svc.Get(ctx, args[0])
+				d, err := getOnItsTerms(ctx, svc, args[0])
 				if err != nil {
 					return err
 				}
@@ -317,11 +393,11 @@ func newApproveCmd(g *globals) *cobra.Command {
 					if g.json {
 						return g.printJSON(map[string]any{"request": out.Request.ID, "status": out.Request.Status, "remaining": out.Remaining})
 					}
-					fmt.Fprintf(os.Stderr, "approved by %s; %d more approval(s) needed\n", as, out.Remaining)
+					g.warn("approved by %s; %d more approval(s) needed\n", as, out.Remaining)
 					return nil
 				}
 				if g.json {
-					return g.printJSON(map[string]any{"request": out.Request.ID, "status": out.Request.Status, "token": out.Token, "grant": out.Grant.ID, "expires_at": out.Grant.ExpiresAt.Format(time.RFC3339Nano)})
+					return g.printJSON(map[string]any{"request": out.Request.ID, "status": out.Request.Status, "access_token": out.Token, "grant": out.Grant.ID, "expires_at": ts(out.Grant.ExpiresAt)})
 				}
 				fmt.Fprintln(g.out, out.Token)
 				return nil
@@ -349,7 +425,7 @@ func newDenyCmd(g *globals) *cobra.Command {
 				return usagef(cmd, "--as LOGIN and --comment C are required: say why, the requester will read it")
 			}
 			return g.withService(func(ctx context.Context, svc *approvals.Service, _ *store.DB) error {
-				d, err := svc.Get(ctx, args[0])
+				d, err := getOnItsTerms(ctx, svc, args[0])
 				if err != nil {
 					return err
 				}
@@ -363,7 +439,7 @@ func newDenyCmd(g *globals) *cobra.Command {
 				if g.json {
 					return g.printJSON(requestJSON(r))
 				}
-				fmt.Fprintf(g.out, "request %s denied by %s\n", r.ID, as)
+				g.say("request %s denied by %s\n", r.ID, as)
 				return nil
 			})
 		},
@@ -390,9 +466,9 @@ func newRevokeCmd(g *globals) *cobra.Command {
 					return err
 				}
 				if g.json {
-					return g.printJSON(grantJSON(gr, false))
+					return g.printJSON(grantJSON(gr, svc.Now()))
 				}
-				fmt.Fprintf(g.out, "grant %s (request %s) revoked by %s\n", gr.ID, gr.RequestID, as)
+				g.say("grant %s (request %s) revoked by %s\n", gr.ID, gr.RequestID, as)
 				return nil
 			})
 		},
@@ -403,25 +479,35 @@ func newRevokeCmd(g *globals) *cobra.Command {
 }
 
 func newTokenCmd(g *globals) *cobra.Command {
-	cmd := &cobra.Command{Use: "token", Short: "Show issued access tokens"}
+	cmd := newGroup("token", "Show issued access tokens (to the approvers who issued them)")
+	var as string
 	show := &cobra.Command{
-		Use:   "show ID",
-		Short: "Print the access token of an approved request",
+		Use:   "show ID --as LOGIN",
+		Short: "Print the access token of a grant (grant or request id), if your approval issued it; each showing is audited",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if as == "" {
+				return usagef(cmd, "--as LOGIN is required: only an approver whose approval issued the grant sees its token")
+			}
 			return g.withService(func(ctx context.Context, svc *approvals.Service, _ *store.DB) error {
-				gr, err := svc.Token(ctx, args[0], "")
+				gr, err := svc.RevealToken(ctx, approvals.RevealInput{ID: args[0], Viewer: as, Use: approvals.TokenShown})
 				if err != nil {
 					return err
 				}
 				if g.json {
-					return g.printJSON(grantJSON(gr, true))
+					m := grantJSON(gr, svc.Now())
+					m["access_token"] = gr.Token
+					return g.printJSON(m)
+				}
+				if st := gr.StateAt(svc.Now()); st != approvals.GrantActive {
+					g.warn("warning: grant %s is %s\n", gr.ID, grantText(gr, svc.Now()))
 				}
 				fmt.Fprintln(g.out, gr.Token)
 				return nil
 			})
 		},
 	}
+	show.Flags().StringVar(&as, "as", "", "approver login (required)")
 	cmd.AddCommand(show)
 	return cmd
 }
@@ -457,11 +543,31 @@ func newVerifyCmd(g *globals) *cobra.Command {
 				if g.json {
 					return g.printJSON(map[string]any{"valid": true, "kid": v.Kid, "alg": v.Alg, "header": v.Header, "claims": v.Claims})
 				}
-				fmt.Fprintf(g.out, "valid — signed by kid %s (%s), expires %s\n", v.Kid, v.Alg, v.Claims.ExpiresAt.Time.Format(time.RFC3339))
+				g.say("valid — signed by kid %s (%s), expires %s\n", v.Kid, v.Alg, ts(v.Claims.ExpiresAt.Time))
 				return g.printJSON(v.Claims)
 			})
 		},
 	}
 	cmd.Flags().StringVar(&audience, "audience", "", "also require this aud (default: the grant's own audience)")
 	return cmd
+}
+
+// getOnItsTerms loads a request with the template version it was made
+// under (and the digest over those terms), which is what an approver
+// reviews and signs and what the decision is checked against. Service.Get
+// fills the template's current version; a request made before a template
+// update is decided on its own.
+func getOnItsTerms(ctx context.Context, svc *approvals.Service, id string) (approvals.Detail, error) {
+	d, err := svc.Get(ctx, id)
+	if err != nil {
+		return d, err
+	}
+	if v := d.Request.TemplateVersion; v != 0 && v != d.Template.Version {
+		t, err := svc.TemplateAt(ctx, d.Template.Key, v)
+		if err != nil {
+			return d, err
+		}
+		d.Template, d.Digest = t, approvals.Digest(d.Request, t)
+	}
+	return d, nil
 }

@@ -10,25 +10,36 @@ import (
 	"os/signal"
 	"os/user"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/jitdesk/jitdesk/approvals"
 	"github.com/jitdesk/jitdesk/store"
+	"github.com/jitdesk/jitdesk/ui"
 )
 
-// globals are the flags every command shares.
+// globals are the flags every command shares, and where output goes.
 type globals struct {
 	db     string
 	issuer string
 	json   bool
-	out    io.Writer
+	out    io.Writer // stdout
+	errOut io.Writer // stderr: progress, warnings and errors
 }
 
 func newRootCmd() *cobra.Command {
-	g := &globals{out: os.Stdout}
+	root, _ := newRoot()
+	return root
+}
+
+// newRoot builds the command tree and returns it with the shared flags, so
+// run can tell whether --json asked for JSON errors.
+func newRoot() (*cobra.Command, *globals) {
+	g := &globals{out: os.Stdout, errOut: os.Stderr}
 	root := &cobra.Command{
 		Use:   "jitdesk",
 		Short: "Just-in-time access approvals, reviewed in a terminal console",
@@ -42,23 +53,49 @@ Run with no command to open the console (same as "jitdesk console").`,
 		Args:          cobra.NoArgs,
 	}
 	root.PersistentFlags().StringVar(&g.db, "db", "", "database file (default $JITDESK_DB, else $XDG_DATA_HOME/jitdesk/jitdesk.db)")
-	root.PersistentFlags().StringVar(&g.issuer, "issuer", "", "token issuer (iss) and intake audience (default $JITDESK_ISSUER, else "+approvals.DefaultIssuer+")")
-	root.PersistentFlags().BoolVar(&g.json, "json", false, "print machine-readable JSON")
+	root.PersistentFlags().StringVar(&g.issuer, "issuer", "", "the deployment's token issuer `URL` (iss, and the aud of intake tokens): init stores it (default $JITDESK_ISSUER, else "+approvals.DefaultIssuer+"); "+
+		"other commands refuse one that disagrees with the stored issuer (change that with: jitdesk config set issuer URL)")
+	root.PersistentFlags().BoolVar(&g.json, "json", false, "print machine-readable JSON (errors too, on stderr)")
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
-		return usageError{cmd: c.CommandPath()[len("jitdesk"):], err: err}
+		return usageError{cmd: strings.TrimPrefix(c.CommandPath(), "jitdesk"), err: err}
 	})
 	consoleCmd := newConsoleCmd(g)
 	root.RunE = consoleCmd.RunE
 	root.Flags().AddFlagSet(consoleCmd.Flags())
 	root.AddCommand(
-		newInitCmd(g), newAppCmd(g), newApproverCmd(g), newTemplateCmd(g),
+		newInitCmd(g), newConfigCmd(g), newAppCmd(g), newApproverCmd(g), newTemplateCmd(g),
 		newRequestCmd(g), newApproveCmd(g), newDenyCmd(g), newRevokeCmd(g),
 		newTokenCmd(g), newVerifyCmd(g), newKeysCmd(g), newJWKSCmd(g), newAuditCmd(g),
 		newDemoCmd(g), consoleCmd, newServeCmd(g), newOnCallCmd(g), newBreakGlassCmd(g),
-		newWebhookCmd(g),
+		newWebhookCmd(g), newSignatureCmd(g),
 	)
 	wrapArgs(root)
-	return root
+	registerCompletions(g, root)
+	return root, g
+}
+
+// newGroup is a command that only holds subcommands. Without a RunE cobra
+// would print help and exit 0 for a subcommand it does not know (`jitdesk
+// approver remove carol`); this makes that a usage error and keeps the
+// help for the group alone.
+func newGroup(use, short string) *cobra.Command {
+	return &cobra.Command{
+		Use:   use,
+		Short: short,
+		Args:  cobra.ArbitraryArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return cmd.Help()
+			}
+			var names []string
+			for _, sub := range cmd.Commands() {
+				if sub.IsAvailableCommand() {
+					names = append(names, sub.Name())
+				}
+			}
+			return usagef(cmd, "unknown command %q (commands: %s)", args[0], strings.Join(names, ", "))
+		},
+	}
 }
 
 // wrapArgs turns cobra's argument-count errors into usage errors (exit 2).
@@ -104,20 +141,29 @@ func defaultDBPath() (string, error) {
 	return filepath.Join(dir, "jitdesk", "jitdesk.db"), nil
 }
 
-func (g *globals) issuerValue() string {
+// issuerGiven is the issuer this process was given: --issuer, else
+// $JITDESK_ISSUER, else "" (none: use the stored one).
+func (g *globals) issuerGiven() string {
 	if g.issuer != "" {
 		return g.issuer
 	}
-	if v := os.Getenv("JITDESK_ISSUER"); v != "" {
+	return os.Getenv("JITDESK_ISSUER")
+}
+
+// issuerValue is the issuer a new database stores: the given one, else
+// the default.
+func (g *globals) issuerValue() string {
+	if v := g.issuerGiven(); v != "" {
 		return v
 	}
 	return approvals.DefaultIssuer
 }
 
-// open opens the database and a Service over it. Commands other than init
-// refuse to create a database silently: a typo in --db would otherwise look
-// like an empty system.
-func (g *globals) open(create bool) (*approvals.Service, *store.DB, error) {
+// openStore opens (or with create, creates) the database and a Service
+// over it without settling the issuer: init and completion use it.
+// Commands other than init refuse to create a database silently: a typo
+// in --db would otherwise look like an empty system.
+func (g *globals) openStore(create bool) (*approvals.Service, *store.DB, error) {
 	path, err := g.dbPath()
 	if err != nil {
 		return nil, nil, err
@@ -132,6 +178,21 @@ func (g *globals) open(create bool) (*approvals.Service, *store.DB, error) {
 		return nil, nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	return approvals.New(db, approvals.Options{Issuer: g.issuerValue()}), db, nil
+}
+
+// open opens the database and a Service using the deployment's one
+// issuer: the stored one, which a given --issuer or $JITDESK_ISSUER must
+// match (a database from before issuers were stored adopts one).
+func (g *globals) open(create bool) (*approvals.Service, *store.DB, error) {
+	svc, db, err := g.openStore(create)
+	if err != nil {
+		return nil, nil, err
+	}
+	if _, err := svc.ResolveIssuer(context.Background(), g.issuerGiven()); err != nil {
+		db.Close()
+		return nil, nil, err
+	}
+	return svc, db, nil
 }
 
 // withService opens the database, runs fn and closes it.
@@ -160,6 +221,50 @@ func (g *globals) printJSON(v any) error {
 	_, err := g.out.Write(inertJSON(buf.Bytes()))
 	return err
 }
+
+// say prints a line of text output: every string argument (and every
+// value of a string type) passes ui.Inert first, because names, reasons
+// and titles come from outside and must not drive the terminal. Only the
+// format, which is ours, goes out as it is.
+func (g *globals) say(format string, args ...any) {
+	fmt.Fprintf(g.out, format, inertArgs(args)...)
+}
+
+// warn is say on stderr.
+func (g *globals) warn(format string, args ...any) {
+	fmt.Fprintf(g.errOut, format, inertArgs(args)...)
+}
+
+func inertArgs(args []any) []any {
+	out := make([]any, len(args))
+	for i, a := range args {
+		switch v := a.(type) {
+		case string:
+			out[i] = ui.Inert(v)
+		case error:
+			out[i] = ui.Inert(v.Error())
+		default:
+			if rv := reflect.ValueOf(a); rv.IsValid() && rv.Kind() == reflect.String {
+				out[i] = ui.Inert(rv.String())
+			} else {
+				out[i] = a
+			}
+		}
+	}
+	return out
+}
+
+// ts formats a time for every output, text and JSON alike: RFC 3339 in
+// UTC to the second ("2026-11-28T09:00:00Z"); "" for the zero time.
+func ts(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+// dur formats a duration for every output, text and JSON alike.
+func dur(d time.Duration) string { return approvals.FormatDuration(d) }
 
 // inertJSON escapes the runes a terminal could act on or hide text with.
 func inertJSON(b []byte) []byte {

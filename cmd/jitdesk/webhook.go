@@ -7,7 +7,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -16,14 +15,11 @@ import (
 )
 
 func newWebhookCmd(g *globals) *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "webhook",
-		Short: "Send signed JSON events to URLs (request created, escalated, decided, expired, grant revoked, break-glass used)",
-		Long: `Webhooks POST a signed JSON event to a URL whenever something happens to a
+	cmd := newGroup("webhook", "Send signed JSON events to URLs (request created, escalated, decided, expired, grant revoked, break-glass used)")
+	cmd.Long = `Webhooks POST a signed JSON event to a URL whenever something happens to a
 request. Events are stored in the database in the same transaction as the
 change (an outbox) and sent by "jitdesk serve", with retries and backoff;
-order is kept per request. Events: ` + strings.Join(approvals.WebhookEvents, ", ") + `.`,
-	}
+order is kept per request. Events: ` + strings.Join(approvals.WebhookEvents, ", ") + `.`
 	var events []string
 	add := &cobra.Command{
 		Use:   "add URL [--event E]...",
@@ -38,7 +34,7 @@ order is kept per request. Events: ` + strings.Join(approvals.WebhookEvents, ", 
 				if g.json {
 					return g.printJSON(map[string]any{"id": w.ID, "url": w.URL, "events": hookEvents(w), "secret": w.Secret})
 				}
-				fmt.Fprintf(g.out, "webhook %s\nurl:     %s\nevents:  %s\nsecret:  %s\n\n", w.ID, printable(w.URL), strings.Join(hookEvents(w), ", "), w.Secret)
+				g.say("webhook %s\nurl:     %s\nevents:  %s\nsecret:  %s\n\n", w.ID, w.URL, strings.Join(hookEvents(w), ", "), w.Secret)
 				fmt.Fprintln(g.out, "The secret is shown once: give it to the receiver now. Each POST carries")
 				fmt.Fprintln(g.out, `Jitdesk-Signature: v1=hex(HMAC-SHA256(secret, Jitdesk-Timestamp + "." + body)).`)
 				if plainHTTP(w.URL) {
@@ -60,7 +56,7 @@ order is kept per request. Events: ` + strings.Join(approvals.WebhookEvents, ", 
 				err := eachPage(func(after string, n int) ([]approvals.Webhook, error) { return svc.Webhooks(ctx, after, n) },
 					func(w approvals.Webhook) string { return w.ID },
 					func(w approvals.Webhook) {
-						l.add(webhookJSON(w), w.ID, hookState(w), printable(w.URL), strings.Join(hookEvents(w), ","), w.CreatedAt.Format(time.RFC3339))
+						l.add(webhookJSON(w), w.ID, hookState(w), w.URL, strings.Join(hookEvents(w), ","), ts(w.CreatedAt))
 					})
 				if err != nil {
 					return err
@@ -82,7 +78,7 @@ order is kept per request. Events: ` + strings.Join(approvals.WebhookEvents, ", 
 				if g.json {
 					return g.printJSON(webhookJSON(w))
 				}
-				fmt.Fprintf(g.out, "webhook %s removed\n", w.ID)
+				g.say("webhook %s removed\n", w.ID)
 				return nil
 			})
 		},
@@ -117,7 +113,7 @@ order is kept per request. Events: ` + strings.Join(approvals.WebhookEvents, ", 
 					return err
 				}
 				if !g.json && len(ds) == limit {
-					fmt.Fprintf(g.out, "(more: --before %d)\n", ds[len(ds)-1].ID)
+					g.say("(more: --before %d)\n", ds[len(ds)-1].ID)
 				}
 				return nil
 			})
@@ -139,7 +135,7 @@ order is kept per request. Events: ` + strings.Join(approvals.WebhookEvents, ", 
 				if g.json {
 					return g.printJSON(map[string]any{"hook": args[0], "event": ev, "type": approvals.EventWebhookTest})
 				}
-				fmt.Fprintf(g.out, "queued %s (%s) for webhook %s; see: jitdesk webhook log --hook %s\n", ev, approvals.EventWebhookTest, args[0], args[0])
+				g.say("queued %s (%s) for webhook %s; see: jitdesk webhook log --hook %s\n", ev, approvals.EventWebhookTest, args[0], args[0])
 				return nil
 			})
 		},
@@ -178,9 +174,9 @@ func plainHTTP(raw string) bool {
 
 func webhookJSON(w approvals.Webhook) map[string]any {
 	m := map[string]any{"id": w.ID, "url": w.URL, "events": hookEvents(w), "state": hookState(w),
-		"created_at": w.CreatedAt.Format(time.RFC3339Nano), "created_by": w.CreatedBy}
+		"created_at": ts(w.CreatedAt), "created_by": w.CreatedBy}
 	if !w.Active() {
-		m["removed_at"] = w.DisabledAt.Format(time.RFC3339Nano)
+		m["removed_at"] = ts(w.DisabledAt)
 		m["removed_by"] = w.DisabledBy
 	}
 	return m
@@ -188,17 +184,17 @@ func webhookJSON(w approvals.Webhook) map[string]any {
 
 func deliveryJSON(d approvals.WebhookDelivery) map[string]any {
 	m := map[string]any{"id": d.ID, "hook": d.HookID, "event": d.EventID(), "type": d.EventType, "request": d.RequestID,
-		"state": d.State, "attempts": d.Attempts, "created_at": d.CreatedAt.Format(time.RFC3339Nano)}
+		"state": d.State, "attempts": d.Attempts, "created_at": ts(d.CreatedAt)}
 	if !d.LastAttemptAt.IsZero() {
-		m["last_attempt_at"] = d.LastAttemptAt.Format(time.RFC3339Nano)
+		m["last_attempt_at"] = ts(d.LastAttemptAt)
 		m["last_status"] = d.LastStatus
 		m["last_error"] = d.LastError // hostile text; printJSON escapes what a terminal acts on
 	}
 	if !d.NextAttemptAt.IsZero() {
-		m["next_attempt_at"] = d.NextAttemptAt.Format(time.RFC3339Nano)
+		m["next_attempt_at"] = ts(d.NextAttemptAt)
 	}
 	if !d.DoneAt.IsZero() {
-		m["done_at"] = d.DoneAt.Format(time.RFC3339Nano)
+		m["done_at"] = ts(d.DoneAt)
 	}
 	return m
 }
@@ -216,7 +212,7 @@ func lastOutcome(d approvals.WebhookDelivery) string {
 	if r := []rune(s); len(r) > 60 {
 		s = string(r[:60]) + "…"
 	}
-	return printable(s)
+	return s
 }
 
 func nextOrDone(d approvals.WebhookDelivery) string {
@@ -224,9 +220,9 @@ func nextOrDone(d approvals.WebhookDelivery) string {
 	case d.State == approvals.DeliveryPending && d.NextAttemptAt.IsZero():
 		return "after earlier event"
 	case d.State == approvals.DeliveryPending:
-		return d.NextAttemptAt.Format(time.RFC3339)
+		return ts(d.NextAttemptAt)
 	case !d.DoneAt.IsZero():
-		return d.DoneAt.Format(time.RFC3339)
+		return ts(d.DoneAt)
 	}
 	return "-"
 }
