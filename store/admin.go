@@ -125,7 +125,7 @@ func (t *tx) SetTemplateDisabled(key string, at time.Time) error {
 
 // TemplateVersions lists every recorded version of a template, oldest first.
 func (t *tx) TemplateVersions(key string) ([]approvals.TemplateVersionInfo, error) {
-	rows, err := t.q.QueryContext(t.ctx, `SELECT version, created_at, created_by FROM template_versions WHERE template_key = ? ORDER BY version`, key)
+	rows, err := t.query(`SELECT version, created_at, created_by FROM template_versions WHERE template_key = ? ORDER BY version`, key)
 	if err != nil {
 		return nil, fmt.Errorf("versions of template %s: %w", key, err)
 	}

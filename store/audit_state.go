@@ -11,7 +11,7 @@ import (
 
 // RequestsByID returns up to limit requests with id > afterID, by id.
 func (t *tx) RequestsByID(afterID string, limit int) ([]approvals.Request, error) {
-	rows, err := t.q.QueryContext(t.ctx, `SELECT `+requestCols+requestFrom+` WHERE r.id > ? ORDER BY r.id LIMIT ?`, afterID, pageLimit(limit))
+	rows, err := t.query(`SELECT `+requestCols+requestFrom+` WHERE r.id > ? ORDER BY r.id LIMIT ?`, afterID, pageLimit(limit))
 	if err != nil {
 		return nil, fmt.Errorf("requests by id: %w", err)
 	}
@@ -20,7 +20,7 @@ func (t *tx) RequestsByID(afterID string, limit int) ([]approvals.Request, error
 
 // ReviewsAfter returns up to limit reviews after (requestID, approver), in that order.
 func (t *tx) ReviewsAfter(requestID, approver string, limit int) ([]approvals.Review, error) {
-	rows, err := t.q.QueryContext(t.ctx, `SELECT request_id, approver, decision, comment, signature_digest, grant_ttl_ms, at
+	rows, err := t.query(`SELECT request_id, approver, decision, comment, signature_digest, grant_ttl_ms, at
 		FROM reviews WHERE (request_id, approver) > (?, ?) ORDER BY request_id, approver LIMIT ?`, requestID, approver, pageLimit(limit))
 	if err != nil {
 		return nil, fmt.Errorf("reviews: %w", err)
@@ -42,7 +42,7 @@ func (t *tx) ReviewsAfter(requestID, approver string, limit int) ([]approvals.Re
 
 // GrantsAfter returns up to limit grants with id > afterID, by id.
 func (t *tx) GrantsAfter(afterID string, limit int) ([]approvals.Grant, error) {
-	rows, err := t.q.QueryContext(t.ctx, `SELECT `+grantCols+` FROM grants WHERE id > ? ORDER BY id LIMIT ?`, afterID, pageLimit(limit))
+	rows, err := t.query(`SELECT `+grantCols+` FROM grants WHERE id > ? ORDER BY id LIMIT ?`, afterID, pageLimit(limit))
 	if err != nil {
 		return nil, fmt.Errorf("grants: %w", err)
 	}
@@ -62,7 +62,7 @@ func (t *tx) GrantsAfter(afterID string, limit int) ([]approvals.Grant, error) {
 // by digest, without their canonical bytes (the replay checks which
 // signatures exist; Service.Signatures checks their content).
 func (t *tx) SignaturesAfter(afterDigest string, limit int) ([]approvals.StoredSignature, error) {
-	rows, err := t.q.QueryContext(t.ctx, `SELECT digest, request_id, approver, kind, signed_at FROM signatures WHERE digest > ? ORDER BY digest LIMIT ?`, afterDigest, pageLimit(limit))
+	rows, err := t.query(`SELECT digest, request_id, approver, kind, signed_at FROM signatures WHERE digest > ? ORDER BY digest LIMIT ?`, afterDigest, pageLimit(limit))
 	if err != nil {
 		return nil, fmt.Errorf("signatures: %w", err)
 	}

@@ -18,7 +18,7 @@ func (t *tx) AwaitingReview(after *approvals.Cursor, limit int) ([]approvals.Gra
 	}
 	q += ` ORDER BY issued_at, id LIMIT ?`
 	args = append(args, pageLimit(limit))
-	rows, err := t.q.QueryContext(t.ctx, q, args...)
+	rows, err := t.query(q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("grants awaiting review: %w", err)
 	}

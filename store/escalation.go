@@ -18,7 +18,7 @@ import (
 // Only the candidates in those ranges are sorted, never the whole pending
 // set.
 func (t *tx) DueEscalations(now time.Time, limit int) ([]approvals.Request, error) {
-	rows, err := t.q.QueryContext(t.ctx, dueEscalationsSQL, ms(now), ms(now), pageLimit(limit))
+	rows, err := t.query(dueEscalationsSQL, ms(now), ms(now), pageLimit(limit))
 	if err != nil {
 		return nil, fmt.Errorf("due escalations: %w", err)
 	}

@@ -25,7 +25,7 @@ func (t *tx) Rotation(name string, now time.Time) (approvals.Rotation, error) {
 	if r.Members, err = t.strings(`SELECT login FROM rotation_members WHERE rotation = ? ORDER BY position`, name); err != nil {
 		return r, err
 	}
-	rows, err := t.q.QueryContext(t.ctx, `SELECT login, from_at, until_at, created_at FROM rotation_overrides
+	rows, err := t.query(`SELECT login, from_at, until_at, created_at FROM rotation_overrides
 		WHERE rotation = ? AND until_at > ? ORDER BY created_at, id`, name, ms(now))
 	if err != nil {
 		return r, err

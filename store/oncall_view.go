@@ -25,7 +25,7 @@ func (t *tx) EscalatingRequests(minLevel int, after *approvals.Cursor, limit int
 	}
 	q += ` ORDER BY r.created_at, r.id LIMIT ?`
 	args = append(args, pageLimit(limit))
-	rows, err := t.q.QueryContext(t.ctx, q, args...)
+	rows, err := t.query(q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("escalated requests: %w", err)
 	}

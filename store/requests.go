@@ -330,7 +330,7 @@ func (t *tx) narrowFilter(filter string) (string, error) {
 	if titles > 0 {
 		return "", nil
 	}
-	rows, err := t.q.QueryContext(t.ctx, `SELECT rowid FROM requests_search WHERE requests_search MATCH ? LIMIT ?`,
+	rows, err := t.query(`SELECT rowid FROM requests_search WHERE requests_search MATCH ? LIMIT ?`,
 		`"`+strings.ReplaceAll(f, `"`, `""`)+`"`, narrowMax+1)
 	if err != nil {
 		return "", fmt.Errorf("filter: %w", err)
@@ -366,7 +366,7 @@ func (t *tx) Requests(q approvals.RequestQuery) ([]approvals.Request, error) {
 		return nil, err
 	}
 	clause, args := listSQL(q, false, narrow)
-	rows, err := t.q.QueryContext(t.ctx, `SELECT `+requestCols+clause, args...)
+	rows, err := t.query(`SELECT `+requestCols+clause, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list requests: %w", err)
 	}
@@ -476,7 +476,7 @@ func collectRequests(rows *sql.Rows) ([]approvals.Request, error) {
 // DuePending returns up to limit pending requests whose pending timeout has
 // passed at now, soonest first, from the partial index on pending expiry.
 func (t *tx) DuePending(now time.Time, limit int) ([]approvals.Request, error) {
-	rows, err := t.q.QueryContext(t.ctx, `SELECT `+requestCols+requestFrom+
+	rows, err := t.query(`SELECT `+requestCols+requestFrom+
 		` WHERE r.status = 'pending' AND r.expires_at <= ? ORDER BY r.expires_at, r.id LIMIT ?`, ms(now), pageLimit(limit))
 	if err != nil {
 		return nil, fmt.Errorf("due requests: %w", err)

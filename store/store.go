@@ -29,6 +29,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"modernc.org/sqlite"
@@ -57,10 +58,13 @@ type DB struct {
 	feedEvery time.Duration // 0: FeedInterval; set by tests only
 	closed    bool
 
-	// hot holds statements prepared once on the write connection for the
-	// paths every decision takes (see hotStatements); a transaction uses
-	// them through Tx.StmtContext instead of parsing the SQL again.
-	hot map[string]*sql.Stmt
+	// writeStmts and readStmts hold prepared statements of each pool
+	// (see stmtCache): a transaction runs them through Tx.StmtContext
+	// instead of parsing the SQL again.
+	writeStmts, readStmts *stmtCache
+	// writeCount counts statements run in write transactions (tests bound
+	// what one decision costs with it).
+	writeCount atomic.Uint64
 }
 
 var _ approvals.Store = (*DB)(nil)
@@ -303,22 +307,17 @@ func (db *DB) Close() error {
 		<-done
 	}
 	var errs []error
-	for _, st := range db.hot {
-		errs = append(errs, st.Close())
-	}
+	errs = append(errs, db.writeStmts.close(), db.readStmts.close())
 	return errors.Join(append(errs, db.feedPool.Close(), db.read.Close(), db.write.Close())...)
 }
 
-// prepareHot prepares hotStatements on the write connection (outside any
-// transaction: the pool has one connection, which a transaction holds).
+// prepareHot makes the statement caches and prepares hotStatements on
+// the write connection up front (outside any transaction: the pool has one
+// connection, which a transaction holds); the rest fill in as they run.
 func (db *DB) prepareHot() error {
-	db.hot = map[string]*sql.Stmt{}
-	for _, q := range hotStatements {
-		st, err := db.write.Prepare(q)
-		if err != nil {
-			return fmt.Errorf("open database %s: prepare: %w", db.path, err)
-		}
-		db.hot[q] = st
+	db.writeStmts, db.readStmts = newStmtCache(db.write), newStmtCache(db.read)
+	if err := db.writeStmts.warm(hotStatements); err != nil {
+		return fmt.Errorf("open database %s: prepare: %w", db.path, err)
 	}
 	return nil
 }
@@ -341,7 +340,7 @@ func (db *DB) Update(ctx context.Context, fn func(approvals.Tx) error) error {
 			_ = sqlTx.Rollback()
 		}
 	}()
-	err = fn(&tx{ctx: ctx, q: sqlTx, hot: db.hot})
+	err = fn(&tx{ctx: ctx, q: sqlTx, cache: db.writeStmts, count: &db.writeCount})
 	done = true
 	if err != nil {
 		_ = sqlTx.Rollback()
@@ -350,6 +349,7 @@ func (db *DB) Update(ctx context.Context, fn func(approvals.Tx) error) error {
 	if err := sqlTx.Commit(); err != nil {
 		return fmt.Errorf("commit write transaction on %s: %w", db.path, err)
 	}
+
 	// Subscribers in this process hear about the commit at once; the
 	// data_version poll is for other processes (and costs up to one
 	// interval of latency). A double notice is harmless: they coalesce.
@@ -364,8 +364,9 @@ func (db *DB) View(ctx context.Context, fn func(approvals.ReadTx) error) error {
 	if err != nil {
 		return fmt.Errorf("begin read transaction on %s: %w", db.path, err)
 	}
-	defer sqlTx.Rollback()
-	return fn(&tx{ctx: ctx, q: sqlTx})
+	err = fn(&tx{ctx: ctx, q: sqlTx, cache: db.readStmts})
+	_ = sqlTx.Rollback()
+	return err
 }
 
 // IntegrityCheck runs PRAGMA integrity_check and PRAGMA foreign_key_check

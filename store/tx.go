@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/jitdesk/jitdesk/approvals"
@@ -17,9 +18,10 @@ import (
 // uses the same type; the read pool is query_only, so a write through it
 // fails instead of bypassing the single writer.
 type tx struct {
-	ctx context.Context
-	q   *sql.Tx
-	hot map[string]*sql.Stmt // prepared statements of the write connection; nil in reads
+	ctx   context.Context
+	q     *sql.Tx
+	cache *stmtCache     // prepared statements of this transaction's pool
+	count *atomic.Uint64 // statements run, for tests that bound them (nil: not counted)
 
 	// The audit head after this transaction's last append: the transaction
 	// holds the write lock, so nobody else can move it meanwhile.
@@ -30,21 +32,39 @@ type tx struct {
 
 var _ approvals.Tx = (*tx)(nil)
 
+// exec, query and queryRow run SQL through the pool's statement cache.
 func (t *tx) exec(query string, args ...any) (sql.Result, error) {
+	t.counted()
+	if st := t.cache.get(query); st != nil {
+		return t.q.StmtContext(t.ctx, st).ExecContext(t.ctx, args...)
+	}
 	return t.q.ExecContext(t.ctx, query, args...)
 }
 
-// execHot runs one of hotStatements through its prepared statement when
-// this is a write transaction, and like exec otherwise.
-func (t *tx) execHot(query string, args ...any) (sql.Result, error) {
-	if st := t.hot[query]; st != nil {
-		return t.q.StmtContext(t.ctx, st).ExecContext(t.ctx, args...)
+// execHot is exec (every statement is cached now; the name stays for the
+// hot paths that were cached first).
+func (t *tx) execHot(query string, args ...any) (sql.Result, error) { return t.exec(query, args...) }
+
+func (t *tx) query(query string, args ...any) (*sql.Rows, error) {
+	t.counted()
+	if st := t.cache.get(query); st != nil {
+		return t.q.StmtContext(t.ctx, st).QueryContext(t.ctx, args...)
 	}
-	return t.exec(query, args...)
+	return t.q.QueryContext(t.ctx, query, args...)
 }
 
 func (t *tx) queryRow(query string, args ...any) *sql.Row {
+	t.counted()
+	if st := t.cache.get(query); st != nil {
+		return t.q.StmtContext(t.ctx, st).QueryRowContext(t.ctx, args...)
+	}
 	return t.q.QueryRowContext(t.ctx, query, args...)
+}
+
+func (t *tx) counted() {
+	if t.count != nil {
+		t.count.Add(1)
+	}
 }
 
 // notFound turns sql.ErrNoRows into approvals.ErrNotFound naming what was
@@ -119,7 +139,7 @@ func (t *tx) ApplicationByName(name string) (approvals.Application, error) {
 // Applications lists applications ordered by name after afterName. Secrets
 // are left out: a list is for showing, and a secret is shown once.
 func (t *tx) Applications(afterName string, limit int) ([]approvals.Application, error) {
-	rows, err := t.q.QueryContext(t.ctx, `SELECT `+appCols+` FROM applications WHERE name > ? ORDER BY name LIMIT ?`, afterName, pageLimit(limit))
+	rows, err := t.query(`SELECT `+appCols+` FROM applications WHERE name > ? ORDER BY name LIMIT ?`, afterName, pageLimit(limit))
 	if err != nil {
 		return nil, fmt.Errorf("list applications: %w", err)
 	}
@@ -197,7 +217,7 @@ func (t *tx) loadApprover(login string) (approvals.Approver, error) {
 	if a.Groups, err = t.strings(`SELECT group_name FROM approver_groups WHERE login = ? ORDER BY group_name`, login); err != nil {
 		return a, fmt.Errorf("read groups of approver %s: %w", login, err)
 	}
-	rows, err := t.q.QueryContext(t.ctx, `SELECT fingerprint, authorized_key, added_at, removed_at FROM approver_ssh_keys WHERE login = ? ORDER BY fingerprint`, login)
+	rows, err := t.query(`SELECT fingerprint, authorized_key, added_at, removed_at FROM approver_ssh_keys WHERE login = ? ORDER BY fingerprint`, login)
 	if err != nil {
 		return a, fmt.Errorf("read ssh keys of approver %s: %w", login, err)
 	}
@@ -221,7 +241,7 @@ func (t *tx) loadApprover(login string) (approvals.Approver, error) {
 }
 
 func (t *tx) strings(query string, args ...any) ([]string, error) {
-	rows, err := t.q.QueryContext(t.ctx, query, args...)
+	rows, err := t.query(query, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -334,7 +354,7 @@ func (t *tx) Template(key string) (approvals.Template, error) {
 	tm.DefaultTTL, tm.MaxTTL, tm.PendingTimeout, tm.BreakGlassMaxTTL = msDur(ttl), msDur(maxTTL), msDur(pending), msDur(breakGlass)
 	tm.EscalateAfter = msDur(escAfter)
 	tm.CreatedAt = fromMS(created)
-	rows, err := t.q.QueryContext(t.ctx, `SELECT name, default_value, required FROM template_fields WHERE template_key = ? ORDER BY position`, key)
+	rows, err := t.query(`SELECT name, default_value, required FROM template_fields WHERE template_key = ? ORDER BY position`, key)
 	if err != nil {
 		return tm, fmt.Errorf("read fields of template %s: %w", key, err)
 	}
@@ -463,7 +483,7 @@ func (t *tx) insertTemplateChildren(tm approvals.Template) error {
 
 // Reviews returns a request's reviews in the order they were made.
 func (t *tx) Reviews(requestID string) ([]approvals.Review, error) {
-	rows, err := t.q.QueryContext(t.ctx, `SELECT request_id, approver, decision, comment, signature_digest, grant_ttl_ms, at
+	rows, err := t.query(`SELECT request_id, approver, decision, comment, signature_digest, grant_ttl_ms, at
 		FROM reviews WHERE request_id = ? ORDER BY at, approver`, requestID)
 	if err != nil {
 		return nil, fmt.Errorf("read reviews of %s: %w", requestID, err)
@@ -503,7 +523,7 @@ func (t *tx) InsertReview(r approvals.Review) error {
 
 // Signatures returns a request's stored signatures, oldest first.
 func (t *tx) Signatures(requestID string) ([]approvals.StoredSignature, error) {
-	rows, err := t.q.QueryContext(t.ctx, `SELECT digest, request_id, approver, kind, canonical, signed_at FROM signatures WHERE request_id = ? ORDER BY signed_at, digest`, requestID)
+	rows, err := t.query(`SELECT digest, request_id, approver, kind, canonical, signed_at FROM signatures WHERE request_id = ? ORDER BY signed_at, digest`, requestID)
 	if err != nil {
 		return nil, fmt.Errorf("read signatures of %s: %w", requestID, err)
 	}
@@ -621,7 +641,7 @@ func (t *tx) UseIntakeJTI(appID, jti string, exp, now time.Time) error {
 
 // SigningKeys lists all signing keys, newest first.
 func (t *tx) SigningKeys() ([]approvals.SigningKey, error) {
-	rows, err := t.q.QueryContext(t.ctx, `SELECT kid, alg, private, created_at, retired_at, publish_until FROM signing_keys ORDER BY created_at DESC, kid`)
+	rows, err := t.query(`SELECT kid, alg, private, created_at, retired_at, publish_until FROM signing_keys ORDER BY created_at DESC, kid`)
 	if err != nil {
 		return nil, fmt.Errorf("read signing keys: %w", err)
 	}
@@ -769,7 +789,7 @@ func chainAudit(ev approvals.AuditEvent, seq int64, head string) (approvals.Audi
 const auditCols = `seq, at, actor, action, subject, payload, prev_hash, hash`
 
 func (t *tx) auditRows(query string, args ...any) ([]approvals.AuditEvent, error) {
-	rows, err := t.q.QueryContext(t.ctx, query, args...)
+	rows, err := t.query(query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("read audit events: %w", err)
 	}

@@ -56,7 +56,7 @@ func (t *tx) Webhook(id string) (approvals.Webhook, error) {
 
 // Webhooks lists hooks by id after afterID.
 func (t *tx) Webhooks(afterID string, limit int) ([]approvals.Webhook, error) {
-	rows, err := t.q.QueryContext(t.ctx, `SELECT `+webhookCols+` FROM webhooks WHERE id > ? ORDER BY id LIMIT ?`, afterID, pageLimit(limit))
+	rows, err := t.query(`SELECT `+webhookCols+` FROM webhooks WHERE id > ? ORDER BY id LIMIT ?`, afterID, pageLimit(limit))
 	if err != nil {
 		return nil, fmt.Errorf("list webhooks: %w", err)
 	}
@@ -175,7 +175,7 @@ func (t *tx) WebhookDeliveries(q approvals.WebhookLogQuery) ([]approvals.Webhook
 	}
 	query += ` ORDER BY d.id DESC LIMIT ?`
 	args = append(args, pageLimit(q.Limit))
-	rows, err := t.q.QueryContext(t.ctx, query, args...)
+	rows, err := t.query(query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("read webhook log: %w", err)
 	}
@@ -204,7 +204,7 @@ func (t *tx) ActiveWebhookIDs() ([]string, error) {
 // heads only, so a backlog of waiting events costs nothing here), joined to
 // the hook and the body.
 func (t *tx) DueWebhookDeliveries(hookID string, now time.Time, limit int) ([]approvals.WebhookDelivery, error) {
-	rows, err := t.q.QueryContext(t.ctx, `SELECT `+deliveryCols+`, h.url, h.secret, e.body
+	rows, err := t.query(`SELECT `+deliveryCols+`, h.url, h.secret, e.body
 		FROM webhook_deliveries d JOIN webhook_events e ON e.seq = d.seq JOIN webhooks h ON h.id = d.hook_id
 		WHERE d.hook_id = ? AND d.state = 'pending' AND d.next_attempt_at IS NOT NULL AND d.next_attempt_at <= ? AND h.disabled_at IS NULL
 		ORDER BY d.next_attempt_at, d.id LIMIT ?`, hookID, ms(now), pageLimit(limit))
