@@ -1,7 +1,9 @@
 package tokens
 
 import (
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"strings"
@@ -38,6 +40,24 @@ func NewSecret() ([]byte, error) {
 		return nil, fmt.Errorf("new secret: %w", err)
 	}
 	return b, nil
+}
+
+// SecretStringPrefix starts every secret NewSecretString makes, so a leaked
+// one is recognisable (by secret scanners, and by a developer wondering what
+// a string is).
+const SecretStringPrefix = "jds_"
+
+// NewSecretString returns a fresh printable application secret:
+// SecretStringPrefix and then 32 random bytes as unpadded base64url (47
+// characters in all). The HMAC key is the UTF-8 bytes of this whole string,
+// exactly as printed, which is what jwt.sign(payload, secret) in Node and
+// most JWT libraries do with a string secret; it is never decoded.
+func NewSecretString() (string, error) {
+	b, err := NewSecret()
+	if err != nil {
+		return "", err
+	}
+	return SecretStringPrefix + b64.EncodeToString(b), nil
 }
 
 // checkIntakeClaims holds the clock-independent rules; SignIntake applies
@@ -122,88 +142,90 @@ func (o IntakeOptions) check() error {
 // sub and jti (≤ MaxJTILen) present. Replay is the caller's job: it must
 // burn the jti. Every error about the token wraps ErrInvalidToken (an
 // expired one also ErrExpired, and an error from opts.Secret is wrapped too,
-// so the caller can tell "no such application" from a storage failure);
-// errors about opts themselves do not.
+// so the caller can tell "no such application" from a storage failure, and
+// a bad signature also jwt.ErrTokenSignatureInvalid, with a message saying
+// what the developer should check); errors about opts themselves do not.
+// The secret is used as given: for a secret from NewSecretString, the
+// caller passes the bytes of the printed string.
 func VerifyIntake(token string, opts IntakeOptions) (IntakeClaims, error) {
 	if err := opts.check(); err != nil {
 		return IntakeClaims{}, err
 	}
-	if err := precheck(token); err != nil {
-		return IntakeClaims{}, err
-	}
-	h, err := decodeHeader(token)
+	seg, err := split(token)
 	if err != nil {
 		return IntakeClaims{}, err
 	}
-	alg, err := checkCommonHeader(h)
+	h, err := parseHeader(seg.header)
 	if err != nil {
+		return IntakeClaims{}, err
+	}
+	if h.forbidden != "" {
+		return IntakeClaims{}, forbiddenHeaderError(h.forbidden)
+	}
+	if err := checkAlg(h); err != nil {
 		return IntakeClaims{}, err
 	}
 	// typ before alg, so an access token presented here gets the precise reason.
-	typ, present, err := headerTyp(h)
-	if err != nil {
-		return IntakeClaims{}, err
+	if h.typErr {
+		return IntakeClaims{}, invalidf("header typ is not a string")
 	}
-	if present && isAccessTyp(typ) {
-		return IntakeClaims{}, invalidf("typ %q is an access token, not an intake token", short(typ))
+	if h.hasTyp && isAccessTyp(h.typ) {
+		return IntakeClaims{}, invalidf("typ %q is an access token, not an intake token", short(h.typ))
 	}
 	// Media types are case-insensitive (RFC 8725 §3.11, RFC 7515 §4.1.9).
-	if present && !strings.EqualFold(typ, "JWT") && !strings.EqualFold(typ, "application/jwt") {
-		return IntakeClaims{}, invalidf("typ %q is not accepted for intake tokens: use JWT or omit it", short(typ))
+	if h.hasTyp && !strings.EqualFold(h.typ, "JWT") && !strings.EqualFold(h.typ, "application/jwt") {
+		return IntakeClaims{}, invalidf("typ %q is not accepted for intake tokens: use JWT or omit it", short(h.typ))
 	}
-	if alg != jwt.SigningMethodHS256.Alg() {
-		return IntakeClaims{}, invalidf("alg %q is not accepted for intake tokens: sign with HS256", short(alg))
+	if h.alg != jwt.SigningMethodHS256.Alg() {
+		return IntakeClaims{}, invalidf("alg %q is not accepted for intake tokens: sign with HS256", short(h.alg))
 	}
-
-	var (
-		claims IntakeClaims
-		kerr   error
-	)
-	parser := jwt.NewParser(
-		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
+	sig, err := b64.Strict().DecodeString(seg.sig)
+	if err != nil {
+		return IntakeClaims{}, invalidAs(nil, "%w: could not base64 decode signature: %w", jwt.ErrTokenMalformed, err)
+	}
+	raw, err := b64.Strict().DecodeString(seg.payload)
+	if err != nil {
+		return IntakeClaims{}, invalidAs(nil, "%w: could not base64 decode claim: %w", jwt.ErrTokenMalformed, err)
+	}
+	// The claims are decoded but unauthenticated here: iss only picks which
+	// secret to try, and must be sane before it reaches storage.
+	claims, err := decodeIntakeClaims(raw)
+	if err != nil {
+		return IntakeClaims{}, invalidAs(nil, "%w: could not JSON decode claim: %w", jwt.ErrTokenMalformed, err)
+	}
+	iss := claims.Issuer
+	if iss == "" {
+		return IntakeClaims{}, invalidf("iss claim is required: it names the application")
+	}
+	if len(iss) > maxIssLen {
+		return IntakeClaims{}, invalidf("iss claim is %d bytes, over %d", len(iss), maxIssLen)
+	}
+	secret, err := opts.Secret(iss)
+	if err != nil {
+		return IntakeClaims{}, invalidf("iss %q: %w", short(iss), err)
+	}
+	// An empty or short key would make HMAC forgeable; never accept it.
+	if len(secret) < MinSecretLen {
+		return IntakeClaims{}, invalidf("application %q has an unusable secret (%d bytes, need at least %d)", short(iss), len(secret), MinSecretLen)
+	}
+	mac := hmac.New(sha256.New, secret)
+	mac.Write([]byte(seg.signingInput))
+	if !hmac.Equal(mac.Sum(nil), sig) {
+		// The usual causes, in the order developers hit them; nothing here
+		// depends on the secret or says how close the MAC came.
+		return IntakeClaims{}, invalidAs([]error{jwt.ErrTokenSignatureInvalid},
+			"signature does not verify: sign with the application's secret exactly as printed (the whole string, not a decoding of it), with iss = the application id and aud = %s; check the clock too",
+			opts.Issuer)
+	}
+	validator := jwt.NewValidator(
 		jwt.WithExpirationRequired(),
 		jwt.WithIssuedAt(),
 		jwt.WithAudience(opts.Issuer),
-		jwt.WithStrictDecoding(),
 		jwt.WithLeeway(opts.Leeway),
 		jwt.WithTimeFunc(opts.Now),
 	)
-	tok, err := parser.ParseWithClaims(token, &claims, func(t *jwt.Token) (any, error) {
-		if t.Header["alg"] != jwt.SigningMethodHS256.Alg() {
-			kerr = invalidf("header changed between decodings")
-			return nil, kerr
-		}
-		// The claims are decoded but unauthenticated here: iss only picks
-		// which secret to try, and must be sane before it reaches storage.
-		iss := claims.Issuer
-		if iss == "" {
-			kerr = invalidf("iss claim is required: it names the application")
-			return nil, kerr
-		}
-		if len(iss) > maxIssLen {
-			kerr = invalidf("iss claim is %d bytes, over %d", len(iss), maxIssLen)
-			return nil, kerr
-		}
-		secret, err := opts.Secret(iss)
-		if err != nil {
-			kerr = invalidf("iss %q: %w", short(iss), err)
-			return nil, kerr
-		}
-		// An empty or short key would make HMAC forgeable; never accept it.
-		if len(secret) < MinSecretLen {
-			kerr = invalidf("application %q has an unusable secret (%d bytes, need at least %d)", short(iss), len(secret), MinSecretLen)
-			return nil, kerr
-		}
-		return secret, nil
-	})
-	if kerr != nil {
-		return IntakeClaims{}, kerr
-	}
-	if err != nil {
-		return IntakeClaims{}, libError(err)
-	}
-	if tok == nil || !tok.Valid {
-		return IntakeClaims{}, invalidf("token did not validate")
+	if err := validator.Validate(claims.RegisteredClaims); err != nil {
+		return IntakeClaims{}, libError(fmt.Errorf("%w: %w", jwt.ErrTokenInvalidClaims, err))
 	}
 	if err := checkIntakeClaims(claims); err != nil {
 		return IntakeClaims{}, invalidf("%v", err)

@@ -20,6 +20,7 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/big"
@@ -64,6 +65,15 @@ type Key struct {
 	Alg       Alg           // the only algorithm this key signs with
 	Private   crypto.Signer // ed25519.PrivateKey, *rsa.PrivateKey (>= 2048 bits), *ecdsa.PrivateKey (P-256)
 	CreatedAt time.Time
+
+	// header is the encoded JOSE header segment of every access token this
+	// key signs, built once when the key is made or parsed because it never
+	// changes. hdrKid and hdrAlg record what it was built for: Kid and Alg
+	// are exported and may be changed on a copy, and a stale header must
+	// never be signed.
+	header string
+	hdrKid string
+	hdrAlg Alg
 }
 
 // GenerateKey makes a fresh key for alg from crypto/rand.
@@ -100,7 +110,45 @@ func newKey(alg Alg, priv any, createdAt time.Time) (Key, error) {
 	if err != nil {
 		return Key{}, err
 	}
-	return Key{Kid: kid, Alg: alg, Private: signer, CreatedAt: createdAt}, nil
+	return Key{Kid: kid, Alg: alg, Private: signer, CreatedAt: createdAt,
+		header: accessHeaderSegment(alg, kid), hdrKid: kid, hdrAlg: alg}, nil
+}
+
+// accessHeaderSegment is the base64url JOSE header of an access token, its
+// members in the order encoding/json gives a map (the order golang-jwt
+// produced before, so tokens are byte-for-byte what they were).
+func accessHeaderSegment(alg Alg, kid string) string {
+	if isB64URL(alg) && isB64URL(kid) {
+		// A thumbprint kid and a constant alg never need JSON escaping.
+		return b64.EncodeToString([]byte(`{"alg":"` + string(alg) + `","kid":"` + kid + `","typ":"at+jwt"}`))
+	}
+	// A caller-built Key may carry any kid; let encoding/json escape it.
+	// Marshalling a map of strings cannot fail (invalid UTF-8 is coerced).
+	j, _ := json.Marshal(map[string]string{"alg": string(alg), "kid": kid, "typ": "at+jwt"})
+	return b64.EncodeToString(j)
+}
+
+// isB64URL reports whether s is non-empty and only base64url characters.
+func isB64URL[S ~string](s S) bool {
+	if len(s) == 0 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// headerSegment returns k's cached header, or builds it when k was not made
+// by this package or its Kid or Alg were changed since.
+func (k Key) headerSegment() string {
+	if k.header != "" && k.hdrKid == k.Kid && k.hdrAlg == k.Alg {
+		return k.header
+	}
+	return accessHeaderSegment(k.Alg, k.Kid)
 }
 
 // checkSigner enforces the one key type per algorithm rule.

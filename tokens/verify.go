@@ -63,8 +63,9 @@ func libError(err error) error {
 	return invalidAs(sentinels, "%w", err)
 }
 
-// MaxTokenSize bounds the tokens we will even look at: real ones are well
-// under 2 KiB, and a limit keeps decoding cost bounded for hostile input.
+// MaxTokenSize bounds the tokens we will even look at: jitdesk issues none
+// over MaxAccessTokenBytes, and a limit keeps decoding cost bounded for
+// hostile input.
 const MaxTokenSize = 8 << 10
 
 // forbiddenHeaders are JOSE header parameters that let a token name or carry
@@ -86,15 +87,21 @@ func short(s string) string {
 	return s[:max] + "..."
 }
 
-// precheck refuses oversize and malformed tokens before any decoding. Only
-// the base64url alphabet and dots are allowed, because Go's base64 decoder
-// silently skips CR and LF even in strict mode.
-func precheck(token string) error {
+// segments are the three parts of a compact JWS, and the signing input
+// (header.payload) the signature covers.
+type segments struct {
+	header, payload, sig, signingInput string
+}
+
+// split refuses oversize and malformed tokens before any decoding and
+// returns the parts. Only the base64url alphabet and dots are allowed,
+// because Go's base64 decoder silently skips CR and LF even in strict mode.
+func split(token string) (segments, error) {
 	if token == "" {
-		return invalidf("empty token")
+		return segments{}, invalidf("empty token")
 	}
 	if len(token) > MaxTokenSize {
-		return invalidf("token is %d bytes, over the %d-byte limit", len(token), MaxTokenSize)
+		return segments{}, invalidf("token is %d bytes, over the %d-byte limit", len(token), MaxTokenSize)
 	}
 	dots := 0
 	for i := 0; i < len(token); i++ {
@@ -104,75 +111,128 @@ func precheck(token string) error {
 			dots++
 		case 'A' <= c && c <= 'Z', 'a' <= c && c <= 'z', '0' <= c && c <= '9', c == '-', c == '_':
 		default:
-			return invalidf("character at offset %d is not base64url", i)
+			return segments{}, invalidf("character at offset %d is not base64url", i)
 		}
 	}
 	if dots != 2 {
-		return invalidf("want 3 dot-separated parts, got %d", dots+1)
+		return segments{}, invalidf("want 3 dot-separated parts, got %d", dots+1)
 	}
 	h, rest, _ := strings.Cut(token, ".")
 	p, sig, _ := strings.Cut(rest, ".")
 	switch {
 	case h == "":
-		return invalidf("empty header")
+		return segments{}, invalidf("empty header")
 	case p == "":
-		return invalidf("empty payload")
+		return segments{}, invalidf("empty payload")
 	case sig == "":
-		return invalidf("empty signature")
+		return segments{}, invalidf("empty signature")
 	}
-	return nil
+	return segments{header: h, payload: p, sig: sig, signingInput: token[:len(h)+1+len(p)]}, nil
 }
 
-// decodeHeader strictly decodes the JOSE header so it can be vetted before
-// the JWT library looks up a key or verifies anything.
-func decodeHeader(token string) (map[string]any, error) {
-	seg, _, _ := strings.Cut(token, ".")
+// joseHeader is what verification needs of a decoded JOSE header.
+type joseHeader struct {
+	alg, kid, typ string
+	algOK         bool   // alg is present and a string
+	hasTyp        bool   // typ is present
+	typErr        bool   // typ is present but not a string
+	forbidden     string // the first of forbiddenHeaders present, if any
+	m             map[string]any
+}
+
+// The exact headers jitdesk writes. A header that is byte-for-byte one of
+// these is recognised without a JSON decode: it has exactly the members
+// alg, kid and typ, all plain strings, so the general path would find the
+// same values. Anything else, however close, takes the general path.
+const (
+	accessHeaderPrefix = `{"alg":"`
+	accessHeaderMiddle = `","kid":"`
+	accessHeaderSuffix = `","typ":"at+jwt"}`
+	intakeHeader       = `{"alg":"HS256","typ":"JWT"}`
+)
+
+// parseHeader strictly decodes the JOSE header once, so it can be vetted
+// before any key is looked up or anything verified.
+func parseHeader(seg string) (joseHeader, error) {
 	raw, err := b64.Strict().DecodeString(seg)
 	if err != nil {
-		return nil, invalidf("header is not canonical base64url: %v", err)
+		return joseHeader{}, invalidf("header is not canonical base64url: %v", err)
 	}
-	var h map[string]any
-	if err := json.Unmarshal(raw, &h); err != nil {
-		return nil, invalidf("header is not a JSON object: %v", err)
+	if h, ok := exactHeader(string(raw)); ok {
+		return h, nil
 	}
-	if h == nil {
-		return nil, invalidf("header is not a JSON object")
+	var m map[string]any
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return joseHeader{}, invalidf("header is not a JSON object: %v", err)
+	}
+	if m == nil {
+		return joseHeader{}, invalidf("header is not a JSON object")
+	}
+	h := joseHeader{m: m}
+	for _, name := range forbiddenHeaders {
+		if _, ok := m[name]; ok {
+			h.forbidden = name
+			break
+		}
+	}
+	h.alg, h.algOK = m["alg"].(string)
+	h.kid, _ = m["kid"].(string)
+	if v, ok := m["typ"]; ok {
+		h.hasTyp = true
+		h.typ, ok = v.(string)
+		h.typErr = !ok
 	}
 	return h, nil
 }
 
-// checkCommonHeader applies the rules shared by both token kinds and
-// returns the alg.
-func checkCommonHeader(h map[string]any) (string, error) {
-	for _, name := range forbiddenHeaders {
-		if _, ok := h[name]; ok {
-			if name == "crit" {
-				return "", invalidf("header \"crit\" is not accepted: no critical extensions are supported")
-			}
-			return "", invalidf("header %q is not accepted: keys come only from jitdesk's own key set", name)
-		}
+// exactHeader recognises the headers jitdesk itself writes.
+func exactHeader(raw string) (joseHeader, bool) {
+	if raw == intakeHeader {
+		return joseHeader{alg: "HS256", algOK: true, typ: "JWT", hasTyp: true}, true
 	}
-	alg, ok := h["alg"].(string)
-	if !ok || alg == "" {
-		return "", invalidf("header alg is missing or not a string")
+	rest, ok := strings.CutPrefix(raw, accessHeaderPrefix)
+	if !ok {
+		return joseHeader{}, false
 	}
-	if strings.EqualFold(alg, "none") {
-		return "", invalidf("alg %q is refused: tokens must be signed", short(alg))
+	rest, ok = strings.CutSuffix(rest, accessHeaderSuffix)
+	if !ok {
+		return joseHeader{}, false
 	}
-	return alg, nil
+	alg, kid, ok := strings.Cut(rest, accessHeaderMiddle)
+	if !ok || !isB64URL(alg) || !isB64URL(kid) {
+		return joseHeader{}, false
+	}
+	return joseHeader{alg: alg, algOK: true, kid: kid, typ: "at+jwt", hasTyp: true}, true
 }
 
-// headerTyp returns typ, refusing a non-string one.
-func headerTyp(h map[string]any) (typ string, present bool, err error) {
-	v, ok := h["typ"]
-	if !ok {
-		return "", false, nil
+// asMap returns the header as golang-jwt would have decoded it, for Verified.
+func (h joseHeader) asMap() map[string]any {
+	if h.m != nil {
+		return h.m
 	}
-	s, ok := v.(string)
-	if !ok {
-		return "", true, invalidf("header typ is not a string")
+	m := map[string]any{"alg": h.alg, "typ": h.typ}
+	if h.kid != "" {
+		m["kid"] = h.kid
 	}
-	return s, true, nil
+	return m
+}
+
+func forbiddenHeaderError(name string) error {
+	if name == "crit" {
+		return invalidf("header \"crit\" is not accepted: no critical extensions are supported")
+	}
+	return invalidf("header %q is not accepted: keys come only from jitdesk's own key set", name)
+}
+
+// checkAlg applies the alg rules shared by both token kinds.
+func checkAlg(h joseHeader) error {
+	if !h.algOK || h.alg == "" {
+		return invalidf("header alg is missing or not a string")
+	}
+	if strings.EqualFold(h.alg, "none") {
+		return invalidf("alg %q is refused: tokens must be signed", short(h.alg))
+	}
+	return nil
 }
 
 // isAccessTyp reports whether typ marks an RFC 9068 access token; media

@@ -1,7 +1,9 @@
 package tokens
 
 import (
+	"encoding/json"
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -190,4 +192,55 @@ func TestMalformedShapesAreRejectedWithoutAllocationBlowUp(t *testing.T) {
 			}
 		})
 	}
+}
+
+// checkExactHeader asserts that a header recognised without a JSON decode
+// is exactly what a JSON decode would have found: the same members and
+// values, and nothing else.
+func checkExactHeader(t *testing.T, raw string) {
+	t.Helper()
+	h, ok := exactHeader(raw)
+	if !ok {
+		return
+	}
+	var m map[string]any
+	if err := json.Unmarshal([]byte(raw), &m); err != nil {
+		t.Fatalf("recognised %q, which is not JSON: %v", raw, err)
+	}
+	if got := h.asMap(); !reflect.DeepEqual(got, m) {
+		t.Fatalf("recognised %q as %v, JSON says %v", raw, got, m)
+	}
+	if !h.algOK || !h.hasTyp || h.typErr || h.forbidden != "" {
+		t.Fatalf("recognised %q with flags %+v", raw, h)
+	}
+}
+
+var exactHeaderCases = []string{
+	`{"alg":"EdDSA","kid":"abc","typ":"at+jwt"}`, `{"alg":"HS256","typ":"JWT"}`,
+	`{"alg":"EdDSA","kid":"a\"b","typ":"at+jwt"}`, `{"alg":"EdDSA","kid":"","typ":"at+jwt"}`,
+	`{"alg":"EdDSA","kid":"a","jwk":{},"x":"","typ":"at+jwt"}`, `{"alg":"EdDSA","kid":"a","kid":"b","typ":"at+jwt"}`,
+	`{"alg":"EdDSA","kid":"a","typ":"at+jwt"} `, `{"alg":"none","kid":"a","typ":"at+jwt"}`,
+	`{"alg":"EdDSA","kid":"a\u0041","typ":"at+jwt"}`, `{"alg":"","kid":"a","typ":"at+jwt"}`,
+}
+
+func TestExactHeaderRecognitionMatchesJSONDecoding(t *testing.T) {
+	recognised := 0
+	for _, raw := range exactHeaderCases {
+		checkExactHeader(t, raw)
+		if _, ok := exactHeader(raw); ok {
+			recognised++
+		}
+	}
+	if recognised != 3 { // the first two, and alg none (refused later by checkAlg)
+		t.Fatalf("recognised %d of the cases, want 3", recognised)
+	}
+}
+
+// FuzzExactHeader: a header recognised without decoding is always what
+// decoding it would give.
+func FuzzExactHeader(f *testing.F) {
+	for _, raw := range exactHeaderCases {
+		f.Add(raw)
+	}
+	f.Fuzz(func(t *testing.T, raw string) { checkExactHeader(t, raw) })
 }
