@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/jitdesk/jitdesk/approvals"
+	"github.com/jitdesk/jitdesk/storetest"
 )
 
 var base = time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
@@ -1291,4 +1292,23 @@ func TestCountAtMostCapsTheCountAndLeavesSmallerCountsExact(t *testing.T) {
 	if n := count(approvals.RequestQuery{Scope: approvals.ScopeAll, Filter: "alice", CountAtMost: 100000}); n != filtered {
 		t.Errorf("filtered, cap above: %d, want %d", n, filtered)
 	}
+}
+
+// TestConformance runs the persistence contract every store implementation
+// passes (storetest) against SQLite.
+func TestConformance(t *testing.T) {
+	storetest.Run(t,
+		func(t *testing.T) approvals.Store { return openTemp(t) },
+		storetest.WithReopen(func(t *testing.T, s approvals.Store) approvals.Store {
+			db, err := Open(s.(*DB).Path())
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { db.Close() })
+			return db
+		}),
+		storetest.WithExec(func(t *testing.T, s approvals.Store, stmt string) error {
+			_, err := s.(*DB).write.Exec(stmt)
+			return err
+		}))
 }
