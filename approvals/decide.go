@@ -12,6 +12,10 @@ import (
 	"github.com/jitdesk/jitdesk/tokens"
 )
 
+// keyPublicationSlack is how much longer than the grant it signs a key is
+// kept published.
+const keyPublicationSlack = time.Hour
+
 // MaxSignatureAge bounds how long before the decision a signature may have
 // been made (and how far ahead a skewed client clock may put it).
 const MaxSignatureAge = 15 * time.Minute
@@ -316,7 +320,10 @@ func (s *Service) issueGrant(tx Tx, req Request, t Template, now time.Time, brea
 	if err := tx.InsertGrant(g); err != nil {
 		return Grant{}, "", err
 	}
-	if err := tx.ExtendKeyPublication(key.Kid, g.ExpiresAt); err != nil {
+	// Publishing the key an hour past this grant's end lets the grants of
+	// the next hour be issued without writing the key again (the store
+	// skips a publication that already covers them).
+	if err := tx.ExtendKeyPublication(key.Kid, g.ExpiresAt, g.ExpiresAt.Add(keyPublicationSlack)); err != nil {
 		return Grant{}, "", err
 	}
 	if err := s.audit(tx, now, SystemIssuer, NewGrantIssued(g, approvers)); err != nil {

@@ -265,7 +265,10 @@ type Tx interface {
 	RetireSigningKey(kid string, at, publishUntil time.Time) error
 	// ExtendKeyPublication raises a key's PublishUntil to at least t (each
 	// token it signs extends how long its public key must stay published).
-	ExtendKeyPublication(kid string, t time.Time) error
+	// It must be published at least until need; when that takes a
+	// write, the store raises it to upTo (≥ need), so the grants that
+	// follow soon after need no write of their own.
+	ExtendKeyPublication(kid string, need, upTo time.Time) error
 	// AppendAudit appends ev to the chain, filling Seq, PrevHash and Hash
 	// (with ChainHash), and returns the stored event.
 	AppendAudit(ev AuditEvent) (AuditEvent, error)

@@ -728,9 +728,14 @@ func (t *tx) RetireSigningKey(kid string, at, publishUntil time.Time) error {
 	return nil
 }
 
-// ExtendKeyPublication raises the key's publish_until to at least until;
-// ErrNotFound when there is no such key.
-func (t *tx) ExtendKeyPublication(kid string, until time.Time) error {
+// ExtendKeyPublication makes the key published at least until need,
+// raising publish_until to upTo (or need, if later); ErrNotFound when
+// there is no such key.
+func (t *tx) ExtendKeyPublication(kid string, need, upTo time.Time) error {
+	until := upTo
+	if until.Before(need) {
+		until = need
+	}
 	res, err := t.exec(`UPDATE signing_keys SET publish_until = GREATEST(publish_until, ?) WHERE kid = ?`, ms(until), kid)
 	if err != nil {
 		return fmt.Errorf("extend publication of signing key %s: %w", kid, err)

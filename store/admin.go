@@ -17,6 +17,9 @@ import (
 // UpdateApprover rewrites an approver's name, email, auditor flag and
 // groups (keys are added and removed one by one).
 func (t *tx) UpdateApprover(a approvals.Approver) error {
+	if err := t.configChanged(); err != nil {
+		return err
+	}
 	res, err := t.exec(`UPDATE approvers SET name = ?, email = ?, auditor = ? WHERE login = ?`, a.Name, a.Email, a.Auditor, a.Login)
 	if err != nil {
 		return dbErr(fmt.Sprintf("update approver %s", a.Login), err, approvals.ErrConflict)
@@ -37,6 +40,9 @@ func (t *tx) UpdateApprover(a approvals.Approver) error {
 
 // SetApproverDisabled disables (at non-zero) or enables (zero) an approver.
 func (t *tx) SetApproverDisabled(login string, at time.Time, by string) error {
+	if err := t.configChanged(); err != nil {
+		return err
+	}
 	var byArg any
 	if !at.IsZero() {
 		byArg = by
@@ -51,6 +57,9 @@ func (t *tx) SetApproverDisabled(login string, at time.Time, by string) error {
 // AddSSHKey registers a key for an approver, or brings back a key this
 // approver had removed; ErrConflict when another approver holds it.
 func (t *tx) AddSSHKey(login string, k approvals.SSHKey) error {
+	if err := t.configChanged(); err != nil {
+		return err
+	}
 	var owner string
 	err := t.queryRow(`SELECT login FROM approver_ssh_keys WHERE fingerprint = ?`, k.Fingerprint).Scan(&owner)
 	switch {
@@ -68,6 +77,9 @@ func (t *tx) AddSSHKey(login string, k approvals.SSHKey) error {
 
 // RemoveSSHKey marks an approver's key removed at "at" (kept for history).
 func (t *tx) RemoveSSHKey(login, fingerprint string, at time.Time) error {
+	if err := t.configChanged(); err != nil {
+		return err
+	}
 	res, err := t.exec(`UPDATE approver_ssh_keys SET removed_at = ? WHERE login = ? AND fingerprint = ? AND removed_at IS NULL`, ms(at), login, fingerprint)
 	if err != nil {
 		return fmt.Errorf("remove ssh key %s: %w", fingerprint, err)
@@ -80,6 +92,9 @@ func (t *tx) RemoveSSHKey(login, fingerprint string, at time.Time) error {
 // the change replaces is recorded first when it was never recorded
 // (templates made before versions were kept).
 func (t *tx) UpdateTemplate(tm approvals.Template, by string, at time.Time) error {
+	if err := t.configChanged(); err != nil {
+		return err
+	}
 	prev, err := t.Template(tm.Key)
 	if err != nil {
 		return err
@@ -116,6 +131,9 @@ func (t *tx) UpdateTemplate(tm approvals.Template, by string, at time.Time) erro
 // SetTemplateDisabled stops (at non-zero) or restarts (zero) new requests
 // of a template; not a new version: the terms do not change.
 func (t *tx) SetTemplateDisabled(key string, at time.Time) error {
+	if err := t.configChanged(); err != nil {
+		return err
+	}
 	res, err := t.exec(`UPDATE templates SET disabled_at = ? WHERE key = ?`, nullMS(at), key)
 	if err != nil {
 		return fmt.Errorf("disable template %s: %w", key, err)
@@ -150,6 +168,9 @@ func (t *tx) TemplatesUsingRotation(rotation string) ([]string, error) {
 
 // UpdateRotation rewrites a rotation's members, shift and start.
 func (t *tx) UpdateRotation(r approvals.Rotation) error {
+	if err := t.configChanged(); err != nil {
+		return err
+	}
 	res, err := t.exec(`UPDATE rotations SET shift_ms = ?, start_at = ? WHERE name = ?`, r.Shift.Milliseconds(), ms(r.Start), r.Name)
 	if err != nil {
 		return fmt.Errorf("update rotation %s: %w", r.Name, err)
@@ -170,6 +191,9 @@ func (t *tx) UpdateRotation(r approvals.Rotation) error {
 
 // SetRotationDisabled disables (at non-zero) or restores (zero) a rotation.
 func (t *tx) SetRotationDisabled(name string, at time.Time) error {
+	if err := t.configChanged(); err != nil {
+		return err
+	}
 	res, err := t.exec(`UPDATE rotations SET disabled_at = ? WHERE name = ?`, nullMS(at), name)
 	if err != nil {
 		return fmt.Errorf("disable rotation %s: %w", name, err)
@@ -180,6 +204,9 @@ func (t *tx) SetRotationDisabled(name string, at time.Time) error {
 // CancelOverrides ends every override of a rotation still holding or to
 // come at "at", returning how many it cancelled.
 func (t *tx) CancelOverrides(rotation string, at time.Time) (int, error) {
+	if err := t.configChanged(); err != nil {
+		return 0, err
+	}
 	res, err := t.exec(`UPDATE rotation_overrides SET cancelled_at = ?, until_at = MAX(from_at, ?) WHERE rotation = ? AND until_at > ? AND cancelled_at IS NULL`,
 		ms(at), ms(at), rotation, ms(at))
 	if err != nil {
@@ -226,6 +253,9 @@ func (t *tx) LatestGrantToken() (string, bool, error) {
 
 // SetWebhookSecret rewrites a hook's stored secret.
 func (t *tx) SetWebhookSecret(id, secret string) error {
+	if err := t.configChanged(); err != nil {
+		return err
+	}
 	res, err := t.exec(`UPDATE webhooks SET secret = ? WHERE id = ?`, secret, id)
 	if err != nil {
 		return fmt.Errorf("store webhook %s secret: %w", id, err)
@@ -235,6 +265,9 @@ func (t *tx) SetWebhookSecret(id, secret string) error {
 
 // SetSigningKeyPrivate rewrites a signing key's stored private bytes.
 func (t *tx) SetSigningKeyPrivate(kid string, private []byte) error {
+	if err := t.configChanged(); err != nil {
+		return err
+	}
 	res, err := t.exec(`UPDATE signing_keys SET private = ? WHERE kid = ?`, private, kid)
 	if err != nil {
 		return fmt.Errorf("store signing key %s: %w", kid, err)

@@ -63,6 +63,9 @@ func (t *tx) Rotations(now time.Time) ([]approvals.Rotation, error) {
 // InsertRotation adds a rotation and its members: ErrConflict on a
 // duplicate name, ErrNotFound when a member is not an approver.
 func (t *tx) InsertRotation(r approvals.Rotation) error {
+	if err := t.configChanged(); err != nil {
+		return err
+	}
 	_, err := t.exec(`INSERT INTO rotations (name, shift_ms, start_at, created_at) VALUES (?, ?, ?, ?)`, r.Name, r.Shift.Milliseconds(), ms(r.Start), ms(r.CreatedAt))
 	if err != nil {
 		return dbErr(fmt.Sprintf("insert rotation %q", r.Name), err, approvals.ErrConflict)
@@ -79,6 +82,9 @@ func (t *tx) InsertRotation(r approvals.Rotation) error {
 // InsertOverride gives a rotation's pager to o.Login for a while;
 // ErrNotFound when the rotation or the approver does not exist.
 func (t *tx) InsertOverride(rotation string, o approvals.Override) error {
+	if err := t.configChanged(); err != nil {
+		return err
+	}
 	_, err := t.exec(`INSERT INTO rotation_overrides (rotation, login, from_at, until_at, created_at) VALUES (?, ?, ?, ?, ?)`,
 		rotation, o.Login, ms(o.From), ms(o.Until), ms(o.CreatedAt))
 	return dbErr(fmt.Sprintf("insert override of rotation %q by %q", rotation, o.Login), err, approvals.ErrConflict)

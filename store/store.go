@@ -65,6 +65,8 @@ type DB struct {
 	// writeCount counts statements run in write transactions (tests bound
 	// what one decision costs with it).
 	writeCount atomic.Uint64
+	// cfg caches configuration across transactions (configcache.go).
+	cfg *configCache
 }
 
 var _ approvals.Store = (*DB)(nil)
@@ -172,7 +174,7 @@ func Open(path string) (*DB, error) {
 		return nil, fmt.Errorf("open database %s: %w", abs, err)
 	}
 	feedPool.SetMaxOpenConns(1)
-	db := &DB{path: abs, write: write, read: read, feedPool: feedPool, feedSubs: map[int]chan struct{}{}}
+	db := &DB{path: abs, write: write, read: read, feedPool: feedPool, feedSubs: map[int]chan struct{}{}, cfg: newConfigCache()}
 	if err := db.migrate(migs); err != nil {
 		db.Close()
 		return nil, err
@@ -340,7 +342,7 @@ func (db *DB) Update(ctx context.Context, fn func(approvals.Tx) error) error {
 			_ = sqlTx.Rollback()
 		}
 	}()
-	err = fn(&tx{ctx: ctx, q: sqlTx, cache: db.writeStmts, count: &db.writeCount})
+	err = fn(&tx{ctx: ctx, q: sqlTx, cache: db.writeStmts, count: &db.writeCount, cfg: db.cfg})
 	done = true
 	if err != nil {
 		_ = sqlTx.Rollback()
@@ -364,7 +366,7 @@ func (db *DB) View(ctx context.Context, fn func(approvals.ReadTx) error) error {
 	if err != nil {
 		return fmt.Errorf("begin read transaction on %s: %w", db.path, err)
 	}
-	err = fn(&tx{ctx: ctx, q: sqlTx, cache: db.readStmts})
+	err = fn(&tx{ctx: ctx, q: sqlTx, cache: db.readStmts, cfg: db.cfg})
 	_ = sqlTx.Rollback()
 	return err
 }

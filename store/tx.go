@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -22,6 +23,16 @@ type tx struct {
 	q     *sql.Tx
 	cache *stmtCache     // prepared statements of this transaction's pool
 	count *atomic.Uint64 // statements run, for tests that bound them (nil: not counted)
+
+	// The configuration cache (see configcache.go) and this transaction's
+	// view of the configuration version.
+	cfg        *configCache
+	cfgRead    bool
+	cfgVersion int64
+	cfgDirty   bool
+
+	// reviews memoises Reviews per request for this transaction.
+	reviews map[string][]approvals.Review
 
 	// The audit head after this transaction's last append: the transaction
 	// holds the write lock, so nobody else can move it meanwhile.
@@ -120,11 +131,13 @@ func appArgs(a approvals.Application) []any {
 
 // Application returns the application with this id, secret included.
 func (t *tx) Application(id string) (approvals.Application, error) {
-	a, err := scanApp(t.queryRow(`SELECT `+appCols+` FROM applications WHERE id = ?`, id))
-	if err != nil {
-		return a, notFound("application", id, err)
-	}
-	return a, nil
+	return t.cachedApp(id, func() (approvals.Application, error) {
+		a, err := scanApp(t.queryRow(`SELECT `+appCols+` FROM applications WHERE id = ?`, id))
+		if err != nil {
+			return a, notFound("application", id, err)
+		}
+		return a, nil
+	})
 }
 
 // ApplicationByName returns the application with this name, secret included.
@@ -158,6 +171,9 @@ func (t *tx) Applications(afterName string, limit int) ([]approvals.Application,
 
 // InsertApplication adds an application; ErrConflict on a duplicate id or name.
 func (t *tx) InsertApplication(a approvals.Application) error {
+	if err := t.configChanged(); err != nil {
+		return err
+	}
 	_, err := t.exec(`INSERT INTO applications (`+appCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, appArgs(a)...)
 	return dbErr(fmt.Sprintf("insert application %q (id %s)", a.Name, a.ID), err, approvals.ErrConflict)
 }
@@ -166,6 +182,9 @@ func (t *tx) InsertApplication(a approvals.Application) error {
 // audience, secrets, disabled, limits); ErrNotFound when it does not exist,
 // ErrConflict when the new name is taken.
 func (t *tx) UpdateApplication(a approvals.Application) error {
+	if err := t.configChanged(); err != nil {
+		return err
+	}
 	args := appArgs(a)
 	res, err := t.exec(`UPDATE applications SET name = ?, audience = ?, secret = ?, disabled = ?, secret_format = ?, previous_secret = ?,
 		previous_secret_format = ?, previous_secret_until = ?, max_pending = ?, rate_per_second = ?, rate_burst = ?, max_long_polls = ? WHERE id = ?`,
@@ -258,7 +277,9 @@ func (t *tx) strings(query string, args ...any) ([]string, error) {
 }
 
 // Approver returns the approver with this login, with groups and SSH keys.
-func (t *tx) Approver(login string) (approvals.Approver, error) { return t.loadApprover(login) }
+func (t *tx) Approver(login string) (approvals.Approver, error) {
+	return t.cachedApprover(login, func() (approvals.Approver, error) { return t.loadApprover(login) })
+}
 
 // ApproverBySSHKey returns the approver owning the key with this fingerprint.
 func (t *tx) ApproverBySSHKey(fingerprint string) (approvals.Approver, error) {
@@ -266,7 +287,7 @@ func (t *tx) ApproverBySSHKey(fingerprint string) (approvals.Approver, error) {
 	if err := t.queryRow(`SELECT login FROM approver_ssh_keys WHERE fingerprint = ?`, fingerprint).Scan(&login); err != nil {
 		return approvals.Approver{}, notFound("ssh key", fingerprint, err)
 	}
-	return t.loadApprover(login)
+	return t.Approver(login)
 }
 
 // ApproversByEmail lists the approvers with this email, disabled ones too.
@@ -309,6 +330,9 @@ func (t *tx) Approvers(afterLogin string, limit int) ([]approvals.Approver, erro
 // InsertApprover adds an approver with groups and SSH keys; ErrConflict on
 // a duplicate login or an SSH key another approver already has.
 func (t *tx) InsertApprover(a approvals.Approver) error {
+	if err := t.configChanged(); err != nil {
+		return err
+	}
 	_, err := t.exec(`INSERT INTO approvers (login, name, email, created_at, auditor, identity) VALUES (?, ?, ?, ?, ?, ?)`, a.Login, a.Name, a.Email, ms(a.CreatedAt), a.Auditor, approvals.IdentityOf(a.Login))
 	if err != nil {
 		return dbErr(fmt.Sprintf("insert approver %q", a.Login), err, approvals.ErrConflict)
@@ -334,6 +358,10 @@ func (t *tx) InsertApprover(a approvals.Approver) error {
 // Template returns the template with this key, with fields (in their
 // order), approvers, groups and on-call rotations.
 func (t *tx) Template(key string) (approvals.Template, error) {
+	return t.cachedTemplate(key, func() (approvals.Template, error) { return t.loadTemplate(key) })
+}
+
+func (t *tx) loadTemplate(key string) (approvals.Template, error) {
 	var tm approvals.Template
 	var typ string
 	var ttl, maxTTL, pending, created, breakGlass, escAfter int64
@@ -435,6 +463,9 @@ func (t *tx) Templates(afterKey string, limit int) ([]approvals.Template, error)
 // ErrNotFound when its application, a named approver or a rotation does not
 // exist.
 func (t *tx) InsertTemplate(tm approvals.Template) error {
+	if err := t.configChanged(); err != nil {
+		return err
+	}
 	tm.Version = max(tm.Version, 1)
 	_, err := t.exec(`INSERT INTO templates (key, app_id, name, title, type, quorum, default_ttl_ms, max_ttl_ms, pending_timeout_ms, min_reason, created_at, break_glass_max_ttl_ms,
 		escalate_after_ms, escalate_group, escalate_cap, version, disabled_at, break_glass_groups)
@@ -483,6 +514,23 @@ func (t *tx) insertTemplateChildren(tm approvals.Template) error {
 
 // Reviews returns a request's reviews in the order they were made.
 func (t *tx) Reviews(requestID string) ([]approvals.Review, error) {
+	// A decision reads a request's reviews to check eligibility and again
+	// to issue the grant: within one transaction the first read (kept up
+	// to date by InsertReview) serves both.
+	if rs, ok := t.reviews[requestID]; ok {
+		return slices.Clone(rs), nil
+	}
+	rs, err := t.loadReviews(requestID)
+	if err == nil {
+		if t.reviews == nil {
+			t.reviews = map[string][]approvals.Review{}
+		}
+		t.reviews[requestID] = slices.Clone(rs)
+	}
+	return rs, err
+}
+
+func (t *tx) loadReviews(requestID string) ([]approvals.Review, error) {
 	rows, err := t.query(`SELECT request_id, approver, decision, comment, signature_digest, grant_ttl_ms, at
 		FROM reviews WHERE request_id = ? ORDER BY at, approver`, requestID)
 	if err != nil {
@@ -512,6 +560,9 @@ func (t *tx) InsertReview(r approvals.Review) error {
 		r.RequestID, r.Approver, string(r.Decision), r.Comment, r.SignatureDigest, r.GrantTTL.Milliseconds(), ms(r.At))
 	if err != nil {
 		return dbErr(fmt.Sprintf("insert review of %s by %s", r.RequestID, r.Approver), err, approvals.ErrAlreadyReviewed)
+	}
+	if rs, ok := t.reviews[r.RequestID]; ok {
+		t.reviews[r.RequestID] = append(rs, r)
 	}
 	if r.Decision == approvals.DecisionApprove {
 		if _, err := t.exec(`UPDATE requests SET approvals = approvals + 1 WHERE id = ?`, r.RequestID); err != nil {
@@ -641,6 +692,10 @@ func (t *tx) UseIntakeJTI(appID, jti string, exp, now time.Time) error {
 
 // SigningKeys lists all signing keys, newest first.
 func (t *tx) SigningKeys() ([]approvals.SigningKey, error) {
+	return t.cachedKeys(t.loadSigningKeys)
+}
+
+func (t *tx) loadSigningKeys() ([]approvals.SigningKey, error) {
 	rows, err := t.query(`SELECT kid, alg, private, created_at, retired_at, publish_until FROM signing_keys ORDER BY created_at DESC, kid`)
 	if err != nil {
 		return nil, fmt.Errorf("read signing keys: %w", err)
@@ -674,6 +729,9 @@ func zeroMS(t time.Time) int64 {
 
 // InsertSigningKey stores a key; ErrConflict on a duplicate kid.
 func (t *tx) InsertSigningKey(k approvals.SigningKey) error {
+	if err := t.configChanged(); err != nil {
+		return err
+	}
 	_, err := t.exec(`INSERT INTO signing_keys (kid, alg, private, created_at, retired_at, publish_until) VALUES (?, ?, ?, ?, ?, ?)`,
 		k.Kid, k.Alg, k.Private, ms(k.CreatedAt), nullMS(k.RetiredAt), zeroMS(k.PublishUntil))
 	return dbErr(fmt.Sprintf("insert signing key %s", k.Kid), err, approvals.ErrConflict)
@@ -682,6 +740,9 @@ func (t *tx) InsertSigningKey(k approvals.SigningKey) error {
 // RetireSigningKey retires the active key kid: ErrNotFound when there is
 // no such key, ErrConflict when it was already retired.
 func (t *tx) RetireSigningKey(kid string, at, publishUntil time.Time) error {
+	if err := t.configChanged(); err != nil {
+		return err
+	}
 	res, err := t.exec(`UPDATE signing_keys SET retired_at = ?, publish_until = MAX(publish_until, ?) WHERE kid = ? AND retired_at IS NULL`, ms(at), zeroMS(publishUntil), kid)
 	if err != nil {
 		return fmt.Errorf("retire signing key %s: %w", kid, err)
@@ -698,9 +759,22 @@ func (t *tx) RetireSigningKey(kid string, at, publishUntil time.Time) error {
 	return nil
 }
 
-// ExtendKeyPublication raises the key's publish_until to at least until;
-// ErrNotFound when there is no such key.
-func (t *tx) ExtendKeyPublication(kid string, until time.Time) error {
+// ExtendKeyPublication makes the key published at least until need,
+// raising publish_until to upTo when it has to write; ErrNotFound when
+// there is no such key.
+func (t *tx) ExtendKeyPublication(kid string, need, upTo time.Time) error {
+	if have, ok := t.keyPublishedUntil(kid); ok && !have.Before(need) {
+		return nil // already published long enough: no write
+	}
+	until := upTo
+	if until.Before(need) {
+		until = need
+	}
+	// A raised publication is a configuration change: it bumps the
+	// version, so no process serves a key list that ends too early.
+	if err := t.configChanged(); err != nil {
+		return err
+	}
 	res, err := t.exec(`UPDATE signing_keys SET publish_until = MAX(publish_until, ?) WHERE kid = ?`, ms(until), kid)
 	if err != nil {
 		return fmt.Errorf("extend publication of signing key %s: %w", kid, err)

@@ -74,6 +74,9 @@ func (t *tx) Webhooks(afterID string, limit int) ([]approvals.Webhook, error) {
 
 // InsertWebhook adds a hook and one subscription per event type ('*' for all).
 func (t *tx) InsertWebhook(w approvals.Webhook) error {
+	if err := t.configChanged(); err != nil {
+		return err
+	}
 	_, err := t.exec(`INSERT INTO webhooks (id, url, secret, events, created_at, created_by) VALUES (?, ?, ?, ?, ?, ?)`,
 		w.ID, w.URL, w.Secret, strings.Join(w.Events, ","), ms(w.CreatedAt), w.CreatedBy)
 	if err != nil {
@@ -94,6 +97,9 @@ func (t *tx) InsertWebhook(w approvals.Webhook) error {
 // DisableWebhook marks the hook removed, drops its subscriptions and cancels
 // its pending deliveries (through the chain index).
 func (t *tx) DisableWebhook(id string, at time.Time, by string) (int, error) {
+	if err := t.configChanged(); err != nil {
+		return 0, err
+	}
 	res, err := t.exec(`UPDATE webhooks SET disabled_at = ?, disabled_by = ? WHERE id = ? AND disabled_at IS NULL`, ms(at), by, id)
 	if err != nil {
 		return 0, fmt.Errorf("disable webhook %s: %w", id, err)
@@ -120,6 +126,9 @@ func (t *tx) DisableWebhook(id string, at time.Time, by string) (int, error) {
 // nothing. A delivery is scheduled (next_attempt_at set) only when no earlier
 // one of the same request to the same hook is pending; otherwise it waits.
 func (t *tx) EnqueueWebhookDeliveries(typ string, seq int64, requestID string, at time.Time) (int, error) {
+	if !t.hookSubscribed(typ) {
+		return 0, nil // no active hook wants it (known from the configuration cache)
+	}
 	res, err := t.execHot(enqueueWebhookSQL, seq, requestID, requestID, ms(at), ms(at), typ)
 	if err != nil {
 		return 0, fmt.Errorf("enqueue webhook %s for %s: %w", typ, requestID, err)

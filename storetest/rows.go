@@ -301,13 +301,13 @@ func (s *suite) grantsSignaturesAndKeysRoundTrip(t *testing.T) {
 		if err := tx.InsertSigningKey(approvals.SigningKey{Kid: "k2", Alg: "ES256", Private: []byte("pk2"), CreatedAt: base.Add(time.Hour)}); err != nil {
 			return err
 		}
-		if err := tx.ExtendKeyPublication("k1", base.Add(2*time.Hour)); err != nil {
+		if err := tx.ExtendKeyPublication("k1", base.Add(2*time.Hour), base.Add(2*time.Hour)); err != nil {
 			return err
 		}
-		if err := tx.ExtendKeyPublication("k1", base.Add(time.Hour)); err != nil { // never lowers it
+		if err := tx.ExtendKeyPublication("k1", base.Add(time.Hour), base.Add(time.Hour)); err != nil { // never lowers it
 			return err
 		}
-		if err := tx.ExtendKeyPublication("nope", base); !errors.Is(err, approvals.ErrNotFound) {
+		if err := tx.ExtendKeyPublication("nope", base, base); !errors.Is(err, approvals.ErrNotFound) {
 			t.Errorf("extend unknown key: %v", err)
 		}
 		if err := tx.RetireSigningKey("k1", base.Add(3*time.Hour), base.Add(time.Hour)); err != nil {
