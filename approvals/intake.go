@@ -168,17 +168,19 @@ func (s *Service) verifyIntake(application func(string) (Application, error), to
 	var firstErr error
 	for i := 0; ; i++ {
 		more := false
+		var app Application
 		claims, err := tokens.VerifyIntake(token, tokens.IntakeOptions{
 			Issuer: s.issuer,
 			Secret: func(appID string) ([]byte, error) {
-				app, err := application(appID)
+				a, err := application(appID)
 				if err != nil {
-					return nil, fmt.Errorf("unknown application %q", appID)
+					// An unknown application is checked against a decoy
+					// secret, so it fails exactly like a wrong secret:
+					// nobody learns which application ids exist.
+					return s.decoySecret, nil
 				}
-				if app.Disabled {
-					return nil, fmt.Errorf("%w: application %q is disabled", ErrDisabled, appID)
-				}
-				keys, err := s.intakeSecrets(app, now)
+				app = a
+				keys, err := s.intakeSecrets(a, now)
 				if err != nil {
 					return nil, err
 				}
@@ -189,6 +191,11 @@ func (s *Service) verifyIntake(application func(string) (Application, error), to
 			Leeway: 30 * time.Second,
 		})
 		if err == nil {
+			// Only a caller who holds the secret learns the application is
+			// disabled.
+			if app.Disabled {
+				return tokens.IntakeClaims{}, fmt.Errorf("%w: %w: application %s is disabled; an operator can enable it (jitdesk app enable %s)", ErrUnauthenticated, ErrDisabled, app.ID, app.Name)
+			}
 			sub, err := CanonicalSubject("the intake token's sub (the user asking)", claims.Subject)
 			if err != nil {
 				return tokens.IntakeClaims{}, err
@@ -200,10 +207,7 @@ func (s *Service) verifyIntake(application func(string) (Application, error), to
 			firstErr = err
 		}
 		if !more {
-			if errors.Is(firstErr, ErrDisabled) {
-				return tokens.IntakeClaims{}, fmt.Errorf("%w: %w", ErrUnauthenticated, firstErr)
-			}
-			return tokens.IntakeClaims{}, fmt.Errorf("%w: %v", ErrUnauthenticated, firstErr)
+			return tokens.IntakeClaims{}, fmt.Errorf("%w: %w", ErrUnauthenticated, firstErr)
 		}
 	}
 }

@@ -325,3 +325,22 @@ func (e *StatusError) Error() string {
 func (e *StatusError) Is(target error) bool {
 	return target == ErrNotPending && e.Status != StatusPending
 }
+
+// errReadyProbe ends Ready's write transaction without keeping anything.
+var errReadyProbe = errors.New("ready probe: rolled back")
+
+// Ready reports whether this service can do its work now: the database
+// takes a write transaction (rolled back at once) at the current schema,
+// and a signing key is loaded. Serve answers /readyz with it.
+func (s *Service) Ready(ctx context.Context) error {
+	err := s.store.Update(ctx, func(tx Tx) error {
+		if _, err := s.activeKey(tx); err != nil {
+			return err
+		}
+		return errReadyProbe
+	})
+	if errors.Is(err, errReadyProbe) {
+		return nil
+	}
+	return fmt.Errorf("not ready: %w", err)
+}

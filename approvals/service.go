@@ -55,6 +55,9 @@ type Service struct {
 	clock  Clock
 	issuer string
 	sealer *tokens.Sealer
+	// decoySecret stands in for an unknown application's secret (see
+	// verifyIntake).
+	decoySecret []byte
 
 	// The id source and the parsed-key cache are shared with the
 	// transaction-scoped copies Administer makes, hence pointers.
@@ -80,17 +83,22 @@ func New(store Store, opts Options) *Service {
 	if opts.Entropy == nil {
 		opts.Entropy = rand.Reader
 	}
+	decoy, err := tokens.NewSecret()
+	if err != nil {
+		panic(fmt.Sprintf("approvals: no randomness for the decoy secret: %v", err))
+	}
 	return &Service{
-		store:     store,
-		clock:     opts.Clock,
-		issuer:    opts.Issuer,
-		sealer:    opts.Sealer,
-		idMu:      &sync.Mutex{},
-		entropy:   ulid.Monotonic(opts.Entropy, 0),
-		keyMu:     &sync.Mutex{},
-		keys:      map[string]tokens.Key{},
-		intake:    &intakeBatcher{},
-		hookRound: &atomic.Uint64{},
+		decoySecret: decoy,
+		store:       store,
+		clock:       opts.Clock,
+		issuer:      opts.Issuer,
+		sealer:      opts.Sealer,
+		idMu:        &sync.Mutex{},
+		entropy:     ulid.Monotonic(opts.Entropy, 0),
+		keyMu:       &sync.Mutex{},
+		keys:        map[string]tokens.Key{},
+		intake:      &intakeBatcher{},
+		hookRound:   &atomic.Uint64{},
 	}
 }
 

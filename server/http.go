@@ -1,28 +1,41 @@
 // Package server holds jitdesk's ways in from the network: the HTTP API that
 // applications call (intake, status with long-poll, token pick-up, cancel,
-// JWKS, introspection, revocation) and the SSH console approvers reach with
-// any OpenSSH client. It only translates between the wire and
-// approvals.Service; who may do what is decided there.
+// JWKS, introspection, revocation, authorization-server metadata, health
+// and readiness) and the SSH console approvers reach with any OpenSSH
+// client. It only translates between the wire and approvals.Service; who may
+// do what is decided there.
 //
-// Files: http.go is the HTTP API (NewHTTPHandler; routes, limits, error
-// mapping to RFC 9457 problems, access log without credentials), longpoll.go
-// the shared long-poll hub behind GET /v1/requests/{id}?wait=, openapi.yaml
-// its OpenAPI 3 document (checked by http_openapi_test.go). ssh.go is the
-// SSH console (NewSSHServer; public-key identity, PTY-only sessions, limits,
-// idle and maximum length, graceful shutdown) and ssh_channel.go the session
-// channel filter that refuses agent and X11 forwarding.
+// Files: http.go is the HTTP API (NewAPI; routes, error mapping to RFC 9457
+// problems, access log with request ids and without credentials),
+// http_auth.go how applications authenticate (intake bearer tokens, RFC 6749
+// client credentials) and per-application limits, limits.go the
+// per-application token buckets and long-poll counts, longpoll.go the shared
+// long-poll hub behind GET /v1/requests/{id}?wait=, openapi.yaml its OpenAPI
+// 3 document (checked by http_openapi_test.go). ssh.go is the SSH console
+// (NewSSHServer; public-key identity, PTY-only sessions with bounded sizes,
+// limits, idle and maximum length, graceful shutdown), ssh_access.go the
+// re-check that ends sessions whose key or approver lost access, and
+// ssh_channel.go the session channel filter that refuses agent and X11
+// forwarding.
 package server
 
 import (
+	"bytes"
 	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jitdesk/jitdesk/approvals"
@@ -35,6 +48,13 @@ const (
 	DefaultMaxWait    = 60 * time.Second
 	DefaultMaxWaiters = 10000
 	maxFormTokenBytes = 16 << 10
+	// maxRequestIDLen bounds a client's X-Request-Id; longer or odd ones
+	// are replaced (they reach the log and the response).
+	maxRequestIDLen = 64
+	// jwksMaxAge is how long verifiers may cache the key set. A rotated-out
+	// key stays published far longer than this, so a cached set never
+	// misses a key that signed a live token.
+	jwksMaxAge = 300
 )
 
 // HTTPConfig configures the HTTP API.
@@ -44,40 +64,94 @@ type HTTPConfig struct {
 	// MaxWait caps ?wait= on status long-polls (default 60s).
 	MaxWait time.Duration
 	// MaxWaiters caps concurrent long-polls (default 10000); beyond it a
-	// long-poll is answered 503 with Retry-After.
+	// long-poll is answered 503 with Retry-After. Each application may park
+	// at most its AppLimits.MaxLongPolls of them (default a tenth of this).
 	MaxWaiters int
+	// BaseURL is where applications reach this API, used for the endpoint
+	// URLs of the authorization-server metadata. Default: the issuer, when
+	// it is an http(s) URL (the metadata answers 404 otherwise).
+	BaseURL string
+	// Ready runs checks of its own for GET /readyz beside the built-in ones
+	// (database readable, a signing key published), e.g. that the database
+	// is writable and its schema current. nil: none.
+	Ready func(context.Context) error
 }
 
-type api struct {
-	svc     *approvals.Service
-	log     *slog.Logger
-	maxWait time.Duration
-	hub     *waitHub
+// API is the HTTP API. It is an http.Handler; Drain ends its parked
+// long-polls before a shutdown.
+type API struct {
+	svc        *approvals.Service
+	log        *slog.Logger
+	maxWait    time.Duration
+	maxWaiters int
+	baseURL    string
+	ready      func(context.Context) error
+	hub        *waitHub
+	limits     *appLimiters
+	handler    http.Handler
+
+	drainOnce sync.Once
+	drained   chan struct{}
 }
 
-// NewHTTPHandler returns the HTTP API.
-func NewHTTPHandler(cfg HTTPConfig) http.Handler {
-	a := &api{svc: cfg.Service, log: cfg.Logger, maxWait: cfg.MaxWait}
+// NewAPI returns the HTTP API.
+func NewAPI(cfg HTTPConfig) *API {
+	a := &API{svc: cfg.Service, log: cfg.Logger, maxWait: cfg.MaxWait, maxWaiters: cfg.MaxWaiters,
+		baseURL: strings.TrimRight(cfg.BaseURL, "/"), ready: cfg.Ready, drained: make(chan struct{})}
 	if a.log == nil {
 		a.log = slog.New(slog.DiscardHandler)
 	}
 	if a.maxWait <= 0 {
 		a.maxWait = DefaultMaxWait
 	}
-	if cfg.MaxWaiters <= 0 {
-		cfg.MaxWaiters = DefaultMaxWaiters
+	if a.maxWaiters <= 0 {
+		a.maxWaiters = DefaultMaxWaiters
 	}
-	a.hub = newWaitHub(cfg.Service, cfg.MaxWaiters)
+	if a.baseURL == "" {
+		if u, err := url.Parse(a.svc.Issuer()); err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != "" {
+			a.baseURL = strings.TrimRight(a.svc.Issuer(), "/")
+		}
+	}
+	a.hub = newWaitHub(cfg.Service, a.maxWaiters)
+	// The service clock, so tests drive refills with the injected clock.
+	a.limits = newAppLimiters(a.svc.Now)
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", a.health)
+	mux.HandleFunc("GET /readyz", a.readyz)
 	mux.HandleFunc("GET /.well-known/jwks.json", a.jwks)
+	mux.HandleFunc("GET /.well-known/oauth-authorization-server", a.metadata)
 	mux.HandleFunc("POST /v1/requests", a.withBearer(a.create))
 	mux.HandleFunc("GET /v1/requests/{id}", a.authed(a.status))
 	mux.HandleFunc("GET /v1/requests/{id}/token", a.authed(a.token))
 	mux.HandleFunc("POST /v1/requests/{id}/cancel", a.authed(a.cancel))
-	mux.HandleFunc("POST /v1/introspect", a.authed(a.introspect))
-	mux.HandleFunc("POST /v1/revoke", a.authed(a.revoke))
-	return a.logged(problemFallback(mux))
+	mux.HandleFunc("POST /v1/introspect", a.client(a.introspect))
+	mux.HandleFunc("POST /v1/revoke", a.client(a.revoke))
+	a.handler = a.logged(problemFallback(mux))
+	return a
+}
+
+// NewHTTPHandler returns the HTTP API as a plain handler (see NewAPI).
+func NewHTTPHandler(cfg HTTPConfig) http.Handler { return NewAPI(cfg) }
+
+// ServeHTTP serves the API.
+func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.handler.ServeHTTP(w, r) }
+
+// Drain answers every parked long-poll at once with the request's current
+// state, and answers long-polls that arrive later without waiting. Call it
+// before http.Server.Shutdown: Shutdown waits for in-flight requests, and a
+// long-poll parked for up to MaxWait would otherwise hold it that long.
+// Calling it again does nothing.
+func (a *API) Drain() {
+	a.drainOnce.Do(func() { close(a.drained) })
+}
+
+func (a *API) draining() bool {
+	select {
+	case <-a.drained:
+		return true
+	default:
+		return false
+	}
 }
 
 // problemFallback answers what the mux itself would answer (404 for an
@@ -154,17 +228,45 @@ func note(r *http.Request) *logNote {
 	return &logNote{}
 }
 
-// logged writes one access-log line per request. It logs the method, path
-// and outcome, never headers, query strings or bodies: tokens travel there.
-func (a *api) logged(next http.Handler) http.Handler {
+// requestID returns the client's X-Request-Id when it is a plausible id
+// (so a request can be followed from the caller's log into ours), else a
+// fresh random one. A hostile value is never echoed or logged.
+func requestID(r *http.Request) string {
+	if v := r.Header.Values("X-Request-Id"); len(v) == 1 && validRequestID(v[0]) {
+		return v[0]
+	}
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+func validRequestID(s string) bool {
+	if s == "" || len(s) > maxRequestIDLen {
+		return false
+	}
+	for _, c := range []byte(s) {
+		ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("-_.:", c) >= 0
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// logged writes one access-log line per request. It logs the method, path,
+// request id and outcome, never headers, query strings or bodies: tokens
+// travel there.
+func (a *API) logged(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
+		id := requestID(r)
+		w.Header().Set("X-Request-Id", id)
 		n := &logNote{}
 		r = r.WithContext(context.WithValue(r.Context(), logNoteKey{}, n))
 		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
 		next.ServeHTTP(sw, r)
 		attrs := []any{"method", r.Method, "path", r.URL.Path, "status", sw.status,
-			"ms", time.Since(start).Milliseconds(), "remote", r.RemoteAddr}
+			"ms", time.Since(start).Milliseconds(), "remote", r.RemoteAddr, "request_id", id}
 		if n.app != "" {
 			attrs = append(attrs, "app", n.app)
 		}
@@ -179,55 +281,6 @@ func (a *api) logged(next http.Handler) http.Handler {
 	})
 }
 
-// withBearer checks the Authorization header (refusing oversized headers
-// before any parsing) and passes the bearer token on.
-func (a *api) withBearer(h func(w http.ResponseWriter, r *http.Request, token string)) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		tok, code, msg := bearer(r)
-		if code != 0 {
-			if code == http.StatusUnauthorized {
-				w.Header().Set("WWW-Authenticate", `Bearer realm="jitdesk"`)
-			}
-			note(r).reason = msg
-			problem(w, code, msg)
-			return
-		}
-		h(w, r, tok)
-	}
-}
-
-func bearer(r *http.Request) (string, int, string) {
-	h := r.Header.Values("Authorization")
-	if len(h) == 0 {
-		return "", http.StatusUnauthorized, "missing Authorization: Bearer <intake token>"
-	}
-	if len(h) > 1 {
-		return "", http.StatusBadRequest, "more than one Authorization header"
-	}
-	if len(h[0]) > MaxAuthHeader {
-		return "", http.StatusRequestHeaderFieldsTooLarge, fmt.Sprintf("Authorization header is %d bytes; at most %d", len(h[0]), MaxAuthHeader)
-	}
-	scheme, tok, ok := strings.Cut(h[0], " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(tok) == "" {
-		return "", http.StatusUnauthorized, "Authorization must be: Bearer <intake token>"
-	}
-	return strings.TrimSpace(tok), 0, ""
-}
-
-// authed authenticates the calling application with its intake token. Each
-// call burns the token's jti, so applications sign a fresh token per call.
-func (a *api) authed(h func(w http.ResponseWriter, r *http.Request, caller approvals.Caller)) http.HandlerFunc {
-	return a.withBearer(func(w http.ResponseWriter, r *http.Request, tok string) {
-		caller, err := a.svc.AuthenticateIntake(r.Context(), tok)
-		if err != nil {
-			a.fail(w, r, err)
-			return
-		}
-		note(r).app = caller.AppID
-		h(w, r, caller)
-	})
-}
-
 // createBody is the JSON body of POST /v1/requests.
 type createBody struct {
 	Template string            `json:"template"`
@@ -236,15 +289,21 @@ type createBody struct {
 	Metadata map[string]string `json:"metadata"`
 }
 
-// create submits a request. Authentication happens inside the
-// group-committed transaction that stores it (SubmitIntake). Only transport
-// limits (size, media type) are answered before authentication; a malformed
-// body from an unauthenticated caller gets 401, not a hint about the body.
-func (a *api) create(w http.ResponseWriter, r *http.Request, tok string) {
+// create submits a request. The token is verified first without burning it
+// (IntakeCaller), so the calling application's rate applies before the
+// request joins the group-committed writer, where SubmitIntake verifies it
+// again and burns it. Only transport limits (size, media type) are answered
+// before authentication; a malformed body from an unauthenticated caller
+// gets 401, not a hint about the body.
+func (a *API) create(w http.ResponseWriter, r *http.Request, tok string) {
 	var body createBody
 	status, msg := decodeJSON(w, r, &body)
 	if status == http.StatusRequestEntityTooLarge || status == http.StatusUnsupportedMediaType {
 		problem(w, status, msg)
+		return
+	}
+	c, ok := a.intakeCall(w, r, tok)
+	if !ok {
 		return
 	}
 	in := approvals.NewRequest{TemplateKey: body.Template, Reason: body.Reason, Metadata: body.Metadata}
@@ -261,8 +320,8 @@ func (a *api) create(w http.ResponseWriter, r *http.Request, tok string) {
 		}
 	}
 	if status != 0 {
-		// Burn the token and answer 401 if it is bad; only then say what
-		// was wrong with the body.
+		// Burn the token (a replay is 401) before saying what was wrong
+		// with the body.
 		if _, err := a.svc.AuthenticateIntake(r.Context(), tok); err != nil {
 			a.fail(w, r, err)
 			return
@@ -270,14 +329,14 @@ func (a *api) create(w http.ResponseWriter, r *http.Request, tok string) {
 		problem(w, status, msg)
 		return
 	}
-	req, caller, err := a.svc.SubmitIntake(r.Context(), tok, in)
-	note(r).app = caller.AppID
+	req, _, err := a.svc.SubmitIntake(r.Context(), tok, in)
+	note(r).app = c.AppID
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
 	w.Header().Set("Location", "/v1/requests/"+req.ID)
-	writeJSON(w, http.StatusCreated, requestJSON(req))
+	writeJSON(w, http.StatusCreated, requestJSON(approvals.Detail{Request: req}))
 }
 
 // decodeJSON reads a bounded JSON body strictly: unknown fields, trailing
@@ -306,27 +365,41 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, v any) (int, string) {
 	return 0, ""
 }
 
+// parseWait reads ?wait= in the API's one duration format (that of "ttl":
+// 30s, 1m30s, 2m; 0 for no wait).
+func parseWait(v string) (time.Duration, error) {
+	if v == "" || v == "0" || v == "0s" {
+		return 0, nil
+	}
+	return approvals.ParseDuration(v)
+}
+
 // status answers GET /v1/requests/{id}; with ?wait=D it holds the answer
 // until the request's status or approval count changes, or D (capped at
-// MaxWait) passes. Waiting is served by the shared waitHub.
-func (a *api) status(w http.ResponseWriter, r *http.Request, caller approvals.Caller) {
+// MaxWait) passes, or the server drains. Waiting is served by the shared
+// waitHub; each application may park at most its MaxLongPolls.
+func (a *API) status(w http.ResponseWriter, r *http.Request, c call) {
 	id := r.PathValue("id")
-	wait := time.Duration(0)
-	if v := r.URL.Query().Get("wait"); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil || d < 0 {
-			problem(w, http.StatusBadRequest, fmt.Sprintf("wait=%q: use a duration like 30s", v))
-			return
-		}
-		wait = min(d, a.maxWait)
+	wait, err := parseWait(r.URL.Query().Get("wait"))
+	if err != nil {
+		problem(w, http.StatusBadRequest, fmt.Sprintf("wait=%q: use a duration like 30s", r.URL.Query().Get("wait")))
+		return
 	}
+	wait = min(wait, a.maxWait)
 	gen := a.hub.generation()
-	d, err := a.svc.GetForApp(r.Context(), caller.AppID, id)
+	d, err := a.svc.GetForApp(r.Context(), c.AppID, id)
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
-	if wait > 0 && d.Request.Status == approvals.StatusPending {
+	if wait > 0 && d.Request.Status == approvals.StatusPending && !a.draining() {
+		if !a.limits.acquirePoll(c.AppID, c.limits) {
+			w.Header().Set("Retry-After", "1")
+			note(r).reason = "long-poll limit"
+			problem(w, http.StatusTooManyRequests, fmt.Sprintf("this application already has %d long-polls waiting, its limit; wait for one to return or poll without ?wait", c.limits.MaxLongPolls))
+			return
+		}
+		defer a.limits.releasePoll(c.AppID)
 		wt, err := a.hub.add(id, d.Request, gen)
 		if err != nil {
 			w.Header().Set("Retry-After", "1")
@@ -342,39 +415,71 @@ func (a *api) status(w http.ResponseWriter, r *http.Request, caller approvals.Ca
 		case <-timer.C:
 		case nd := <-wt.done:
 			d = nd
+		case <-a.drained:
+			// Answer with the state as it is now, so the client need not
+			// ask again after the restart to learn of a change it missed.
+			if nd, err := a.svc.GetForApp(context.WithoutCancel(r.Context()), c.AppID, id); err == nil {
+				d = nd
+			}
 		}
 	}
-	writeJSON(w, http.StatusOK, requestJSON(d.Request))
+	writeJSON(w, http.StatusOK, requestJSON(d))
 }
 
-func (a *api) token(w http.ResponseWriter, r *http.Request, caller approvals.Caller) {
-	g, err := a.svc.Token(r.Context(), r.PathValue("id"), caller.AppID)
-	if err != nil {
-		a.fail(w, r, err)
+func (a *API) token(w http.ResponseWriter, r *http.Request, c call) {
+	id := r.PathValue("id")
+	g, err := a.svc.Token(r.Context(), id, c.AppID)
+	w.Header().Set("Cache-Control", "no-store")
+	var se *approvals.StatusError
+	gone := errors.Is(err, approvals.ErrRevoked) || (errors.As(err, &se) && se.Status != approvals.StatusPending)
+	now := a.svc.Now()
+	if err == nil && !g.ExpiresAt.After(now) {
+		gone, err = true, fmt.Errorf("request %s: its grant expired at %s", g.RequestID, timestamp(g.ExpiresAt))
+	}
+	if gone {
+		a.gone(w, r, c, id, err)
 		return
 	}
-	w.Header().Set("Cache-Control", "no-store")
-	now := a.svc.Now()
-	if !g.ExpiresAt.After(now) {
-		problem(w, http.StatusGone, fmt.Sprintf("request %s: its grant expired at %s", g.RequestID, g.ExpiresAt.Format(time.RFC3339)))
+	if err == nil && g.Token == "" {
+		err = fmt.Errorf("request %s: the service returned a grant without its token", id) // a 500, never an empty success
+	}
+	if err != nil {
+		a.fail(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{
 		"access_token": g.Token,
 		"token_type":   "Bearer",
 		"expires_in":   int64(g.ExpiresAt.Sub(now).Seconds()),
-		"expires_at":   g.ExpiresAt.Format(time.RFC3339),
+		"expires_at":   timestamp(g.ExpiresAt),
 		"scope":        g.Scope,
 	})
 }
 
-func (a *api) cancel(w http.ResponseWriter, r *http.Request, caller approvals.Caller) {
-	req, err := a.svc.Cancel(r.Context(), approvals.CancelInput{ID: r.PathValue("id"), AppID: caller.AppID})
+// gone answers 410 for a request that will never have a (live) token,
+// telling the requester how it ended: the decision, and the revocation
+// when the grant was revoked.
+func (a *API) gone(w http.ResponseWriter, r *http.Request, c call, id string, cause error) {
+	note(r).reason = cause.Error()
+	ext := map[string]any{}
+	if d, err := a.svc.GetForApp(r.Context(), c.AppID, id); err == nil {
+		if rec := d.Decision(); rec != nil {
+			ext["decision"] = decisionJSON(rec)
+		}
+		if g := d.Grant; g != nil && g.Revoked() {
+			ext["revocation"] = map[string]any{"by": g.RevokedBy, "at": timestamp(g.RevokedAt), "reason": g.RevokeReason}
+		}
+	}
+	problemWith(w, http.StatusGone, cause.Error(), ext)
+}
+
+func (a *API) cancel(w http.ResponseWriter, r *http.Request, c call) {
+	req, err := a.svc.Cancel(r.Context(), approvals.CancelInput{ID: r.PathValue("id"), AppID: c.AppID})
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, requestJSON(req))
+	writeJSON(w, http.StatusOK, requestJSON(approvals.Detail{Request: req}))
 }
 
 // formToken reads the token= field of an RFC 7662/7009 form body.
@@ -399,7 +504,7 @@ func formToken(w http.ResponseWriter, r *http.Request) (string, bool) {
 
 // introspect answers RFC 7662. An application sees only its own tokens: an
 // inactive, unknown or foreign token is {"active": false} and nothing more.
-func (a *api) introspect(w http.ResponseWriter, r *http.Request, caller approvals.Caller) {
+func (a *API) introspect(w http.ResponseWriter, r *http.Request, c call) {
 	tok, ok := formToken(w, r)
 	if !ok {
 		return
@@ -409,36 +514,36 @@ func (a *api) introspect(w http.ResponseWriter, r *http.Request, caller approval
 		a.fail(w, r, err)
 		return
 	}
-	if err != nil || v.Grant.AppID != caller.AppID {
+	if err != nil || v.Grant.AppID != c.AppID {
 		writeJSON(w, http.StatusOK, map[string]any{"active": false})
 		return
 	}
-	c := v.Claims
+	cl := v.Claims
 	out := map[string]any{
-		"active": true, "scope": c.Scope, "client_id": c.ClientID, "sub": c.Subject,
-		"aud": []string(c.Audience), "iss": c.Issuer, "jti": c.ID, "token_type": "Bearer", "jit": c.JIT,
+		"active": true, "scope": cl.Scope, "client_id": cl.ClientID, "sub": cl.Subject,
+		"aud": []string(cl.Audience), "iss": cl.Issuer, "jti": cl.ID, "token_type": "Bearer", "jit": cl.JIT,
 	}
-	if c.ExpiresAt != nil {
-		out["exp"] = c.ExpiresAt.Unix()
+	if cl.ExpiresAt != nil {
+		out["exp"] = cl.ExpiresAt.Unix()
 	}
-	if c.IssuedAt != nil {
-		out["iat"] = c.IssuedAt.Unix()
+	if cl.IssuedAt != nil {
+		out["iat"] = cl.IssuedAt.Unix()
 	}
-	if c.NotBefore != nil {
-		out["nbf"] = c.NotBefore.Unix()
+	if cl.NotBefore != nil {
+		out["nbf"] = cl.NotBefore.Unix()
 	}
 	writeJSON(w, http.StatusOK, out)
 }
 
 // revoke answers RFC 7009: the application's own valid token is revoked;
 // anything else (unknown, foreign, already invalid) is 200 with nothing done.
-func (a *api) revoke(w http.ResponseWriter, r *http.Request, caller approvals.Caller) {
+func (a *API) revoke(w http.ResponseWriter, r *http.Request, c call) {
 	tok, ok := formToken(w, r)
 	if !ok {
 		return
 	}
-	if v, err := a.svc.VerifyToken(r.Context(), tok, ""); err == nil && v.Grant.AppID == caller.AppID {
-		if _, err := a.svc.Revoke(r.Context(), approvals.RevokeInput{ID: v.Grant.ID, AppID: caller.AppID, Reason: "revoked by the application (RFC 7009)"}); err != nil && !errors.Is(err, approvals.ErrRevoked) {
+	if v, err := a.svc.VerifyToken(r.Context(), tok, ""); err == nil && v.Grant.AppID == c.AppID {
+		if _, err := a.svc.Revoke(r.Context(), approvals.RevokeInput{ID: v.Grant.ID, AppID: c.AppID, Reason: "revoked by the application (RFC 7009)"}); err != nil && !errors.Is(err, approvals.ErrRevoked) {
 			a.fail(w, r, err)
 			return
 		}
@@ -446,17 +551,90 @@ func (a *api) revoke(w http.ResponseWriter, r *http.Request, caller approvals.Ca
 	w.WriteHeader(http.StatusOK)
 }
 
-func (a *api) jwks(w http.ResponseWriter, r *http.Request) {
+// jwks serves the key set with an ETag (a hash of the exact body), so
+// verifiers that poll it revalidate with If-None-Match and get 304.
+func (a *API) jwks(w http.ResponseWriter, r *http.Request) {
 	j, err := a.svc.JWKS(r.Context())
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
-	w.Header().Set("Cache-Control", "public, max-age=300")
-	writeJSON(w, http.StatusOK, j)
+	body, err := json.Marshal(j)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	body = append(body, '\n')
+	sum := sha256.Sum256(body)
+	etag := `"` + base64.RawURLEncoding.EncodeToString(sum[:18]) + `"`
+	h := w.Header()
+	h.Set("ETag", etag)
+	h.Set("Cache-Control", "public, max-age="+strconv.Itoa(jwksMaxAge))
+	if etagMatches(r.Header.Values("If-None-Match"), etag) {
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	h.Set("Content-Type", "application/json")
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(body)
 }
 
-func (a *api) health(w http.ResponseWriter, r *http.Request) {
+// etagMatches applies If-None-Match (RFC 9110 §13.1.2: weak comparison,
+// a list of tags, or *).
+func etagMatches(headers []string, etag string) bool {
+	for _, h := range headers {
+		for _, t := range strings.Split(h, ",") {
+			t = strings.TrimSpace(t)
+			if t == "*" || strings.TrimPrefix(t, "W/") == etag {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// metadata serves RFC 8414 authorization-server metadata: where the keys,
+// introspection and revocation are, how clients authenticate to them, and
+// which algorithms sign access tokens (those of the published keys).
+func (a *API) metadata(w http.ResponseWriter, r *http.Request) {
+	if a.baseURL == "" {
+		problem(w, http.StatusNotFound, "no authorization-server metadata: the issuer is not an http(s) URL; start serve with --issuer https://… (the URL applications reach it at)")
+		return
+	}
+	j, err := a.svc.JWKS(r.Context())
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	algs := []string{}
+	for _, k := range j.Keys {
+		if !slices.Contains(algs, k.Alg) {
+			algs = append(algs, k.Alg)
+		}
+	}
+	slices.Sort(algs)
+	// Intake bearer tokens are accepted too, but have no registered
+	// method name; standard clients use client_secret_basic.
+	methods := []string{"client_secret_basic"}
+	w.Header().Set("Cache-Control", "public, max-age="+strconv.Itoa(jwksMaxAge))
+	writeJSON(w, http.StatusOK, map[string]any{
+		"issuer":                                a.svc.Issuer(),
+		"jwks_uri":                              a.baseURL + "/.well-known/jwks.json",
+		"introspection_endpoint":                a.baseURL + "/v1/introspect",
+		"revocation_endpoint":                   a.baseURL + "/v1/revoke",
+		"token_endpoint_auth_methods_supported": methods,
+		"introspection_endpoint_auth_methods_supported": methods,
+		"revocation_endpoint_auth_methods_supported":    methods,
+		// No authorization endpoint: tokens are issued by approval, not
+		// by an OAuth flow.
+		"response_types_supported":                  []string{},
+		"grant_types_supported":                     []string{},
+		"access_token_signing_alg_values_supported": algs,
+	})
+}
+
+func (a *API) health(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
 	if _, err := a.svc.Keys(ctx); err != nil {
@@ -467,8 +645,53 @@ func (a *api) health(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
-// requestJSON is a request as applications see it.
-func requestJSON(r approvals.Request) map[string]any {
+// readyz says whether this process can serve applications now: the
+// database answers, a signing key is published (else no approval could
+// issue a token), and the wiring's own checks pass. A failing check is
+// named; the error itself goes to the log.
+func (a *API) readyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	checks := map[string]string{"database": "ok", "signing_key": "ok"}
+	failed := []string{}
+	fails := func(name, detail string, err error) {
+		checks[name] = detail
+		failed = append(failed, name)
+		if err != nil {
+			a.log.Error("readyz", "check", name, "err", err)
+		}
+	}
+	if j, err := a.svc.JWKS(ctx); err != nil {
+		fails("database", "unreadable", err)
+		checks["signing_key"] = "unknown"
+	} else if len(j.Keys) == 0 {
+		fails("signing_key", "none published (run jitdesk init or keys rotate)", nil)
+	}
+	if a.ready != nil {
+		checks["store"] = "ok"
+		if err := a.ready(ctx); err != nil {
+			fails("store", "not ready", err)
+		}
+	}
+	if a.draining() {
+		fails("server", "shutting down", nil)
+	}
+	if len(failed) > 0 {
+		slices.Sort(failed)
+		problemWith(w, http.StatusServiceUnavailable, "not ready: "+strings.Join(failed, ", "), map[string]any{"checks": checks})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"status": "ready", "checks": checks})
+}
+
+// timestamp is the API's one rendering of an instant: RFC 3339 in UTC to
+// the second.
+func timestamp(t time.Time) string { return t.UTC().Truncate(time.Second).Format(time.RFC3339) }
+
+// requestJSON is a request as applications see it, with how it ended once
+// it has.
+func requestJSON(d approvals.Detail) map[string]any {
+	r := d.Request
 	md := r.Metadata
 	if md == nil {
 		md = map[string]string{}
@@ -477,28 +700,50 @@ func requestJSON(r approvals.Request) map[string]any {
 		"id": r.ID, "status": r.Status, "template": r.TemplateKey, "requester": r.Requester,
 		"reason": r.Reason, "metadata": md,
 		"ttl": approvals.FormatDuration(r.TTL), "ttl_seconds": int64(r.TTL.Seconds()), "approvals": r.Approvals,
-		"created_at": r.CreatedAt.UTC().Format(time.RFC3339), "expires_at": r.ExpiresAt.UTC().Format(time.RFC3339),
+		"created_at": timestamp(r.CreatedAt), "expires_at": timestamp(r.ExpiresAt),
 	}
 	if !r.DecidedAt.IsZero() {
-		m["decided_at"] = r.DecidedAt.UTC().Format(time.RFC3339)
+		m["decided_at"] = timestamp(r.DecidedAt)
 		m["decided_by"] = r.DecidedBy
+	}
+	if rec := d.Decision(); rec != nil {
+		m["decision"] = decisionJSON(rec)
 	}
 	return m
 }
 
+func decisionJSON(rec *approvals.DecisionRecord) map[string]any {
+	out := map[string]any{"outcome": rec.Outcome, "by": rec.By, "at": timestamp(rec.At)}
+	if rec.Comment != "" {
+		out["comment"] = rec.Comment
+	}
+	return out
+}
+
 // fail maps a domain error to its status and a problem body that says what
 // was wrong. Unexpected errors are logged and answered without detail.
-func (a *api) fail(w http.ResponseWriter, r *http.Request, err error) {
+func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 	var se *approvals.StatusError
 	status := http.StatusInternalServerError
+	detail := err.Error()
 	switch {
 	case errors.As(err, &se) && se.Status == approvals.StatusPending:
 		status = http.StatusConflict
 	case errors.As(err, &se), errors.Is(err, approvals.ErrRevoked):
 		status = http.StatusGone
+	case errors.Is(err, approvals.ErrDisabled):
+		// Checked before ErrUnauthenticated, which a disabled
+		// application's refusal also wraps: the credentials were right.
+		status = http.StatusForbidden
 	case errors.Is(err, approvals.ErrUnauthenticated), errors.Is(err, approvals.ErrReplay):
 		status = http.StatusUnauthorized
 		w.Header().Set("WWW-Authenticate", `Bearer realm="jitdesk", error="invalid_token"`)
+		detail = a.unauthenticatedDetail(err)
+	case errors.Is(err, approvals.ErrLimit):
+		status = http.StatusTooManyRequests
+		// Pending requests leave as approvers decide; a minute is a
+		// reasonable first wait.
+		w.Header().Set("Retry-After", "60")
 	case errors.Is(err, approvals.ErrNotFound):
 		status = http.StatusNotFound
 	case errors.Is(err, approvals.ErrNotPending), errors.Is(err, approvals.ErrExpired), errors.Is(err, approvals.ErrConflict):
@@ -515,11 +760,16 @@ func (a *api) fail(w http.ResponseWriter, r *http.Request, err error) {
 		problem(w, status, "internal error; see the server log")
 		return
 	}
-	problem(w, status, err.Error())
+	problem(w, status, detail)
 }
 
 // problem writes an RFC 9457 problem document.
 func problem(w http.ResponseWriter, status int, detail string) {
+	problemWith(w, status, detail, nil)
+}
+
+// problemWith writes a problem document with extension members.
+func problemWith(w http.ResponseWriter, status int, detail string, ext map[string]any) {
 	h := w.Header()
 	h.Set("Content-Type", "application/problem+json")
 	h.Set("X-Content-Type-Options", "nosniff")
@@ -529,7 +779,11 @@ func problem(w http.ResponseWriter, status int, detail string) {
 	if title == "" {
 		title = "Status " + strconv.Itoa(status)
 	}
-	_ = json.NewEncoder(w).Encode(map[string]any{"type": "about:blank", "title": title, "status": status, "detail": detail})
+	doc := map[string]any{"type": "about:blank", "title": title, "status": status, "detail": detail}
+	for k, v := range ext {
+		doc[k] = v
+	}
+	_ = json.NewEncoder(w).Encode(doc)
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -539,6 +793,11 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	if h.Get("Cache-Control") == "" {
 		h.Set("Cache-Control", "no-store")
 	}
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(v); err != nil {
+		w.WriteHeader(http.StatusInternalServerError)
+		return
+	}
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
+	_, _ = w.Write(buf.Bytes())
 }

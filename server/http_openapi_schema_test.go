@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"mime"
 	"os"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -21,6 +22,8 @@ import (
 // by a small parser of the YAML subset it uses (block mappings and
 // sequences, flow sequences of scalars, quoted and plain scalars, literal
 // block scalars), since no YAML module is in go.mod.
+
+var oneDateTimeForm = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$`)
 
 var spec = struct {
 	once sync.Once
@@ -196,8 +199,9 @@ func validate(doc map[string]any, schema, v any, at string) []string {
 			out = append(out, fmt.Sprintf("%s: %d bytes, over maxLength %d", at, len(str), n))
 		}
 		if s["format"] == "date-time" {
-			if _, err := time.Parse(time.RFC3339, str); err != nil {
-				out = append(out, fmt.Sprintf("%s: %q is not an RFC 3339 date-time", at, str))
+			// The API's one precision: RFC 3339, UTC, whole seconds.
+			if _, err := time.Parse(time.RFC3339, str); err != nil || !oneDateTimeForm.MatchString(str) {
+				out = append(out, fmt.Sprintf("%s: %q is not an RFC 3339 date-time in UTC to the second (2026-01-02T15:04:05Z)", at, str))
 			}
 		}
 	case "integer":

@@ -79,14 +79,16 @@ func TestOpenAPIDocumentParses(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := map[string][]string{
-		"GET /healthz":                  {"200"},
-		"GET /.well-known/jwks.json":    {"200"},
-		"POST /v1/requests":             {"201", "400", "401", "404", "413", "422", "431"},
-		"GET /v1/requests/{id}":         {"200", "401", "404"},
-		"GET /v1/requests/{id}/token":   {"200", "401", "404", "409", "410"},
-		"POST /v1/requests/{id}/cancel": {"200", "401", "404", "409"},
-		"POST /v1/introspect":           {"200", "401"},
-		"POST /v1/revoke":               {"200", "401"},
+		"GET /healthz": {"200"},
+		"GET /readyz":  {"200", "503"},
+		"GET /.well-known/oauth-authorization-server": {"200", "404"},
+		"GET /.well-known/jwks.json":                  {"200", "304"},
+		"POST /v1/requests":                           {"201", "400", "401", "403", "404", "413", "422", "429", "431"},
+		"GET /v1/requests/{id}":                       {"200", "401", "403", "404", "429"},
+		"GET /v1/requests/{id}/token":                 {"200", "401", "403", "404", "409", "410", "429"},
+		"POST /v1/requests/{id}/cancel":               {"200", "401", "403", "404", "409", "429"},
+		"POST /v1/introspect":                         {"200", "401", "403", "429"},
+		"POST /v1/revoke":                             {"200", "401", "403", "429"},
 	}
 	if len(ops) != len(want) {
 		t.Errorf("document has %d operations, want %d: %v", len(ops), len(want), ops)

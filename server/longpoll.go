@@ -108,6 +108,13 @@ func (h *waitHub) add(id string, seen approvals.Request, gen uint64) (*waiter, e
 	return w, nil
 }
 
+// waiting is the number of parked waiters.
+func (h *waitHub) waiting() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.n
+}
+
 // remove unparks a waiter (idempotent).
 func (h *waitHub) remove(id string, w *waiter) {
 	h.mu.Lock()

@@ -34,7 +34,25 @@ const (
 	DefaultHandshakeTimeout     = 10 * time.Second
 	DefaultMaxSessions          = 200
 	DefaultMaxSessionsPerKey    = 5
+	DefaultFailedAuthsPerMinute = 20
+	// DefaultConnectionsPerMinute is kept for old configurations; see
+	// SSHConfig.ConnectionsPerMinute.
 	DefaultConnectionsPerMinute = 30
+)
+
+// Bounds on a session's terminal. The console's memory grows with the
+// window's area (Bubble Tea keeps cell buffers of the whole screen, and the
+// views render every row): a client claiming a 60000×60000 terminal had the
+// server allocate gigabytes for one session. 400×150 is more than any real
+// screen shows at a readable font (a 3840×2160 display at a 9-pixel-wide,
+// 14-pixel-high cell is about 420×150) and measured about 14.5 MiB of heap a
+// session at the bound (1 MiB at 100×30), so the per-key session cap keeps
+// one key's share near 75 MiB. Larger requests are clamped, not refused:
+// the approver still gets a console, drawn in the window's top-left
+// 400×150.
+const (
+	MaxPTYColumns = 400
+	MaxPTYRows    = 150
 )
 
 // SSHConfig configures the SSH console.
@@ -57,8 +75,22 @@ type SSHConfig struct {
 	// approver key.
 	MaxSessions       int // default 200
 	MaxSessionsPerKey int // default 5
-	// ConnectionsPerMinute limits new connections from one IP address.
-	ConnectionsPerMinute int // default 30
+	// FailedAuthsPerMinute is how many refused keys one IP address may
+	// offer in a minute. Beyond it, each further refused key from that
+	// address is answered only after a delay (a second), so guessing runs at
+	// one key a second per connection, and is logged once a minute instead
+	// of once per key. A registered key is never refused or delayed for it,
+	// even on the same connection after refused ones, and connections are
+	// not counted: a stranger behind the same NAT as an approver cannot
+	// lock the approver out.
+	FailedAuthsPerMinute int // default 20
+	// Deprecated: connections are no longer limited per address (that let
+	// a stranger behind an approver's NAT lock the approver out); failed
+	// authentications are, see FailedAuthsPerMinute. Ignored.
+	ConnectionsPerMinute int
+	// failDelay replaces the one-second wait of a refused key over the
+	// limit (tests).
+	failDelay time.Duration
 	// Bell rings the terminal bell and sends a desktop notification (OSC 9
 	// and OSC 777; the approver's own terminal shows it, over SSH too)
 	// when a new request needs the approver. false is quiet.
@@ -76,8 +108,21 @@ type SSHServer struct {
 	closing  bool
 	total    int
 	perKey   map[string]int
-	attempts map[string][]time.Time
+	failures map[string]*authFailures // by remote host
 	programs map[*tea.Program]*sessionState
+
+	failDelay time.Duration // how long a refused key over the limit waits
+
+	accessOnce sync.Once     // starts the access re-check (ssh_access.go)
+	stopOnce   sync.Once     // stops it
+	stop       chan struct{} // closed by Shutdown and Close
+	kick       chan struct{} // a re-check is wanted without a store change
+}
+
+// authFailures are one address's refused keys in the current minute.
+type authFailures struct {
+	times    []time.Time
+	loggedAt time.Time // last "over the limit" log line
 }
 
 // Context keys set on an SSH session.
@@ -91,6 +136,11 @@ const (
 
 // sessionState is what the session's watchers share with its farewell.
 type sessionState struct {
+	login       string
+	fingerprint string
+	sess        ssh.Session
+	prog        *tea.Program
+
 	mu     sync.Mutex
 	reason string // why the server ended the session, told to the approver
 }
@@ -138,15 +188,19 @@ func NewSSHServer(cfg SSHConfig) (*SSHServer, error) {
 	if cfg.MaxSessionsPerKey <= 0 {
 		cfg.MaxSessionsPerKey = DefaultMaxSessionsPerKey
 	}
-	if cfg.ConnectionsPerMinute <= 0 {
-		cfg.ConnectionsPerMinute = DefaultConnectionsPerMinute
+	if cfg.FailedAuthsPerMinute <= 0 {
+		cfg.FailedAuthsPerMinute = DefaultFailedAuthsPerMinute
 	}
 	if err := ensureHostKey(cfg.HostKeyPath); err != nil {
 		return nil, err
 	}
 	s := &SSHServer{
 		cfg: cfg, log: cfg.Logger,
-		perKey: map[string]int{}, attempts: map[string][]time.Time{}, programs: map[*tea.Program]*sessionState{},
+		perKey: map[string]int{}, failures: map[string]*authFailures{}, programs: map[*tea.Program]*sessionState{},
+		stop: make(chan struct{}), kick: make(chan struct{}, 1), failDelay: time.Second,
+	}
+	if cfg.failDelay > 0 {
+		s.failDelay = cfg.failDelay
 	}
 	// Middlewares run last-first: requirePTY, then identify, then
 	// limitSessions, then the console; farewell runs after the console ends.
@@ -172,7 +226,6 @@ func NewSSHServer(cfg SSHConfig) (*SSHServer, error) {
 		return nil, errors.New("ssh: only public-key authentication may be configured")
 	}
 	srv.HandshakeTimeout = cfg.HandshakeTimeout
-	srv.ConnCallback = s.rateLimit
 	// Only interactive shells. Subsystems (scp, sftp) are refused outright;
 	// an exec request is let through only so that requirePTY can say in one
 	// line why no command runs here (OpenSSH would otherwise just print
@@ -242,6 +295,7 @@ func (s *SSHServer) Shutdown(ctx context.Context) error {
 	cancel()
 	<-shut
 	_ = s.srv.Close()
+	s.stopAccessChecks()
 	return ctx.Err()
 }
 
@@ -252,7 +306,10 @@ func (s *SSHServer) sessions() int {
 }
 
 // Close closes the server and every session at once.
-func (s *SSHServer) Close() error { return s.srv.Close() }
+func (s *SSHServer) Close() error {
+	s.stopAccessChecks()
+	return s.srv.Close()
+}
 
 // ensureHostKey creates an ed25519 host key (0600) unless one exists, and
 // refuses a key file others can read.
@@ -294,20 +351,77 @@ func ensureHostKey(path string) error {
 // authenticate accepts a public key that belongs to an approver. It only
 // answers yes or no: the session's identity is looked up again from the key
 // that actually authenticated (identify), never from anything the client
-// said and never from state left by an earlier, unsigned key query.
+// said and never from state left by an earlier, unsigned key query. A
+// registered key is accepted whatever else came from its address; a
+// refused one counts against the address (see FailedAuthsPerMinute).
 func (s *SSHServer) authenticate(ctx ssh.Context, key ssh.PublicKey) bool {
 	fp := gossh.FingerprintSHA256(key)
 	lctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if _, err := s.cfg.Service.ApproverBySSHKey(lctx, fp); err != nil {
-		level := slog.LevelWarn
-		if !errors.Is(err, approvals.ErrNotFound) {
-			level = slog.LevelError
+	_, err := s.cfg.Service.ApproverBySSHKey(lctx, fp)
+	if err == nil {
+		return true
+	}
+	remote := ctx.RemoteAddr().String()
+	host, _, _ := net.SplitHostPort(remote)
+	over, logIt := s.authFailed(host)
+	if over {
+		if logIt {
+			s.log.Warn("ssh authentication failures over the limit; each further refused key waits",
+				"remote", host, "per_minute", s.cfg.FailedAuthsPerMinute, "delay", s.failDelay.String(), "fingerprint", fp)
 		}
-		s.log.Log(lctx, level, "ssh key refused", "fingerprint", fp, "user", ctx.User(), "remote", ctx.RemoteAddr().String(), "err", err.Error())
+		// Delay the refusal, not the connection: a registered key offered
+		// next on the same connection is looked up and accepted as ever.
+		t := time.NewTimer(s.failDelay)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-ctx.Done(): // the connection went away
+		}
 		return false
 	}
-	return true
+	level := slog.LevelWarn
+	if !errors.Is(err, approvals.ErrNotFound) && !errors.Is(err, approvals.ErrDisabled) {
+		level = slog.LevelError
+	}
+	s.log.Log(lctx, level, "ssh key refused", "fingerprint", fp, "user", ctx.User(), "remote", remote, "err", err.Error())
+	return false
+}
+
+// authFailed records a refused key from host. over reports whether the
+// host is past its limit for the last minute; logIt whether to log that
+// (once a minute per host).
+func (s *SSHServer) authFailed(host string) (over, logIt bool) {
+	now := time.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f := s.failures[host]
+	if f == nil {
+		if len(s.failures) >= 10_000 { // bound memory under a scan from many addresses
+			for h, g := range s.failures {
+				if len(g.times) == 0 || now.Sub(g.times[len(g.times)-1]) > time.Minute {
+					delete(s.failures, h)
+				}
+			}
+		}
+		f = &authFailures{}
+		s.failures[host] = f
+	}
+	recent := f.times[:0]
+	for _, t := range f.times {
+		if now.Sub(t) < time.Minute {
+			recent = append(recent, t)
+		}
+	}
+	over = len(recent) >= s.cfg.FailedAuthsPerMinute
+	if !over {
+		recent = append(recent, now)
+	}
+	f.times = recent
+	if over && now.Sub(f.loggedAt) >= time.Minute {
+		f.loggedAt, logIt = now, true
+	}
+	return over, logIt
 }
 
 func keyFingerprint(sess ssh.Session) string {
@@ -315,35 +429,6 @@ func keyFingerprint(sess ssh.Session) string {
 		return gossh.FingerprintSHA256(k)
 	}
 	return ""
-}
-
-// rateLimit refuses addresses that open too many connections per minute.
-func (s *SSHServer) rateLimit(_ ssh.Context, conn net.Conn) net.Conn {
-	host, _, _ := net.SplitHostPort(conn.RemoteAddr().String())
-	now := time.Now()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	recent := s.attempts[host][:0]
-	for _, t := range s.attempts[host] {
-		if now.Sub(t) < time.Minute {
-			recent = append(recent, t)
-		}
-	}
-	if len(recent) >= s.cfg.ConnectionsPerMinute {
-		s.attempts[host] = recent
-		s.log.Warn("ssh connection rate limited", "remote", host, "per_minute", s.cfg.ConnectionsPerMinute)
-		conn.Close()
-		return nil
-	}
-	s.attempts[host] = append(recent, now)
-	if len(s.attempts) > 10_000 { // bound memory under a scan
-		for h, ts := range s.attempts {
-			if len(ts) == 0 || now.Sub(ts[len(ts)-1]) > time.Minute {
-				delete(s.attempts, h)
-			}
-		}
-	}
-	return conn
 }
 
 // requirePTY lets only interactive terminal sessions through; anything else
@@ -438,7 +523,8 @@ func (s *SSHServer) program(sess ssh.Session) *tea.Program {
 	}
 	envs := append(sess.Environ(), "TERM="+pty.Term)
 	in := newIdleReader(sess)
-	st := &sessionState{}
+	fp, _ := sess.Context().Value(fingerprintKey).(string)
+	st := &sessionState{login: login, fingerprint: fp, sess: sess}
 	sess.Context().SetValue(stateKey, st)
 	m := ui.New(ui.Options{Service: s.cfg.Service, Login: login, Bell: s.cfg.Bell, Notify: s.cfg.Bell})
 	// However the session ends (quit, idle, killed connection), the console
@@ -454,17 +540,26 @@ func (s *SSHServer) program(sess ssh.Session) *tea.Program {
 		tea.WithOutput(sess),
 		tea.WithColorProfile(colorprofile.Env(envs)),
 		tea.WithEnvironment(envs),
-		tea.WithWindowSize(pty.Window.Width, pty.Window.Height),
+		// The channel filter already clamps pty-req and window-change
+		// (ssh_channel.go); clamping here again keeps the bound if the
+		// session ever reaches the console another way.
+		tea.WithWindowSize(clampWindow(pty.Window.Width, pty.Window.Height)),
 		tea.WithFilter(func(_ tea.Model, msg tea.Msg) tea.Msg {
-			if _, ok := msg.(tea.SuspendMsg); ok {
+			switch m := msg.(type) {
+			case tea.SuspendMsg:
 				return tea.ResumeMsg{} // there is no shell to suspend to
+			case tea.WindowSizeMsg:
+				m.Width, m.Height = clampWindow(m.Width, m.Height)
+				return m
 			}
 			return msg
 		}),
 	)
+	st.prog = p
 	s.mu.Lock()
 	s.programs[p] = st
 	s.mu.Unlock()
+	s.startAccessChecks()
 	s.log.Info("ssh session", "login", login, "fingerprint", sess.Context().Value(fingerprintKey),
 		"remote", sess.RemoteAddr().String(), "term", pty.Term, "width", pty.Window.Width, "height", pty.Window.Height)
 	go s.watch(sess, in, p, st)
@@ -499,15 +594,25 @@ func (s *SSHServer) watch(sess ssh.Session, in *idleReader, p *tea.Program, st *
 			s.log.Info("ssh session idle", "login", login, "idle_timeout", s.cfg.IdleTimeout.String())
 			st.end("session closed after " + s.cfg.IdleTimeout.String() + " without input")
 		}
-		p.Quit()
-		// If the console does not stop promptly, close the channel anyway.
-		select {
-		case <-sess.Context().Done():
-		case <-time.After(3 * time.Second):
-			_ = sess.Close()
-		}
+		endSession(sess, p)
 		return
 	}
+}
+
+// endSession quits a console and, if it does not stop promptly, closes the
+// channel anyway.
+func endSession(sess ssh.Session, p *tea.Program) {
+	p.Quit()
+	select {
+	case <-sess.Context().Done():
+	case <-time.After(3 * time.Second):
+		_ = sess.Close()
+	}
+}
+
+// clampWindow bounds a terminal size to MaxPTYColumns × MaxPTYRows.
+func clampWindow(w, h int) (int, int) {
+	return max(0, min(w, MaxPTYColumns)), max(0, min(h, MaxPTYRows))
 }
 
 // farewell runs after the console has ended and restored the terminal: it

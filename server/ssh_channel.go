@@ -22,8 +22,20 @@ func (s *SSHServer) sessionChannelHandler(srv *ssh.Server, conn *gossh.ServerCon
 	ssh.DefaultSessionHandler(srv, conn, filteredChannel{NewChannel: newChan, log: s.log}, ctx)
 }
 
+// Bounds on what one session channel may ask, so a session's memory does
+// not grow with what the client sends: environment variables (the library
+// keeps every one), and a TERM name (it reaches the console's colour
+// detection and the log).
+const (
+	maxSessionEnv      = 64
+	maxSessionEnvBytes = 4 << 10
+	maxTermName        = 128
+)
+
 // filteredChannel is a gossh.NewChannel whose accepted request stream skips
-// refusedSessionRequests, answering each with a refusal.
+// refusedSessionRequests, answering each with a refusal, clamps terminal
+// sizes (pty-req, window-change) to MaxPTYColumns × MaxPTYRows, and refuses
+// environment variables beyond maxSessionEnv.
 type filteredChannel struct {
 	gossh.NewChannel
 	log *slog.Logger
@@ -37,8 +49,21 @@ func (c filteredChannel) Accept() (gossh.Channel, <-chan *gossh.Request, error) 
 	out := make(chan *gossh.Request)
 	go func() {
 		defer close(out)
+		envs := 0
 		for r := range reqs {
-			if refusedSessionRequests[r.Type] {
+			refuse := refusedSessionRequests[r.Type]
+			switch r.Type {
+			case "pty-req":
+				var ok bool
+				r.Payload, ok = clampPTYRequest(r.Payload)
+				refuse = !ok
+			case "window-change":
+				r.Payload = clampWindowChange(r.Payload)
+			case "env":
+				envs++
+				refuse = envs > maxSessionEnv || len(r.Payload) > maxSessionEnvBytes
+			}
+			if refuse {
 				c.log.Info("ssh session request refused", "type", r.Type)
 				if r.WantReply {
 					_ = r.Reply(false, nil)
@@ -49,4 +74,46 @@ func (c filteredChannel) Accept() (gossh.Channel, <-chan *gossh.Request, error) 
 		}
 	}()
 	return ch, out, nil
+}
+
+// ptyRequest is the payload of "pty-req" (RFC 4254 §6.2).
+type ptyRequest struct {
+	Term                      string
+	Columns, Rows, PixW, PixH uint32
+	Modes                     string
+}
+
+// windowChange is the payload of "window-change" (RFC 4254 §6.7).
+type windowChange struct {
+	Columns, Rows, PixW, PixH uint32
+}
+
+// clampCells bounds the character size; the pixel size goes with it.
+func clampCells(cols, rows, pw, ph *uint32) {
+	if *cols > MaxPTYColumns || *rows > MaxPTYRows {
+		*pw, *ph = 0, 0 // no longer describes the clamped grid
+	}
+	*cols, *rows = min(*cols, MaxPTYColumns), min(*rows, MaxPTYRows)
+}
+
+// clampPTYRequest rewrites a pty-req with its size clamped; false refuses
+// it (malformed, or an absurd TERM name).
+func clampPTYRequest(payload []byte) ([]byte, bool) {
+	var p ptyRequest
+	if err := gossh.Unmarshal(payload, &p); err != nil || len(p.Term) > maxTermName {
+		return payload, false
+	}
+	clampCells(&p.Columns, &p.Rows, &p.PixW, &p.PixH)
+	return gossh.Marshal(p), true
+}
+
+// clampWindowChange rewrites a window-change with its size clamped; a
+// malformed one is passed on for the library to refuse.
+func clampWindowChange(payload []byte) []byte {
+	var w windowChange
+	if err := gossh.Unmarshal(payload, &w); err != nil {
+		return payload
+	}
+	clampCells(&w.Columns, &w.Rows, &w.PixW, &w.PixH)
+	return gossh.Marshal(w)
 }

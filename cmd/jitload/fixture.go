@@ -67,6 +67,12 @@ func (f *fixture) setup(ctx context.Context, sshApprovers int) error {
 		return err
 	}
 	f.app = app
+	// The load generator is one application doing what a whole fleet
+	// would: lift its per-application limits so they do not cap the run.
+	unlimited := approvals.AppLimits{MaxPending: 1_000_000, RatePerSecond: 100_000, Burst: 1_000_000, MaxLongPolls: 100_000}
+	if _, err := svc.UpdateApp(ctx, actor, app.ID, approvals.AppUpdate{Limits: &unlimited}); err != nil {
+		return err
+	}
 	err = svc.AddApprover(ctx, actor, approvals.Approver{Login: driverLogin, Name: "Load Driver", Groups: []string{loadGroup}})
 	if err != nil && !errors.Is(err, approvals.ErrConflict) { // an earlier run's driver
 		return err
