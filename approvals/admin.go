@@ -667,9 +667,9 @@ func (s *Service) ResolveIssuer(ctx context.Context, given string) (string, erro
 			adopt = v
 			return nil
 		}
-		if tok, ok, err := tx.LatestGrantToken(); err != nil {
+		if g, ok, err := tx.LatestGrant(); err != nil {
 			return err
-		} else if iss := tokenIssuer(tok); ok && iss != "" {
+		} else if iss := s.grantIssuer(g); ok && iss != "" {
 			if given != "" && given != iss {
 				return &IssuerMismatchError{Stored: iss, Given: given}
 			}
@@ -726,6 +726,14 @@ func (s *Service) SetIssuer(ctx context.Context, actor, issuer string) (string, 
 
 // tokenIssuer reads the iss of a token this database issued, without
 // verifying it (only to adopt the issuer an old database already used).
+func (s *Service) grantIssuer(g Grant) string {
+	tok, err := s.openToken(g)
+	if err != nil {
+		return ""
+	}
+	return tokenIssuer(tok)
+}
+
 func tokenIssuer(token string) string {
 	var c jwt.RegisteredClaims
 	if _, _, err := jwt.NewParser().ParseUnverified(token, &c); err != nil {

@@ -460,7 +460,9 @@ func (s *Service) compareGrants(ctx context.Context, st *replayState, rep *Repla
 			}
 			if lg.legacy {
 				rep.Unchecked["grant token"]++
-			} else if TokenDigest(g.Token) != lg.ev.TokenSHA256 {
+			} else if tok, err := s.openToken(g); err != nil {
+				return mismatch(obj, "its stored token does not open: %v", err)
+			} else if TokenDigest(tok) != lg.ev.TokenSHA256 {
 				return mismatch(obj, "its token is not the one the log recorded at issue (SHA-256 %s)", lg.ev.TokenSHA256)
 			}
 			rep.Grants++

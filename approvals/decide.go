@@ -317,7 +317,15 @@ func (s *Service) issueGrant(tx Tx, req Request, t Template, now time.Time, brea
 		return Grant{}, "", fmt.Errorf("issue token: %w", err)
 	}
 	g.Token = token
-	if err := tx.InsertGrant(g); err != nil {
+	// The stored token is sealed like the other secrets: a copy of the
+	// database alone yields no live bearer token.
+	stored := g
+	sealed, err := s.seal(sealGrantToken, g.ID, []byte(token))
+	if err != nil {
+		return Grant{}, "", err
+	}
+	stored.Token = string(sealed)
+	if err := tx.InsertGrant(stored); err != nil {
 		return Grant{}, "", err
 	}
 	// Publishing the key an hour past this grant's end lets the grants of

@@ -291,7 +291,10 @@ func (s *Service) Token(ctx context.Context, requestID, appID string) (Grant, er
 			return ErrNotFound
 		}
 		if d.Grant != nil {
-			g, err = tx.GrantByRequest(requestID) // with the token loadDetail leaves out
+			if g, err = tx.GrantByRequest(requestID); err != nil { // with the token loadDetail leaves out
+				return err
+			}
+			g.Token, err = s.openToken(g)
 		}
 		return err
 	})

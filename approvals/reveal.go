@@ -80,6 +80,9 @@ func (s *Service) RevealToken(ctx context.Context, in RevealInput) (Grant, error
 		if err != nil {
 			return err
 		}
+		if g.Token, err = s.openToken(g); err != nil {
+			return err
+		}
 		out = g
 		return s.audit(tx, s.Now(), a.Login, TokenRevealed{ID: g.ID, Use: in.Use, Request: g.RequestID})
 	})

@@ -29,7 +29,17 @@ const (
 	sealAppSecret     = "application-secret"
 	sealWebhookSecret = "webhook-secret"
 	sealSigningKey    = "signing-key"
+	sealGrantToken    = "grant-token"
 )
+
+// openToken returns a stored grant's token in the clear.
+func (s *Service) openToken(g Grant) (string, error) {
+	tok, err := s.unseal(sealGrantToken, g.ID, []byte(g.Token))
+	if err != nil {
+		return "", err
+	}
+	return string(tok), nil
+}
 
 // seal seals a secret for storage (plaintext when no master key is
 // configured, as in tests that do not exercise sealing).
@@ -62,7 +72,7 @@ func (s *Service) unseal(kind, id string, stored []byte) ([]byte, error) {
 
 // SealReport counts what SealSecrets sealed.
 type SealReport struct {
-	Applications, Webhooks, SigningKeys int
+	Applications, Webhooks, SigningKeys, Grants int
 }
 
 // SealSecrets checks the master key against the one the database was
@@ -136,6 +146,29 @@ func (s *Service) SealSecrets(ctx context.Context, actor string) (SealReport, er
 				break
 			}
 		}
+		for after := ""; ; {
+			page, err := tx.GrantsAfter(after, 500)
+			if err != nil {
+				return err
+			}
+			for _, g := range page {
+				after = g.ID
+				if g.Token == "" || tokens.IsSealed([]byte(g.Token)) {
+					continue
+				}
+				sealed, err := s.seal(sealGrantToken, g.ID, []byte(g.Token))
+				if err != nil {
+					return err
+				}
+				if err := tx.SetGrantToken(g.ID, string(sealed)); err != nil {
+					return err
+				}
+				rep.Grants++
+			}
+			if len(page) < 500 {
+				break
+			}
+		}
 		keys, err := tx.SigningKeys()
 		if err != nil {
 			return err
@@ -162,7 +195,7 @@ func (s *Service) SealSecrets(ctx context.Context, actor string) (SealReport, er
 			return nil
 		}
 		return s.audit(tx, s.Now(), actor, NewConfigChange(ActionSecretsSealed, masterKeySetting, nil, map[string]any{
-			"master_key_id": s.sealer.KeyID(), "applications": rep.Applications, "webhooks": rep.Webhooks, "signing_keys": rep.SigningKeys,
+			"master_key_id": s.sealer.KeyID(), "applications": rep.Applications, "webhooks": rep.Webhooks, "signing_keys": rep.SigningKeys, "grant_tokens": rep.Grants,
 		}))
 	})
 	if err != nil {

@@ -99,8 +99,19 @@ func TestSealSecretsMigratesAPlaintextDatabase(t *testing.T) {
 	}
 	fs := &fixture{t: t, ctx: f.ctx, svc: svc, db: f.db, clock: f.clock, app: f.app}
 	r := fs.submit("k8s", "mallory", map[string]string{"namespace": "x"})
-	if out, err := fs.approve(r.ID, "alice"); err != nil || out.Token == "" {
+	out, err := fs.approve(r.ID, "alice")
+	if err != nil || out.Token == "" {
 		t.Fatalf("approve with the sealed signing key: %v", err)
+	}
+	// The stored token is sealed too: a copy of the file yields no live token.
+	if stored := rawColumn(t, f.db.Path(), `SELECT token FROM grants`); !tokens.IsSealed(stored) || bytes.Contains(stored, []byte(out.Token)) {
+		t.Fatal("the access token is stored in the clear")
+	}
+	if g, err := svc.Token(f.ctx, r.ID, f.app.ID); err != nil || g.Token != out.Token {
+		t.Fatalf("pick-up of a sealed token: %v", err)
+	}
+	if g, err := svc.RevealToken(f.ctx, approvals.RevealInput{ID: r.ID, Viewer: "alice", Use: approvals.TokenShown}); err != nil || g.Token != out.Token {
+		t.Fatalf("reveal of a sealed token: %v", err)
 	}
 	if again, err := svc.SealSecrets(f.ctx, "test"); err != nil || again != (approvals.SealReport{}) {
 		t.Fatalf("second run: %+v %v", again, err)

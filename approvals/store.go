@@ -136,9 +136,9 @@ type ReadTx interface {
 	TemplatesUsingRotation(rotation string) ([]string, error)
 	// Setting returns a deployment-wide setting; ok is false when unset.
 	Setting(name string) (value string, ok bool, err error)
-	// LatestGrantToken returns the newest grant's access token (ok false
-	// when no grant exists), from which an old database adopts its issuer.
-	LatestGrantToken() (token string, ok bool, err error)
+	// LatestGrant returns the newest grant, token included (ok false when
+	// no grant exists), from whose token an old database adopts its issuer.
+	LatestGrant() (g Grant, ok bool, err error)
 	// TemplateVersion returns the terms of one version of a template
 	// (ErrNotFound when that version was never recorded).
 	TemplateVersion(key string, version int) (Template, error)
@@ -226,6 +226,8 @@ type Tx interface {
 	CancelOverrides(rotation string, at time.Time) (int, error)
 	// SetWebhookSecret rewrites a hook's stored secret (sealing it).
 	SetWebhookSecret(id, secret string) error
+	// SetGrantToken rewrites a grant's stored token (sealing it).
+	SetGrantToken(id, token string) error
 	// SetSigningKeyPrivate rewrites a key's stored private bytes (sealing them).
 	SetSigningKeyPrivate(kid string, private []byte) error
 	// SetSetting stores a deployment-wide setting.

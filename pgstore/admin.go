@@ -212,17 +212,16 @@ func (t *tx) SetSetting(name, value string) error {
 	return nil
 }
 
-// LatestGrantToken returns the newest grant's token.
-func (t *tx) LatestGrantToken() (string, bool, error) {
-	var tok string
-	err := t.queryRow(`SELECT token FROM grants ORDER BY issued_at DESC, id DESC LIMIT 1`).Scan(&tok)
+// LatestGrant returns the newest grant, token included.
+func (t *tx) LatestGrant() (approvals.Grant, bool, error) {
+	g, err := scanGrant(t.queryRow(`SELECT ` + grantCols + ` FROM grants ORDER BY issued_at DESC, id DESC LIMIT 1`))
 	if errors.Is(err, pgx.ErrNoRows) {
-		return "", false, nil
+		return approvals.Grant{}, false, nil
 	}
 	if err != nil {
-		return "", false, fmt.Errorf("newest grant: %w", err)
+		return approvals.Grant{}, false, fmt.Errorf("newest grant: %w", err)
 	}
-	return tok, true, nil
+	return g, true, nil
 }
 
 // SetWebhookSecret rewrites a hook's stored secret.
@@ -241,4 +240,13 @@ func (t *tx) SetSigningKeyPrivate(kid string, private []byte) error {
 		return fmt.Errorf("store signing key %s: %w", kid, err)
 	}
 	return mustAffect(res, "signing key", kid)
+}
+
+// SetGrantToken rewrites a grant's stored token.
+func (t *tx) SetGrantToken(id, token string) error {
+	res, err := t.exec(`UPDATE grants SET token = ? WHERE id = ?`, token, id)
+	if err != nil {
+		return fmt.Errorf("store grant %s token: %w", id, err)
+	}
+	return mustAffect(res, "grant", id)
 }

@@ -270,8 +270,8 @@ func (s *suite) settings(t *testing.T) {
 		if v, ok, err := tx.Setting("issuer"); ok || v != "" || err != nil {
 			t.Errorf("unset setting: %q %v %v", v, ok, err)
 		}
-		if tok, ok, err := tx.LatestGrantToken(); ok || tok != "" || err != nil {
-			t.Errorf("newest grant of none: %q %v %v", tok, ok, err)
+		if g, ok, err := tx.LatestGrant(); ok || g.Token != "" || err != nil {
+			t.Errorf("newest grant of none: %q %v %v", g.Token, ok, err)
 		}
 		return nil
 	})
@@ -296,8 +296,8 @@ func (s *suite) settings(t *testing.T) {
 		if v, ok, err := tx.Setting("issuer"); !ok || v != "https://b" || err != nil {
 			t.Errorf("setting: %q %v %v", v, ok, err)
 		}
-		if tok, ok, err := tx.LatestGrantToken(); !ok || tok != "tok1" || err != nil {
-			t.Errorf("newest grant token: %q %v %v", tok, ok, err)
+		if g, ok, err := tx.LatestGrant(); !ok || g.Token != "tok1" || err != nil {
+			t.Errorf("newest grant token: %q %v %v", g.Token, ok, err)
 		}
 		return nil
 	})
