@@ -41,6 +41,10 @@ var (
 	ErrAuditBroken = errors.New("audit chain broken")
 	// ErrDisabled: the approver, key, application, template or rotation is disabled.
 	ErrDisabled = errors.New("disabled")
+	// ErrBadIdentity: a requester or login breaks the identity profile
+	// (a control or format character, not an RFC 8265 username). It comes
+	// wrapped with ErrInvalid.
+	ErrBadIdentity = errors.New("identifier refused")
 	// ErrLimit: an application reached one of its limits (AppLimits).
 	ErrLimit = errors.New("limit reached")
 )

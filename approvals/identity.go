@@ -25,12 +25,12 @@ func CanonicalSubject(field, s string) (string, error) {
 	}
 	for i, r := range s {
 		if bad, what := refusedRune(r); bad {
-			return "", invalidf("%s contains %s at byte %d, %s; send the user's plain identifier", field, runeName(r), i, what)
+			return "", fmt.Errorf("%w: %w: %s contains %s at byte %d, %s; send the user's plain identifier", ErrInvalid, ErrBadIdentity, field, runeName(r), i, what)
 		}
 	}
 	out, err := precis.UsernameCasePreserved.String(s)
 	if err != nil {
-		return "", invalidf("%s %q is not a valid identifier (RFC 8265 username: letters, digits and printable symbols, no spaces): %v", field, s, err)
+		return "", fmt.Errorf("%w: %w: %s %q is not a valid identifier (RFC 8265 username: letters, digits and printable symbols, no spaces): %v", ErrInvalid, ErrBadIdentity, field, s, err)
 	}
 	if len(out) > MaxRequesterLen {
 		return "", invalidf("%s is %d bytes; at most %d", field, len(out), MaxRequesterLen)

@@ -748,6 +748,10 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 		status = http.StatusNotFound
 	case errors.Is(err, approvals.ErrNotPending), errors.Is(err, approvals.ErrExpired), errors.Is(err, approvals.ErrConflict):
 		status = http.StatusConflict
+	case errors.Is(err, approvals.ErrBadIdentity):
+		// The token's sub is not an identifier jitdesk accepts: a bad
+		// request, whose detail names the character.
+		status = http.StatusBadRequest
 	case errors.Is(err, approvals.ErrInvalid):
 		status = http.StatusUnprocessableEntity
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
