@@ -11,19 +11,26 @@ import (
 )
 
 // Deployment set-up: init and the stored settings. (Declarative policy
-// files — `apply` and `export` — will sit beside these.)
+// files — `apply` and `export` — are in policy.go.)
 
 func newInitCmd(g *globals) *cobra.Command {
 	return &cobra.Command{
 		Use:   "init [--issuer URL]",
-		Short: "Create the database, the first signing key and the deployment's issuer (safe to run again)",
+		Short: "Create the database, its master key file, the first signing key and the deployment's issuer (safe to run again)",
 		Long: `Creates the database and its first EdDSA signing key, and stores the
 deployment's one issuer: --issuer, else $JITDESK_ISSUER, else ` + approvals.DefaultIssuer + `.
 Every later command uses the stored issuer and refuses a --issuer or
-$JITDESK_ISSUER that disagrees (change it with "jitdesk config set issuer URL").`,
+$JITDESK_ISSUER that disagrees (change it with "jitdesk config set issuer URL").
+
+The database's secrets (application and webhook secrets, signing keys) are
+sealed with a master key kept outside it: $` + masterKeyEnv + ` when set, else the
+key file beside the database (the database file's name with ` + masterKeySuffix + ` added,
+mode 0600), which init creates; --master-key-file PATH puts it elsewhere.
+Back the key up separately from the database: without it the secrets in the
+database cannot be used, and a copy of the database alone gives none away.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			svc, db, err := g.openStore(true)
+			svc, db, key, err := g.openStoreKey(true)
 			if err != nil {
 				return err
 			}
@@ -53,12 +60,28 @@ $JITDESK_ISSUER that disagrees (change it with "jitdesk config set issuer URL").
 				}
 			}
 			if g.json {
-				return g.printJSON(map[string]any{"db": db.Path(), "created_key": created, "issuer": issuer})
+				mk := map[string]any{"source": "env", "env": masterKeyEnv, "key_id": key.sealer.KeyID()}
+				if key.file != "" {
+					mk = map[string]any{"source": "file", "file": key.file, "created": key.created, "key_id": key.sealer.KeyID()}
+				}
+				return g.printJSON(map[string]any{"db": db.Path(), "created_key": created, "issuer": issuer, "master_key": mk})
 			}
 			if created {
 				g.say("initialised %s with a new EdDSA signing key; issuer %s\n", db.Path(), issuer)
 			} else {
 				g.say("%s is already initialised; issuer %s\n", db.Path(), issuer)
+			}
+			switch {
+			case key.created:
+				g.say("created the master key file %s (mode 0600): it seals the database's secrets. "+
+					"Back it up separately from the database: without it the secrets in the database cannot be used.\n", key.file)
+				if key.sealed != (approvals.SealReport{}) {
+					g.say("sealed %s of this database (made before secrets were sealed) with it\n", sealedCounts(key.sealed))
+				}
+			case key.file != "":
+				g.say("master key file %s (back it up separately from the database)\n", key.file)
+			default:
+				g.say("the database's secrets are sealed with the master key in $%s: keep a copy of it separately from the database; without it the secrets in the database cannot be used\n", masterKeyEnv)
 			}
 			return nil
 		},

@@ -25,7 +25,7 @@ type completer func(ctx context.Context, svc *approvals.Service, args []string, 
 // A completion never prints an error: it offers nothing instead.
 func (g *globals) withDB(c completer) cobra.CompletionFunc {
 	return func(_ *cobra.Command, args []string, prefix string) ([]string, cobra.ShellCompDirective) {
-		svc, db, err := g.openStore(false)
+		svc, db, err := g.openUnsealed()
 		if err != nil {
 			return nil, cobra.ShellCompDirectiveNoFileComp
 		}

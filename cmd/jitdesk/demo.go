@@ -8,7 +8,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/jitdesk/jitdesk/approvals"
 	"github.com/jitdesk/jitdesk/demo"
 	"github.com/jitdesk/jitdesk/store"
 )
@@ -41,7 +40,7 @@ notifications, as everywhere.`,
 			if err := needTerminal(cmd); err != nil {
 				return err
 			}
-			path := g.db
+			path, keys := g.db, g
 			if path == "" {
 				dir, err := os.MkdirTemp("", "jitdesk-demo-")
 				if err != nil {
@@ -49,6 +48,11 @@ notifications, as everywhere.`,
 				}
 				defer os.RemoveAll(dir)
 				path = filepath.Join(dir, "demo.db")
+				// The throwaway database gets a throwaway key, in the
+				// folder removed with it, whatever key the shell names.
+				k := *g
+				k.keyFile = path + masterKeySuffix
+				keys = &k
 			}
 			if _, err := os.Stat(path); err == nil {
 				return fmt.Errorf("%s already exists: the demo builds a fresh database; pass a new --db path", path)
@@ -58,9 +62,12 @@ notifications, as everywhere.`,
 				return err
 			}
 			defer db.Close()
-			svc := approvals.New(db, approvals.Options{Issuer: g.issuerValue()})
 			ctx, cancel := consoleContext(cmd.Context())
 			defer cancel()
+			svc, _, err := keys.openSealed(ctx, db, path, true)
+			if err != nil {
+				return err
+			}
 			if _, err := svc.SetIssuer(ctx, operator(), g.issuerValue()); err != nil {
 				return err
 			}

@@ -11,6 +11,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/jitdesk/jitdesk/policy"
 	"github.com/jitdesk/jitdesk/ui"
 )
 
@@ -32,7 +33,11 @@ func run(args []string) int {
 	code, msg, hint := 1, err.Error(), ""
 	var ue usageError
 	var ex exitError
+	var pe *policy.Error
 	switch {
+	case errors.As(err, &pe):
+		reportProblems(g.errOut, asJSON, pe)
+		return 1
 	case errors.As(err, &ue):
 		code, hint = 2, "jitdesk"+ue.cmd+" --help"
 	case errors.As(err, &ex):
@@ -75,6 +80,24 @@ func reportError(w io.Writer, asJSON bool, code int, msg, hint string) {
 	}
 	if hint != "" {
 		fmt.Fprintf(w, "(see: %s)\n", hint)
+	}
+}
+
+// reportProblems writes a refused policy file's problems to stderr, each
+// on its own inert line as `jitdesk: file:line: object: message — hint`,
+// or under --json one object {"error", "exit_code", "problems"}.
+func reportProblems(w io.Writer, asJSON bool, pe *policy.Error) {
+	if asJSON {
+		b, _ := json.Marshal(map[string]any{
+			"error":     fmt.Sprintf("the policy has %s", plural(len(pe.Problems), "problem")),
+			"exit_code": 1,
+			"problems":  pe.Problems,
+		})
+		w.Write(append(inertJSON(b), '\n'))
+		return
+	}
+	for _, p := range pe.Problems {
+		fmt.Fprintf(w, "jitdesk: %s\n", ui.Inert(p.String()))
 	}
 }
 

@@ -24,11 +24,12 @@ import (
 
 // globals are the flags every command shares, and where output goes.
 type globals struct {
-	db     string
-	issuer string
-	json   bool
-	out    io.Writer // stdout
-	errOut io.Writer // stderr: progress, warnings and errors
+	db      string
+	issuer  string
+	keyFile string // --master-key-file
+	json    bool
+	out     io.Writer // stdout
+	errOut  io.Writer // stderr: progress, warnings and errors
 }
 
 func newRootCmd() *cobra.Command {
@@ -55,6 +56,7 @@ Run with no command to open the console (same as "jitdesk console").`,
 	root.PersistentFlags().StringVar(&g.db, "db", "", "database file (default $JITDESK_DB, else $XDG_DATA_HOME/jitdesk/jitdesk.db)")
 	root.PersistentFlags().StringVar(&g.issuer, "issuer", "", "the deployment's token issuer `URL` (iss, and the aud of intake tokens): init stores it (default $JITDESK_ISSUER, else "+approvals.DefaultIssuer+"); "+
 		"other commands refuse one that disagrees with the stored issuer (change that with: jitdesk config set issuer URL)")
+	root.PersistentFlags().StringVar(&g.keyFile, "master-key-file", "", "the master key file (`PATH`) that seals the database's secrets; given, it is used even if $"+masterKeyEnv+" is set (default: $"+masterKeyEnv+" if set, else the database file's name with "+masterKeySuffix+" added, beside it)")
 	root.PersistentFlags().BoolVar(&g.json, "json", false, "print machine-readable JSON (errors too, on stderr)")
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return usageError{cmd: strings.TrimPrefix(c.CommandPath(), "jitdesk"), err: err}
@@ -67,7 +69,7 @@ Run with no command to open the console (same as "jitdesk console").`,
 		newRequestCmd(g), newApproveCmd(g), newDenyCmd(g), newRevokeCmd(g),
 		newTokenCmd(g), newVerifyCmd(g), newKeysCmd(g), newJWKSCmd(g), newAuditCmd(g),
 		newDemoCmd(g), consoleCmd, newServeCmd(g), newOnCallCmd(g), newBreakGlassCmd(g),
-		newWebhookCmd(g), newSignatureCmd(g),
+		newWebhookCmd(g), newSignatureCmd(g), newApplyCmd(g), newExportCmd(g),
 	)
 	wrapArgs(root)
 	registerCompletions(g, root)
@@ -160,22 +162,57 @@ func (g *globals) issuerValue() string {
 }
 
 // openStore opens (or with create, creates) the database and a Service
-// over it without settling the issuer: init and completion use it.
-// Commands other than init refuse to create a database silently: a typo
-// in --db would otherwise look like an empty system.
+// over it, sealed with the master key, without settling the issuer: init
+// and config set use it. Commands other than init refuse to create a
+// database silently: a typo in --db would otherwise look like an empty
+// system.
 func (g *globals) openStore(create bool) (*approvals.Service, *store.DB, error) {
+	svc, db, key, err := g.openStoreKey(create)
+	if err != nil {
+		return nil, nil, err
+	}
+	g.announce(key)
+	return svc, db, nil
+}
+
+// openStoreKey is openStore that also says which master key it used and
+// what opening did with it, announcing nothing (init reports it itself).
+func (g *globals) openStoreKey(create bool) (*approvals.Service, *store.DB, masterKey, error) {
+	path, err := g.dbPath()
+	if err != nil {
+		return nil, nil, masterKey{}, err
+	}
+	_, statErr := os.Stat(path)
+	isNew := os.IsNotExist(statErr)
+	if isNew && !create {
+		return nil, nil, masterKey{}, fmt.Errorf("no database at %s: run `jitdesk init` first (or pass --db PATH)", path)
+	}
+	db, err := store.Open(path)
+	if err != nil {
+		return nil, nil, masterKey{}, fmt.Errorf("open %s: %w", path, err)
+	}
+	svc, key, err := g.openSealed(context.Background(), db, path, isNew)
+	if err != nil {
+		db.Close()
+		return nil, nil, masterKey{}, err
+	}
+	return svc, db, key, nil
+}
+
+// openUnsealed opens the existing database without a master key and
+// without writing: shell completion uses it, which reads no secrets and
+// must neither create a key file nor print.
+func (g *globals) openUnsealed() (*approvals.Service, *store.DB, error) {
 	path, err := g.dbPath()
 	if err != nil {
 		return nil, nil, err
 	}
-	if !create {
-		if _, err := os.Stat(path); os.IsNotExist(err) {
-			return nil, nil, fmt.Errorf("no database at %s: run `jitdesk init` first (or pass --db PATH)", path)
-		}
+	if _, err := os.Stat(path); err != nil {
+		return nil, nil, err
 	}
 	db, err := store.Open(path)
 	if err != nil {
-		return nil, nil, fmt.Errorf("open %s: %w", path, err)
+		return nil, nil, err
 	}
 	return approvals.New(db, approvals.Options{Issuer: g.issuerValue()}), db, nil
 }
