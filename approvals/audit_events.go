@@ -56,6 +56,7 @@ const (
 	ActionWebhookRemoved     AuditAction = "webhook.removed"
 	ActionIssuerSet          AuditAction = "config.issuer_set"
 	ActionSecretsSealed      AuditAction = "config.secrets_sealed"
+	ActionSharedSecret       AuditAction = "config.shared_secret_created"
 )
 
 // AuditRecord is the typed content of one audit event: what it records,

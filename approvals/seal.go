@@ -92,6 +92,21 @@ func (s *Service) SealSecrets(ctx context.Context, actor string) (SealReport, er
 		if ok && id != s.sealer.KeyID() {
 			return fmt.Errorf("%w: this database was sealed with master key %s, but the key given is %s: use the key file made with it (or its $JITDESK_MASTER_KEY)", ErrSealed, id, s.sealer.KeyID())
 		}
+		if !ok {
+			// No key recorded: values sealed already (by a key whose record
+			// was lost) must open with this one before it is recorded.
+			keys, err := tx.SigningKeys()
+			if err != nil {
+				return err
+			}
+			for _, k := range keys {
+				if tokens.IsSealed(k.Private) {
+					if _, err := s.unseal(sealSigningKey, k.Kid, k.Private); err != nil {
+						return fmt.Errorf("%w: signing key %s is sealed with another master key than the one given (%s)", ErrSealed, k.Kid, s.sealer.KeyID())
+					}
+				}
+			}
+		}
 		for after := ""; ; {
 			page, err := tx.Applications(after, 500)
 			if err != nil {
@@ -202,4 +217,71 @@ func (s *Service) SealSecrets(ctx context.Context, actor string) (SealReport, er
 		return SealReport{}, fmt.Errorf("seal secrets: %w", err)
 	}
 	return rep, nil
+}
+
+// SealedWith returns the id of the master key the database's secrets are
+// sealed with (ok false when none was recorded yet).
+func (s *Service) SealedWith(ctx context.Context) (keyID string, ok bool, err error) {
+	err = s.store.View(ctx, func(tx ReadTx) error {
+		keyID, ok, err = tx.Setting(masterKeySetting)
+		return err
+	})
+	return keyID, ok, err
+}
+
+// sharedSecretPrefix names deployment-wide secrets kept in settings.
+const sharedSecretPrefix = "secret:"
+
+// SharedSecret returns the deployment-wide secret called name (the SSH
+// host key, the audit checkpoint key), sealed in the database so that
+// every node finds the same one with only the connection string and the
+// master key; the first caller makes it with create. Racing first callers
+// agree: the one that commits first wins and the others read its value.
+func (s *Service) SharedSecret(ctx context.Context, name string, create func() ([]byte, error)) ([]byte, error) {
+	if s.sealer == nil {
+		return nil, fmt.Errorf("%w: the shared secret %s needs the master key", ErrSealed, name)
+	}
+	key := sharedSecretPrefix + name
+	read := func(tx ReadTx) ([]byte, bool, error) {
+		v, ok, err := tx.Setting(key)
+		if err != nil || !ok {
+			return nil, ok, err
+		}
+		plain, err := s.unseal("shared-secret", name, []byte(v))
+		return plain, true, err
+	}
+	var out []byte
+	err := s.store.View(ctx, func(tx ReadTx) error {
+		v, ok, err := read(tx)
+		if ok {
+			out = v
+		}
+		return err
+	})
+	if err != nil || out != nil {
+		return out, err
+	}
+	fresh, err := create()
+	if err != nil {
+		return nil, fmt.Errorf("make shared secret %s: %w", name, err)
+	}
+	err = s.store.Update(ctx, func(tx Tx) error {
+		if v, ok, err := read(tx); err != nil || ok {
+			out = v
+			return err
+		}
+		sealed, err := s.seal("shared-secret", name, fresh)
+		if err != nil {
+			return err
+		}
+		if err := tx.SetSetting(key, string(sealed)); err != nil {
+			return err
+		}
+		out = fresh
+		return s.audit(tx, s.Now(), SystemIssuer, NewConfigChange(ActionSharedSecret, name, nil, map[string]any{"created": name}))
+	})
+	if err != nil {
+		return nil, fmt.Errorf("shared secret %s: %w", name, err)
+	}
+	return out, nil
 }

@@ -111,8 +111,13 @@ func uriPath(path string) string {
 // writeDSN begins every transaction IMMEDIATE: the write lock is taken at
 // BEGIN, where busy_timeout applies, rather than at the first write of a
 // read-then-write transaction, where SQLite must fail with SQLITE_BUSY to
-// avoid a deadlock.
-func writeDSN(path string) string { return dsn(path, "_txlock=immediate") }
+// avoid a deadlock. secure_delete zeroes what is deleted or overwritten
+// (a plaintext secret replaced by its sealed form leaves no copy in free
+// pages); journal_size_limit lets the WAL shrink back after a burst
+// instead of staying at its high-water mark.
+func writeDSN(path string) string {
+	return dsn(path, "_txlock=immediate", "_pragma=secure_delete(1)", "_pragma=journal_size_limit(67108864)")
+}
 
 // readDSN refuses writes on the read pool, so a write that slipped into a
 // View fails loudly instead of bypassing the single writer.
