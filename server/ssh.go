@@ -622,6 +622,10 @@ func (s *SSHServer) farewell(next ssh.Handler) ssh.Handler {
 		if st, ok := sess.Context().Value(stateKey).(*sessionState); ok {
 			if why := st.why(); why != "" {
 				_, _ = io.WriteString(sess, "\r\njitdesk: "+why+"\r\n")
+				// A non-zero exit status tells a wrapper script that the
+				// server ended the session, not the approver.
+				_ = sess.Exit(1)
+				return
 			}
 		}
 		next(sess)
