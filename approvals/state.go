@@ -55,6 +55,21 @@ func (d Detail) Decision() *DecisionRecord {
 	return rec
 }
 
+// GrantSummary is what a list shows of a request's grant.
+type GrantSummary struct {
+	ID         string
+	ExpiresAt  time.Time
+	RevokedAt  time.Time
+	RevokedBy  string
+	BreakGlass bool
+	ReviewedAt time.Time
+}
+
+// StateAt is the summarised grant's state at now.
+func (g GrantSummary) StateAt(now time.Time) GrantState {
+	return Grant{ExpiresAt: g.ExpiresAt, RevokedAt: g.RevokedAt}.StateAt(now)
+}
+
 // GrantState is what a grant is at a moment: active, expired or revoked.
 type GrantState string
 

@@ -259,6 +259,11 @@ type Request struct {
 	TemplateTitle string
 	TemplateType  TemplateType
 	AppName       string
+	// Quorum is the template's approvals needed (its current version's).
+	Quorum int
+	// Grant summarises the request's grant once approved (nil before),
+	// so lists show its state without reading it row by row.
+	Grant *GrantSummary
 }
 
 // Review is one approver's decision on a request.

@@ -4,8 +4,10 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -15,7 +17,9 @@ import (
 
 const requestCols = `r.id, r.template_key, r.app_id, r.requester, r.reason, r.metadata, r.ttl_ms, r.created_at, r.expires_at,
 	r.status, r.decided_at, r.decided_by, r.approvals, t.title, t.type, a.name, r.escalation,
-	r.requester_identity, r.template_version, r.decided_comment`
+	r.requester_identity, r.template_version, r.decided_comment, t.quorum,
+	(SELECT g.id || '|' || g.expires_at || '|' || COALESCE(g.revoked_at, '') || '|' || g.break_glass || '|' || COALESCE(g.reviewed_at, '') || '|' || COALESCE(g.revoked_by, '')
+		FROM grants g WHERE g.request_id = r.id)`
 
 // requestFrom joins what lists show beside a request. The joins are on
 // primary keys, one lookup per row returned, and the planner keeps requests
@@ -27,12 +31,17 @@ func scanRequest(s interface{ Scan(...any) error }) (approvals.Request, error) {
 	var md, status, typ string
 	var ttl, created, expires int64
 	var decided sql.NullInt64
-	var by sql.NullString
+	var by, grant sql.NullString
 	err := s.Scan(&r.ID, &r.TemplateKey, &r.AppID, &r.Requester, &r.Reason, &md, &ttl, &created, &expires,
 		&status, &decided, &by, &r.Approvals, &r.TemplateTitle, &typ, &r.AppName, &r.Escalation,
-		&r.RequesterIdentity, &r.TemplateVersion, &r.DecidedComment)
+		&r.RequesterIdentity, &r.TemplateVersion, &r.DecidedComment, &r.Quorum, &grant)
 	if err != nil {
 		return r, err
+	}
+	if grant.Valid {
+		if r.Grant, err = parseGrantSummary(grant.String); err != nil {
+			return r, fmt.Errorf("grant of request %s: %w", r.ID, err)
+		}
 	}
 	r.TTL, r.CreatedAt, r.ExpiresAt = msDur(ttl), fromMS(created), fromMS(expires)
 	r.Status, r.TemplateType = approvals.Status(status), approvals.TemplateType(typ)
@@ -482,4 +491,35 @@ func (t *tx) DuePending(now time.Time, limit int) ([]approvals.Request, error) {
 		return nil, fmt.Errorf("due requests: %w", err)
 	}
 	return collectRequests(rows)
+}
+
+// parseGrantSummary reads the grant facts a list row carries (see
+// requestCols): id|expires|revoked|break_glass|reviewed|revoked_by, the
+// last one free text and so last.
+func parseGrantSummary(s string) (*approvals.GrantSummary, error) {
+	f := strings.SplitN(s, "|", 6)
+	if len(f) != 6 {
+		return nil, fmt.Errorf("grant summary %q has %d fields", s, len(f))
+	}
+	num := func(v string) (int64, error) {
+		if v == "" {
+			return 0, nil
+		}
+		return strconv.ParseInt(v, 10, 64)
+	}
+	exp, err1 := num(f[1])
+	rev, err2 := num(f[2])
+	bg, err3 := num(f[3])
+	rv, err4 := num(f[4])
+	if err := errors.Join(err1, err2, err3, err4); err != nil {
+		return nil, fmt.Errorf("grant summary %q: %w", s, err)
+	}
+	g := &approvals.GrantSummary{ID: f[0], ExpiresAt: fromMS(exp), BreakGlass: bg != 0, RevokedBy: f[5]}
+	if rev != 0 {
+		g.RevokedAt = fromMS(rev)
+	}
+	if rv != 0 {
+		g.ReviewedAt = fromMS(rv)
+	}
+	return g, nil
 }
