@@ -18,6 +18,7 @@ const maxIntakeBatch = 128
 // intakeJob is one application submission waiting for a shared commit.
 type intakeJob struct {
 	token string
+	proof IntakeProof // when ok, the token was verified already: only its jti is burned
 	in    NewRequest
 	res   chan intakeResult
 }
@@ -43,11 +44,27 @@ type intakeBatcher struct {
 // The requester is the token's sub and the application its iss; in.AppID and
 // in.Requester are ignored.
 func (s *Service) SubmitIntake(ctx context.Context, token string, in NewRequest) (Request, Caller, error) {
+	return s.submitJob(ctx, &intakeJob{token: token, in: in, res: make(chan intakeResult, 1)})
+}
+
+// SubmitIntakeProof stores the request an already verified intake token
+// asks for (see VerifyIntakeToken): the group-committed writer burns the
+// token's jti and stores the request, without verifying the signature
+// again — the writer is the bottleneck of intake, so the HTTP goroutines do
+// the verification.
+func (s *Service) SubmitIntakeProof(ctx context.Context, p IntakeProof, in NewRequest) (Request, error) {
+	if !p.ok {
+		return Request{}, fmt.Errorf("%w: no verified intake token", ErrUnauthenticated)
+	}
+	r, _, err := s.submitJob(ctx, &intakeJob{proof: p, in: in, res: make(chan intakeResult, 1)})
+	return r, err
+}
+
+func (s *Service) submitJob(ctx context.Context, job *intakeJob) (Request, Caller, error) {
 	s.intake.once.Do(func() {
 		s.intake.jobs = make(chan *intakeJob, 4*maxIntakeBatch)
 		go s.runIntake()
 	})
-	job := &intakeJob{token: token, in: in, res: make(chan intakeResult, 1)}
 	select {
 	case s.intake.jobs <- job:
 	case <-ctx.Done():
@@ -117,7 +134,13 @@ func (s *Service) commitIntake(batch []*intakeJob) {
 func (s *Service) intakeOne(c *batchReads, j *intakeJob) (intakeResult, error) {
 	tx := c.tx
 	now := s.Now()
-	caller, err := s.authenticate(tx, c.application, j.token, now)
+	var caller Caller
+	var err error
+	if j.proof.ok {
+		caller, err = s.burnProof(tx, c.application, j.proof, now)
+	} else {
+		caller, err = s.authenticate(tx, c.application, j.token, now)
+	}
 	if err != nil {
 		return intakeResult{}, err
 	}
@@ -255,13 +278,25 @@ func PrintedSecret(secret []byte, format string) string {
 	return string(secret)
 }
 
-// IntakeCaller verifies an intake token (signature, claims, subject)
+// IntakeProof is an intake token VerifyIntakeToken verified (signature,
+// claims, subject), not yet burned. Only this package makes one.
+type IntakeProof struct {
+	caller Caller
+	jti    string
+	exp    time.Time
+	ok     bool
+}
+
+// Caller is the application and user the proven token speaks for.
+func (p IntakeProof) Caller() Caller { return p.caller }
+
+// VerifyIntakeToken verifies an intake token (signature, claims, subject)
 // without burning its jti, so the HTTP layer can apply the calling
-// application's limits before the request joins the writer; SubmitIntake
-// verifies it again and burns the jti. It returns the caller and the
-// application's limits (zero fields = defaults; see AppLimits.Effective).
-func (s *Service) IntakeCaller(ctx context.Context, token string) (Caller, AppLimits, error) {
-	var c Caller
+// application's limits before the request joins the writer, and then hand
+// the proof to SubmitIntakeProof or BurnIntake. It returns the application's
+// limits too (zero fields = defaults; see AppLimits.Effective).
+func (s *Service) VerifyIntakeToken(ctx context.Context, token string) (IntakeProof, AppLimits, error) {
+	var p IntakeProof
 	var limits AppLimits
 	err := s.store.View(ctx, func(tx ReadTx) error {
 		var app Application
@@ -273,10 +308,56 @@ func (s *Service) IntakeCaller(ctx context.Context, token string) (Caller, AppLi
 		if err != nil {
 			return err
 		}
-		c, limits = Caller{AppID: claims.Issuer, Subject: claims.Subject}, app.Limits
+		p = IntakeProof{caller: Caller{AppID: claims.Issuer, Subject: claims.Subject}, jti: claims.ID, exp: claims.ExpiresAt.Time, ok: true}
+		limits = app.Limits
 		return nil
 	})
-	return c, limits, err
+	return p, limits, err
+}
+
+// IntakeCaller is VerifyIntakeToken for callers that need only who calls.
+func (s *Service) IntakeCaller(ctx context.Context, token string) (Caller, AppLimits, error) {
+	p, limits, err := s.VerifyIntakeToken(ctx, token)
+	return p.caller, limits, err
+}
+
+// BurnIntake records a verified token's jti, so the token can never be
+// used again (ErrUnauthenticated wrapping ErrReplay when it already was).
+func (s *Service) BurnIntake(ctx context.Context, p IntakeProof) error {
+	if !p.ok {
+		return fmt.Errorf("%w: no verified intake token", ErrUnauthenticated)
+	}
+	err := s.store.Update(ctx, func(tx Tx) error {
+		_, err := s.burnProof(tx, tx.Application, p, s.Now())
+		return err
+	})
+	var abort errAbortBatch
+	if errors.As(err, &abort) {
+		return abort.err
+	}
+	return err
+}
+
+// burnProof burns a proof's jti in tx, once the application is still there
+// and enabled (it may have been disabled since the proof was made).
+func (s *Service) burnProof(tx Tx, application func(string) (Application, error), p IntakeProof, now time.Time) (Caller, error) {
+	app, err := application(p.caller.AppID)
+	if err != nil {
+		return Caller{}, fmt.Errorf("%w: the application is gone", ErrUnauthenticated)
+	}
+	if app.Disabled {
+		return Caller{}, fmt.Errorf("%w: %w: application %s is disabled; an operator can enable it (jitdesk app enable %s)", ErrUnauthenticated, ErrDisabled, app.ID, app.Name)
+	}
+	if !now.Before(p.exp.Add(30 * time.Second)) {
+		return Caller{}, fmt.Errorf("%w: the intake token expired while waiting; sign a fresh one", ErrUnauthenticated)
+	}
+	if err := tx.UseIntakeJTI(p.caller.AppID, p.jti, p.exp, now); err != nil {
+		if errors.Is(err, ErrReplay) {
+			return Caller{}, fmt.Errorf("%w: %w: jti %q was already used; sign a fresh token per call", ErrUnauthenticated, ErrReplay, p.jti)
+		}
+		return Caller{}, errAbortBatch{err}
+	}
+	return p.caller, nil
 }
 
 // AuthenticateClient checks RFC 6749 client credentials (HTTP Basic with

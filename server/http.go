@@ -322,14 +322,16 @@ func (a *API) create(w http.ResponseWriter, r *http.Request, tok string) {
 	if status != 0 {
 		// Burn the token (a replay is 401) before saying what was wrong
 		// with the body.
-		if _, err := a.svc.AuthenticateIntake(r.Context(), tok); err != nil {
+		if err := a.svc.BurnIntake(r.Context(), c.proof); err != nil {
 			a.fail(w, r, err)
 			return
 		}
 		problem(w, status, msg)
 		return
 	}
-	req, _, err := a.svc.SubmitIntake(r.Context(), tok, in)
+	// Verified in this goroutine already (intakeCall): the writer only
+	// burns the jti and stores the request.
+	req, err := a.svc.SubmitIntakeProof(r.Context(), c.proof, in)
 	note(r).app = c.AppID
 	if err != nil {
 		a.fail(w, r, err)

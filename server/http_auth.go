@@ -17,6 +17,9 @@ import (
 type call struct {
 	approvals.Caller
 	limits approvals.AppLimits
+	// proof is the verified, not yet burned intake token (zero for
+	// client-credential calls).
+	proof approvals.IntakeProof
 }
 
 // withBearer checks the Authorization header (refusing oversized headers
@@ -67,12 +70,12 @@ func bearer(r *http.Request) (string, int, string) {
 // intakeCall verifies an intake token without burning it and applies the
 // application's rate. On refusal it has answered and returns false.
 func (a *API) intakeCall(w http.ResponseWriter, r *http.Request, tok string) (call, bool) {
-	caller, limits, err := a.svc.IntakeCaller(r.Context(), tok)
+	proof, limits, err := a.svc.VerifyIntakeToken(r.Context(), tok)
 	if err != nil {
 		a.fail(w, r, err)
 		return call{}, false
 	}
-	c := call{Caller: caller, limits: limits.Effective(a.maxWaiters)}
+	c := call{Caller: proof.Caller(), limits: limits.Effective(a.maxWaiters), proof: proof}
 	note(r).app = c.AppID
 	return c, a.allowRate(w, r, c)
 }
@@ -99,7 +102,7 @@ func (a *API) authed(h func(w http.ResponseWriter, r *http.Request, c call)) htt
 		if !ok {
 			return
 		}
-		if _, err := a.svc.AuthenticateIntake(r.Context(), tok); err != nil {
+		if err := a.svc.BurnIntake(r.Context(), c.proof); err != nil {
 			a.fail(w, r, err)
 			return
 		}

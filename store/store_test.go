@@ -797,7 +797,7 @@ func TestFilterTreatsPercentAndUnderscoreLiterally(t *testing.T) {
 // queryPlan returns EXPLAIN QUERY PLAN of the list query for q.
 func queryPlan(t testing.TB, db *DB, q approvals.RequestQuery) string {
 	t.Helper()
-	clause, args := listSQL(q, false, "")
+	clause, args := listSQL(q, false, "", nil)
 	rows, err := db.read.Query(`EXPLAIN QUERY PLAN SELECT `+requestCols+clause, args...)
 	if err != nil {
 		t.Fatal(err)
@@ -834,7 +834,7 @@ func TestListQueriesUseIndexesWithoutSorting(t *testing.T) {
 		"needs me":           {approvals.RequestQuery{Scope: approvals.ScopePending, EligibleFor: "alice"}, "requests_by_status_created"},
 		"needs me next page": {approvals.RequestQuery{Scope: approvals.ScopePending, EligibleFor: "alice", After: cur}, "requests_by_status_created"},
 		"needs me on call":   {approvals.RequestQuery{Scope: approvals.ScopePending, EligibleFor: "alice", OnCall: []string{"r1", "r2"}}, "requests_by_status_created"},
-		"pending filtered":   {approvals.RequestQuery{Scope: approvals.ScopePending, Filter: "x"}, "requests_by_status_created"},
+		"pending filtered":   {approvals.RequestQuery{Scope: approvals.ScopePending, Filter: "x"}, "requests_pending_search"},
 		"requester history":  {approvals.RequestQuery{Scope: approvals.ScopeAll, Requester: "alice"}, "requests_by_requester"},
 	} {
 		p := queryPlan(t, db, c.q)

@@ -33,6 +33,9 @@ type tx struct {
 
 	// reviews memoises Reviews per request for this transaction.
 	reviews map[string][]approvals.Review
+	// jtisPruned: expired replay ids were pruned in this transaction
+	// already (once per intake batch is enough).
+	jtisPruned bool
 
 	// The audit head after this transaction's last append: the transaction
 	// holds the write lock, so nobody else can move it meanwhile.
@@ -662,10 +665,11 @@ func (t *tx) RevokeGrant(id string, at time.Time, by, reason string) error {
 
 // --- intake jtis
 
-// jtiPrune bounds how many expired replay records one intake removes, so a
-// backlog never makes a single request slow; steady intake keeps up with
-// expiry because each insert removes up to this many.
-const jtiPrune = 100
+// jtiPrune bounds how many expired replay records one transaction removes
+// (once per transaction: an intake batch shares it), so a backlog never
+// makes a single commit slow; steady intake keeps up with expiry because a
+// batch adds at most 128 and removes up to this many.
+const jtiPrune = 300
 
 // jtiKeep is how long past its exp a record is kept. It must exceed the
 // clock-skew leeway intake verification allows on exp (30 s), or a token
@@ -679,6 +683,10 @@ func (t *tx) UseIntakeJTI(appID, jti string, exp, now time.Time) error {
 	if err != nil {
 		return dbErr(fmt.Sprintf("record intake jti %q of application %s", jti, appID), err, approvals.ErrReplay)
 	}
+	if t.jtisPruned {
+		return nil
+	}
+	t.jtisPruned = true
 	// rowid subquery because DELETE … LIMIT is a compile-time option of
 	// SQLite (and absent from PostgreSQL); the exp index serves it.
 	_, err = t.exec(`DELETE FROM intake_jtis WHERE rowid IN (SELECT rowid FROM intake_jtis WHERE exp < ? ORDER BY exp LIMIT ?)`, ms(now.Add(-jtiKeep)), jtiPrune)
