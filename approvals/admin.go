@@ -549,8 +549,9 @@ func (s *Service) UpdateRotation(ctx context.Context, actor, name string, u Rota
 			}
 			r.Shift, changed["shift"] = *u.Shift, FormatDuration(*u.Shift)
 		}
-		if u.Start != nil && !u.Start.Equal(r.Start) {
-			r.Start, changed["start"] = u.Start.UTC(), u.Start.UTC().Format(time.RFC3339)
+		if start := u.Start; start != nil && !start.UTC().Truncate(time.Millisecond).Equal(r.Start) {
+			r.Start = start.UTC().Truncate(time.Millisecond) // as the store keeps it
+			changed["start"] = auditTime(r.Start)
 		}
 		out = r
 		if len(changed) == 0 {

@@ -107,6 +107,8 @@ func (s *Service) AddRotation(ctx context.Context, actor string, r Rotation) err
 	if r.Start.IsZero() {
 		return invalidf("rotation %s: --start is required", r.Name)
 	}
+	// The store keeps milliseconds; the audited state must be what is kept.
+	r.Start = r.Start.UTC().Truncate(time.Millisecond)
 	r.CreatedAt = s.Now()
 	err := s.store.Update(ctx, func(tx Tx) error {
 		if _, err := tx.Rotation(r.Name, r.CreatedAt); err == nil {

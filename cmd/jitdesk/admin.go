@@ -7,7 +7,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/jitdesk/jitdesk/approvals"
-	"github.com/jitdesk/jitdesk/store"
 )
 
 // Deployment set-up: init and the stored settings. (Declarative policy
@@ -64,12 +63,12 @@ database cannot be used, and a copy of the database alone gives none away.`,
 				if key.file != "" {
 					mk = map[string]any{"source": "file", "file": key.file, "created": key.created, "key_id": key.sealer.KeyID()}
 				}
-				return g.printJSON(map[string]any{"db": db.Path(), "created_key": created, "issuer": issuer, "master_key": mk})
+				return g.printJSON(map[string]any{"db": db.Name(), "created_key": created, "issuer": issuer, "master_key": mk})
 			}
 			if created {
-				g.say("initialised %s with a new EdDSA signing key; issuer %s\n", db.Path(), issuer)
+				g.say("initialised %s with a new EdDSA signing key; issuer %s\n", db.Name(), issuer)
 			} else {
-				g.say("%s is already initialised; issuer %s\n", db.Path(), issuer)
+				g.say("%s is already initialised; issuer %s\n", db.Name(), issuer)
 			}
 			switch {
 			case key.created:
@@ -95,15 +94,15 @@ func newConfigCmd(g *globals) *cobra.Command {
 		Short: "Print the stored settings",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return g.withService(func(ctx context.Context, svc *approvals.Service, db *store.DB) error {
+			return g.withService(func(ctx context.Context, svc *approvals.Service, db database) error {
 				issuer, err := svc.StoredIssuer(ctx)
 				if err != nil {
 					return err
 				}
 				if g.json {
-					return g.printJSON(map[string]any{"db": db.Path(), "issuer": issuer})
+					return g.printJSON(map[string]any{"db": db.Name(), "issuer": issuer})
 				}
-				g.say("db      %s\nissuer  %s\n", db.Path(), issuer)
+				g.say("db      %s\nissuer  %s\n", db.Name(), issuer)
 				return nil
 			})
 		},

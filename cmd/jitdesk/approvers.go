@@ -10,7 +10,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/jitdesk/jitdesk/approvals"
-	"github.com/jitdesk/jitdesk/store"
 )
 
 func newApproverCmd(g *globals) *cobra.Command {
@@ -40,7 +39,7 @@ func newApproverCmd(g *globals) *cobra.Command {
 					a.SSHKeys = append(a.SSHKeys, k)
 				}
 			}
-			return g.withService(func(ctx context.Context, svc *approvals.Service, _ *store.DB) error {
+			return g.withService(func(ctx context.Context, svc *approvals.Service, _ database) error {
 				if err := svc.AddApprover(ctx, operator(), a); err != nil {
 					return err
 				}
@@ -74,7 +73,7 @@ func newApproverCmd(g *globals) *cobra.Command {
 		Short: "List approvers with their state, auditor flag and SSH keys (removed keys marked)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return g.withService(func(ctx context.Context, svc *approvals.Service, _ *store.DB) error {
+			return g.withService(func(ctx context.Context, svc *approvals.Service, _ database) error {
 				l := g.newListing("LOGIN", "NAME", "GROUPS", "STATE", "AUDITOR", "SSH KEYS")
 				err := eachPage(func(after string, n int) ([]approvals.Approver, error) { return svc.Approvers(ctx, after, n) },
 					func(a approvals.Approver) string { return a.Login },
@@ -110,7 +109,7 @@ func newApproverCmd(g *globals) *cobra.Command {
 			if u.Name == nil && u.Email == nil && u.Auditor == nil && len(addGroups)+len(removeGroups) == 0 {
 				return usagef(cmd, "nothing to change: give --name, --email, --add-group, --remove-group or --auditor")
 			}
-			return g.withService(func(ctx context.Context, svc *approvals.Service, _ *store.DB) error {
+			return g.withService(func(ctx context.Context, svc *approvals.Service, _ database) error {
 				a, err := svc.UpdateApprover(ctx, operator(), args[0], u)
 				if err != nil {
 					return err
@@ -139,7 +138,7 @@ func newApproverCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return usagef(cmd, "%v", err)
 			}
-			return g.withService(func(ctx context.Context, svc *approvals.Service, _ *store.DB) error {
+			return g.withService(func(ctx context.Context, svc *approvals.Service, _ database) error {
 				var added []approvals.SSHKey
 				for _, line := range lines {
 					k, err := svc.AddApproverKey(ctx, operator(), args[0], line)
@@ -170,7 +169,7 @@ func newApproverCmd(g *globals) *cobra.Command {
 					return usagef(cmd, "%v (or give the SHA256:… fingerprint `jitdesk approver list` shows)", err)
 				}
 			}
-			return g.withService(func(ctx context.Context, svc *approvals.Service, _ *store.DB) error {
+			return g.withService(func(ctx context.Context, svc *approvals.Service, _ database) error {
 				var removed []approvals.SSHKey
 				for _, line := range lines {
 					k, err := svc.RemoveApproverKey(ctx, operator(), args[0], line)
@@ -201,7 +200,7 @@ func newApproverCmd(g *globals) *cobra.Command {
 			Short: short,
 			Args:  cobra.ExactArgs(1),
 			RunE: func(cmd *cobra.Command, args []string) error {
-				return g.withService(func(ctx context.Context, svc *approvals.Service, _ *store.DB) error {
+				return g.withService(func(ctx context.Context, svc *approvals.Service, _ database) error {
 					a, err := svc.SetApproverEnabled(ctx, operator(), args[0], enabled)
 					if err != nil {
 						return err

@@ -9,7 +9,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/jitdesk/jitdesk/approvals"
-	"github.com/jitdesk/jitdesk/store"
 )
 
 func newAppCmd(g *globals) *cobra.Command {
@@ -23,7 +22,7 @@ func newAppCmd(g *globals) *cobra.Command {
 			if audience == "" {
 				return usagef(cmd, "--audience is required: the aud services expect in this application's access tokens")
 			}
-			return g.withService(func(ctx context.Context, svc *approvals.Service, _ *store.DB) error {
+			return g.withService(func(ctx context.Context, svc *approvals.Service, _ database) error {
 				a, err := svc.CreateApplication(ctx, operator(), args[0], audience)
 				if err != nil {
 					return err
@@ -46,7 +45,7 @@ func newAppCmd(g *globals) *cobra.Command {
 		Short: "List applications, with their state and limits",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return g.withService(func(ctx context.Context, svc *approvals.Service, _ *store.DB) error {
+			return g.withService(func(ctx context.Context, svc *approvals.Service, _ database) error {
 				l := g.newListing("ID", "NAME", "AUDIENCE", "STATE", "LIMITS")
 				err := eachPage(func(after string, n int) ([]approvals.Application, error) { return svc.Applications(ctx, after, n) },
 					func(a approvals.Application) string { return a.Name },
@@ -79,7 +78,7 @@ old secret keeps working for D so the application can roll over; without it
 				}
 				d = v
 			}
-			return g.withService(func(ctx context.Context, svc *approvals.Service, _ *store.DB) error {
+			return g.withService(func(ctx context.Context, svc *approvals.Service, _ database) error {
 				a, err := svc.RotateAppSecret(ctx, operator(), args[0], d)
 				if err != nil {
 					return err
@@ -117,7 +116,7 @@ old secret keeps working for D so the application can roll over; without it
 			Short: short,
 			Args:  cobra.ExactArgs(1),
 			RunE: func(cmd *cobra.Command, args []string) error {
-				return g.withService(func(ctx context.Context, svc *approvals.Service, _ *store.DB) error {
+				return g.withService(func(ctx context.Context, svc *approvals.Service, _ database) error {
 					a, err := svc.SetAppEnabled(ctx, operator(), args[0], enabled)
 					if err != nil {
 						return err
@@ -151,7 +150,7 @@ old secret keeps working for D so the application can roll over; without it
 			if u.Name == nil && u.Audience == nil && !limitFlags {
 				return usagef(cmd, "nothing to change: give --name, --audience, --max-pending, --rate, --burst or --max-long-polls")
 			}
-			return g.withService(func(ctx context.Context, svc *approvals.Service, _ *store.DB) error {
+			return g.withService(func(ctx context.Context, svc *approvals.Service, _ database) error {
 				before, err := svc.Application(ctx, args[0])
 				if err != nil {
 					return err

@@ -5,14 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/jitdesk/jitdesk/approvals"
-	"github.com/jitdesk/jitdesk/store"
 )
 
 func newAuditCmd(g *globals) *cobra.Command {
@@ -23,7 +21,7 @@ func newAuditCmd(g *globals) *cobra.Command {
 		Short: "Walk the hash chain; with --checkpoint, also prove the log still extends that checkpoint",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return g.withService(func(ctx context.Context, svc *approvals.Service, db *store.DB) error {
+			return g.withService(func(ctx context.Context, svc *approvals.Service, db database) error {
 				var rep approvals.AuditReport
 				var err error
 				if checkpoint != "" {
@@ -31,7 +29,7 @@ func newAuditCmd(g *globals) *cobra.Command {
 					if rerr != nil {
 						return fmt.Errorf("--checkpoint: %w", rerr)
 					}
-					v, verr := loadVerifier(verifierKey, keyPath(keyFile, db))
+					v, verr := checkpointVerifier(ctx, svc, db, keyFile, verifierKey)
 					if verr != nil {
 						return verr
 					}
@@ -57,7 +55,7 @@ func newAuditCmd(g *globals) *cobra.Command {
 		},
 	}
 	verify.Flags().StringVar(&checkpoint, "checkpoint", "", "a checkpoint printed earlier by `audit checkpoint`")
-	verify.Flags().StringVar(&keyFile, "key", "", "checkpoint signing key file (default: audit-checkpoint.key beside the database)")
+	verify.Flags().StringVar(&keyFile, "key", "", "checkpoint signing key file (default: audit-checkpoint.key beside a SQLite database; on PostgreSQL the key kept sealed in the database, shared by every node)")
 	verify.Flags().StringVar(&verifierKey, "verifier", "", "checkpoint verifier key (as printed by `audit checkpoint --print-verifier`); default: derived from --key")
 
 	var printVerifier bool
@@ -71,8 +69,8 @@ The signing key is kept apart from the token keys, in a file created on first us
 (mode 0600).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return g.withService(func(ctx context.Context, svc *approvals.Service, db *store.DB) error {
-				signer, vkey, err := loadOrCreateSigner(keyPath(keyFile, db))
+			return g.withService(func(ctx context.Context, svc *approvals.Service, db database) error {
+				signer, vkey, err := checkpointSigner(ctx, svc, db, keyFile)
 				if err != nil {
 					return err
 				}
@@ -97,7 +95,7 @@ The signing key is kept apart from the token keys, in a file created on first us
 			})
 		},
 	}
-	cp.Flags().StringVar(&keyFile, "key", "", "checkpoint signing key file (default: audit-checkpoint.key beside the database)")
+	cp.Flags().StringVar(&keyFile, "key", "", "checkpoint signing key file (default: audit-checkpoint.key beside a SQLite database; on PostgreSQL the key kept sealed in the database, shared by every node)")
 	cp.Flags().BoolVar(&printVerifier, "print-verifier", false, "print the verifier (public) key instead of a checkpoint")
 
 	var limit int
@@ -109,7 +107,7 @@ The signing key is kept apart from the token keys, in a file created on first us
 			if limit < 1 || limit > 10000 {
 				return usagef(cmd, "--limit %d must be between 1 and 10000", limit)
 			}
-			return g.withService(func(ctx context.Context, svc *approvals.Service, _ *store.DB) error {
+			return g.withService(func(ctx context.Context, svc *approvals.Service, _ database) error {
 				evs, err := svc.AuditLog(ctx, 0, limit)
 				if err != nil {
 					return err
@@ -134,18 +132,11 @@ The signing key is kept apart from the token keys, in a file created on first us
 	return cmd
 }
 
-func keyPath(flag string, db *store.DB) string {
-	if flag != "" {
-		return flag
-	}
-	return filepath.Join(filepath.Dir(db.Path()), "audit-checkpoint.key")
-}
-
 // loadOrCreateSigner reads a note signing key, creating one (0600) on first use.
 func loadOrCreateSigner(path string) (note.Signer, string, error) {
 	b, err := os.ReadFile(path)
 	if os.IsNotExist(err) {
-		skey, vkey, gerr := note.GenerateKey(nil, "jitdesk-audit")
+		fresh, gerr := newCheckpointKey()
 		if gerr != nil {
 			return nil, "", gerr
 		}
@@ -153,26 +144,18 @@ func loadOrCreateSigner(path string) (note.Signer, string, error) {
 		if ferr != nil {
 			return nil, "", fmt.Errorf("create checkpoint key %s: %w", path, ferr)
 		}
-		if _, werr := fmt.Fprintf(f, "%s\n%s\n", skey, vkey); werr != nil {
+		if _, werr := f.Write(fresh); werr != nil {
 			f.Close()
 			return nil, "", werr
 		}
 		if cerr := f.Close(); cerr != nil {
 			return nil, "", cerr
 		}
-		b = []byte(skey + "\n" + vkey + "\n")
+		b = fresh
 	} else if err != nil {
 		return nil, "", fmt.Errorf("read checkpoint key: %w", err)
 	}
-	lines := strings.Fields(string(b))
-	if len(lines) != 2 {
-		return nil, "", fmt.Errorf("checkpoint key %s: expected a signer key and a verifier key line", path)
-	}
-	s, err := note.NewSigner(lines[0])
-	if err != nil {
-		return nil, "", fmt.Errorf("checkpoint key %s: %w", path, err)
-	}
-	return s, lines[1], nil
+	return parseCheckpointKey(b, path)
 }
 
 func loadVerifier(explicit, keyFile string) (note.Verifier, error) {

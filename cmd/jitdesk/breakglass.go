@@ -7,7 +7,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/jitdesk/jitdesk/approvals"
-	"github.com/jitdesk/jitdesk/store"
 )
 
 func newBreakGlassCmd(g *globals) *cobra.Command {
@@ -17,7 +16,7 @@ func newBreakGlassCmd(g *globals) *cobra.Command {
 		Short: "Break-glass grants waiting for review, oldest first",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return g.withService(func(ctx context.Context, svc *approvals.Service, _ *store.DB) error {
+			return g.withService(func(ctx context.Context, svc *approvals.Service, _ database) error {
 				l := g.newListing("GRANT", "REQUEST", "SUBJECT", "SCOPE", "ISSUED", "STATE")
 				var after *approvals.Cursor
 				for {
@@ -46,7 +45,7 @@ func newBreakGlassCmd(g *globals) *cobra.Command {
 			if as == "" || strings.TrimSpace(comment) == "" {
 				return usagef(cmd, "--as LOGIN and --comment C are required")
 			}
-			return g.withService(func(ctx context.Context, svc *approvals.Service, _ *store.DB) error {
+			return g.withService(func(ctx context.Context, svc *approvals.Service, _ database) error {
 				gr, err := svc.AcknowledgeBreakGlass(ctx, args[0], as, comment)
 				if err != nil {
 					return err

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -9,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/jitdesk/jitdesk/demo"
+	"github.com/jitdesk/jitdesk/pgstore"
 	"github.com/jitdesk/jitdesk/store"
 )
 
@@ -23,7 +25,7 @@ func newDemoCmd(g *globals) *cobra.Command {
 	var quiet, noTrickle bool
 	var every time.Duration
 	cmd := &cobra.Command{
-		Use:   "demo [--db PATH] [--no-trickle] [--quiet]",
+		Use:   "demo [--db PATH|URL] [--no-trickle] [--quiet]",
 		Short: "Open the console on a fresh demo database (needs nothing else)",
 		Long: `Builds a demo database (in a temporary folder, removed on exit, unless --db is
 given), opens the console as the demo approver "` + demo.Approver + `" (` + demo.ApproverName + `),
@@ -40,31 +42,14 @@ notifications, as everywhere.`,
 			if err := needTerminal(cmd); err != nil {
 				return err
 			}
-			path, keys := g.db, g
-			if path == "" {
-				dir, err := os.MkdirTemp("", "jitdesk-demo-")
-				if err != nil {
-					return err
-				}
-				defer os.RemoveAll(dir)
-				path = filepath.Join(dir, "demo.db")
-				// The throwaway database gets a throwaway key, in the
-				// folder removed with it, whatever key the shell names.
-				k := *g
-				k.keyFile = path + masterKeySuffix
-				keys = &k
-			}
-			if _, err := os.Stat(path); err == nil {
-				return fmt.Errorf("%s already exists: the demo builds a fresh database; pass a new --db path", path)
-			}
-			db, err := store.Open(path)
+			ctx, cancel := consoleContext(cmd.Context())
+			defer cancel()
+			db, keys, cleanup, err := g.openDemoDatabase()
 			if err != nil {
 				return err
 			}
-			defer db.Close()
-			ctx, cancel := consoleContext(cmd.Context())
-			defer cancel()
-			svc, _, err := keys.openSealed(ctx, db, path, true)
+			defer cleanup()
+			svc, _, err := keys.openSealed(ctx, db, true)
 			if err != nil {
 				return err
 			}
@@ -116,7 +101,7 @@ notifications, as everywhere.`,
 				}
 			}
 			if g.json {
-				out := map[string]any{"db": db.Path(), "requests": n, "approver": demo.Approver, "seconds": time.Since(start).Seconds()}
+				out := map[string]any{"db": db.Name(), "requests": n, "approver": demo.Approver, "seconds": time.Since(start).Seconds()}
 				appOut := map[string]any{}
 				for name, a := range apps {
 					appOut[name] = map[string]any{"id": a.ID, "audience": a.Audience}
@@ -125,11 +110,59 @@ notifications, as everywhere.`,
 				return g.printJSON(out)
 			}
 			g.say("seeded %s with %d requests in %s; open the console with: jitdesk --db %s --as %s\n",
-				db.Path(), n, time.Since(start).Round(time.Millisecond), db.Path(), demo.Approver)
+				db.Name(), n, time.Since(start).Round(time.Millisecond), db.Name(), demo.Approver)
 			return nil
 		},
 	}
 	seed.Flags().IntVar(&n, "requests", 40, "number of requests (beyond 40, mostly decided history plus some thousands pending)")
 	cmd.AddCommand(seed)
 	return cmd
+}
+
+// openDemoDatabase opens the fresh database the demo builds: a SQLite file
+// in a temporary folder removed by cleanup (with a throwaway master key
+// beside it, whatever key the shell names), or the --db given, which must
+// not hold a jitdesk database yet (the demo adds its made-up applications
+// and approvers to nothing real). keys are the globals to seal it with.
+func (g *globals) openDemoDatabase() (db database, keys *globals, cleanup func(), err error) {
+	if g.db != "" && isPostgres(g.db) {
+		pg, err := openPostgres(g.db)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		if empty, err := pgstore.IsEmpty(context.Background(), pg); err != nil || !empty {
+			pg.Close()
+			if err == nil {
+				err = fmt.Errorf("%s already holds a jitdesk database: the demo builds a fresh one; give an empty database", pg.Name())
+			}
+			return nil, nil, nil, err
+		}
+		return pg, g, func() { pg.Close() }, nil
+	}
+	path, keys := g.db, g
+	var dir string
+	if path == "" {
+		if dir, err = os.MkdirTemp("", "jitdesk-demo-"); err != nil {
+			return nil, nil, nil, err
+		}
+		path = filepath.Join(dir, "demo.db")
+		k := *g
+		k.keyFile = path + masterKeySuffix
+		keys = &k
+	}
+	removeDir := func() {
+		if dir != "" {
+			os.RemoveAll(dir)
+		}
+	}
+	if _, err := os.Stat(path); err == nil {
+		removeDir()
+		return nil, nil, nil, fmt.Errorf("%s already exists: the demo builds a fresh database; pass a new --db path", path)
+	}
+	s, err := store.Open(path)
+	if err != nil {
+		removeDir()
+		return nil, nil, nil, err
+	}
+	return sqliteDB{s}, keys, func() { s.Close(); removeDir() }, nil
 }

@@ -8,7 +8,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/jitdesk/jitdesk/approvals"
-	"github.com/jitdesk/jitdesk/store"
 )
 
 func newKeysCmd(g *globals) *cobra.Command {
@@ -19,7 +18,7 @@ func newKeysCmd(g *globals) *cobra.Command {
 		Short: "Make a new signing key active; the old one stays published until its tokens expire",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return g.withService(func(ctx context.Context, svc *approvals.Service, _ *store.DB) error {
+			return g.withService(func(ctx context.Context, svc *approvals.Service, _ database) error {
 				k, err := svc.RotateKey(ctx, operator(), alg)
 				if err != nil {
 					return err
@@ -38,7 +37,7 @@ func newKeysCmd(g *globals) *cobra.Command {
 		Short: "List signing keys",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return g.withService(func(ctx context.Context, svc *approvals.Service, _ *store.DB) error {
+			return g.withService(func(ctx context.Context, svc *approvals.Service, _ database) error {
 				keys, err := svc.Keys(ctx)
 				if err != nil {
 					return err
@@ -81,7 +80,7 @@ func newJWKSCmd(g *globals) *cobra.Command {
 		Short: "Print the JWKS document (the published public keys)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return g.withService(func(ctx context.Context, svc *approvals.Service, _ *store.DB) error {
+			return g.withService(func(ctx context.Context, svc *approvals.Service, _ database) error {
 				j, err := svc.JWKS(ctx)
 				if err != nil {
 					return err

@@ -8,7 +8,6 @@ import (
 	"os"
 
 	"github.com/jitdesk/jitdesk/approvals"
-	"github.com/jitdesk/jitdesk/store"
 	"github.com/jitdesk/jitdesk/tokens"
 )
 
@@ -77,20 +76,30 @@ func (g *globals) masterKeyFile(dbPath string) string {
 	return dbPath + masterKeySuffix
 }
 
-// loadMasterKey finds the master key for the database at dbPath, already
-// open as db: --master-key-file, else $JITDESK_MASTER_KEY, else the key
-// file beside the database. A missing key file is created for a new
-// database (isNew), and for an existing one that no key has sealed yet
-// (the migration of a database made before sealing); a sealed database
-// whose key file is missing is refused, since a new key could open
-// nothing in it.
-func (g *globals) loadMasterKey(ctx context.Context, db *store.DB, dbPath string, isNew bool) (masterKey, error) {
+// loadMasterKey finds the master key for db: --master-key-file, else
+// $JITDESK_MASTER_KEY, else (SQLite only) the key file beside the
+// database. A missing key file is created for a new database (isNew), and
+// for an existing SQLite one that no key has sealed yet (the migration of a
+// database made before sealing); a sealed database whose key file is
+// missing is refused, since a new key could open nothing in it.
+//
+// PostgreSQL has no file beside it, and every node must use the same key,
+// so there the key must be given: $JITDESK_MASTER_KEY, or
+// --master-key-file, which init (and only init, on a database no key has
+// sealed) creates. init never prints a key: a key on a terminal ends up in
+// scrollback, logs and CI output, while a 0600 file is where the operator
+// can copy it into their secret store from.
+func (g *globals) loadMasterKey(ctx context.Context, db database, isNew bool) (masterKey, error) {
 	if v, ok := os.LookupEnv(masterKeyEnv); ok && g.keyFile == "" {
 		k, err := tokens.ParseMasterKey(v)
 		if err != nil {
 			return masterKey{}, fmt.Errorf("$%s: %w", masterKeyEnv, err)
 		}
 		return masterKey{sealer: tokens.NewSealer(k)}, nil
+	}
+	dbPath, onFile := sqlitePath(db)
+	if !onFile && g.keyFile == "" {
+		return masterKey{}, errNoMasterKey
 	}
 	path := g.masterKeyFile(dbPath)
 	k, _, err := tokens.LoadOrCreateMasterKeyFile(path, false)
@@ -117,9 +126,13 @@ func (g *globals) loadMasterKey(ctx context.Context, db *store.DB, dbPath string
 	return masterKey{sealer: tokens.NewSealer(k), file: path, created: created, migrated: created && !isNew}, nil
 }
 
+// errNoMasterKey: a PostgreSQL database and no master key given.
+var errNoMasterKey = errors.New("a PostgreSQL database needs its master key given: set $" + masterKeyEnv +
+	" (the same on every node), or pass --master-key-file PATH (`jitdesk init --master-key-file PATH` creates it, mode 0600)")
+
 // storedKeyID is the id of the master key that sealed the database, ""
 // when none has.
-func storedKeyID(ctx context.Context, db *store.DB) (string, error) {
+func storedKeyID(ctx context.Context, db approvals.Store) (string, error) {
 	var id string
 	err := db.View(ctx, func(tx approvals.ReadTx) error {
 		v, _, err := tx.Setting(masterKeySetting)
@@ -136,12 +149,12 @@ func storedKeyID(ctx context.Context, db *store.DB) (string, error) {
 // whatever is still in plaintext. SealSecrets runs on every open: it is
 // what refuses a wrong key before any command acts, and it costs one small
 // transaction once nothing is left to seal.
-func (g *globals) openSealed(ctx context.Context, db *store.DB, dbPath string, isNew bool) (*approvals.Service, masterKey, error) {
-	key, err := g.loadMasterKey(ctx, db, dbPath, isNew)
+func (g *globals) openSealed(ctx context.Context, db database, isNew bool) (*approvals.Service, masterKey, error) {
+	key, err := g.loadMasterKey(ctx, db, isNew)
 	if err != nil {
 		return nil, masterKey{}, err
 	}
-	svc := approvals.New(db, approvals.Options{Issuer: g.issuerValue(), Sealer: key.sealer})
+	svc := approvals.New(db, g.serviceOptions(db, key))
 	rep, err := svc.SealSecrets(ctx, operator())
 	if err != nil {
 		if errors.Is(err, approvals.ErrSealed) {

@@ -9,7 +9,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/jitdesk/jitdesk/approvals"
-	"github.com/jitdesk/jitdesk/store"
 )
 
 // parseTime accepts RFC 3339 ("2026-11-28T09:00:00Z") or "now".
@@ -60,7 +59,7 @@ func newOnCallCmd(g *globals) *cobra.Command {
 			if err := parseTimeFlag(cmd, "--start", start); err != nil {
 				return err
 			}
-			return g.withService(func(ctx context.Context, svc *approvals.Service, _ *store.DB) error {
+			return g.withService(func(ctx context.Context, svc *approvals.Service, _ database) error {
 				st, _ := parseTime(cmd, "--start", start, svc.Now())
 				r := approvals.Rotation{Name: args[0], Members: splitMembers(members), Shift: d, Start: st}
 				if err := svc.AddRotation(ctx, operator(), r); err != nil {
@@ -106,7 +105,7 @@ func newOnCallCmd(g *globals) *cobra.Command {
 			if u.Members == nil && u.Shift == nil && !changed(cmd, "start") {
 				return usagef(cmd, "nothing to change: give --member, --shift or --start")
 			}
-			return g.withService(func(ctx context.Context, svc *approvals.Service, _ *store.DB) error {
+			return g.withService(func(ctx context.Context, svc *approvals.Service, _ database) error {
 				if changed(cmd, "start") {
 					st, _ := parseTime(cmd, "--start", uStart, svc.Now())
 					u.Start = &st
@@ -133,7 +132,7 @@ func newOnCallCmd(g *globals) *cobra.Command {
 		Short: "Remove a rotation (refused while a template names it; history keeps it)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return g.withService(func(ctx context.Context, svc *approvals.Service, _ *store.DB) error {
+			return g.withService(func(ctx context.Context, svc *approvals.Service, _ database) error {
 				if err := svc.RemoveRotation(ctx, operator(), args[0]); err != nil {
 					return err
 				}
@@ -155,7 +154,7 @@ func newOnCallCmd(g *globals) *cobra.Command {
 			if err := parseTimeFlag(cmd, "--at", at); err != nil {
 				return err
 			}
-			return g.withService(func(ctx context.Context, svc *approvals.Service, _ *store.DB) error {
+			return g.withService(func(ctx context.Context, svc *approvals.Service, _ database) error {
 				t, _ := parseTime(cmd, "--at", at, svc.Now())
 				if len(args) == 1 {
 					if _, err := svc.Rotation(ctx, args[0]); err != nil {
@@ -204,7 +203,7 @@ func newOnCallCmd(g *globals) *cobra.Command {
 					return err
 				}
 			}
-			return g.withService(func(ctx context.Context, svc *approvals.Service, _ *store.DB) error {
+			return g.withService(func(ctx context.Context, svc *approvals.Service, _ database) error {
 				u, _ := parseTime(cmd, "--until", until, svc.Now())
 				f, _ := parseTime(cmd, "--from", from, svc.Now())
 				if err := svc.OverrideOnCall(ctx, operator(), args[0], as, f, u); err != nil {
@@ -226,7 +225,7 @@ func newOnCallCmd(g *globals) *cobra.Command {
 		Short: "End a rotation's current and future overrides: the pager goes back to the schedule",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return g.withService(func(ctx context.Context, svc *approvals.Service, _ *store.DB) error {
+			return g.withService(func(ctx context.Context, svc *approvals.Service, _ database) error {
 				n, err := svc.CancelOverride(ctx, operator(), args[0])
 				if err != nil {
 					return err
@@ -251,7 +250,7 @@ func newOnCallCmd(g *globals) *cobra.Command {
 		Short: "List rotations and their overrides",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return g.withService(func(ctx context.Context, svc *approvals.Service, _ *store.DB) error {
+			return g.withService(func(ctx context.Context, svc *approvals.Service, _ database) error {
 				rs, err := svc.Rotations(ctx)
 				if err != nil {
 					return err

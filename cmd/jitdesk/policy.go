@@ -13,7 +13,6 @@ import (
 
 	"github.com/jitdesk/jitdesk/approvals"
 	"github.com/jitdesk/jitdesk/policy"
-	"github.com/jitdesk/jitdesk/store"
 )
 
 // Administration as code: apply a policy file, export the current state
@@ -54,7 +53,7 @@ Every problem in the file is listed as file:line: what is wrong — what to writ
 			if err != nil {
 				return err
 			}
-			return g.withService(func(ctx context.Context, svc *approvals.Service, _ *store.DB) error {
+			return g.withService(func(ctx context.Context, svc *approvals.Service, _ database) error {
 				res, err := policy.Apply(ctx, svc, doc, policy.Options{Actor: operator(), DryRun: dry, Prune: prune})
 				if err != nil {
 					return err
@@ -125,7 +124,7 @@ document as JSON, which apply reads too), without any secret: applying it
 changes nothing ("jitdesk export > policy.yaml", edit, "jitdesk apply -f policy.yaml").`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return g.withService(func(ctx context.Context, svc *approvals.Service, _ *store.DB) error {
+			return g.withService(func(ctx context.Context, svc *approvals.Service, _ database) error {
 				d, err := policy.Export(ctx, svc)
 				if err != nil {
 					return err

@@ -14,7 +14,6 @@ import (
 
 	"github.com/jitdesk/jitdesk/approvals"
 	"github.com/jitdesk/jitdesk/approvals/signature"
-	"github.com/jitdesk/jitdesk/store"
 )
 
 func newRequestCmd(g *globals) *cobra.Command {
@@ -44,7 +43,7 @@ func newRequestCmd(g *globals) *cobra.Command {
 				}
 				in.Metadata[k] = v
 			}
-			return g.withService(func(ctx context.Context, svc *approvals.Service, _ *store.DB) error {
+			return g.withService(func(ctx context.Context, svc *approvals.Service, _ database) error {
 				r, err := svc.Submit(ctx, in)
 				if err != nil {
 					return err
@@ -87,7 +86,7 @@ func newRequestCmd(g *globals) *cobra.Command {
 			if limit < 1 || limit > 500 {
 				return usagef(cmd, "--limit %d must be between 1 and 500", limit)
 			}
-			return g.withService(func(ctx context.Context, svc *approvals.Service, _ *store.DB) error {
+			return g.withService(func(ctx context.Context, svc *approvals.Service, _ database) error {
 				rows, err := listFiltered(ctx, svc, q, want, limit)
 				if err != nil {
 					return err
@@ -128,7 +127,7 @@ func newRequestCmd(g *globals) *cobra.Command {
 		Short: "Show a request with its reviews and grant",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return g.withService(func(ctx context.Context, svc *approvals.Service, _ *store.DB) error {
+			return g.withService(func(ctx context.Context, svc *approvals.Service, _ database) error {
 				d, err := getOnItsTerms(ctx, svc, args[0])
 				if err != nil {
 					return err
@@ -151,7 +150,7 @@ func newRequestCmd(g *globals) *cobra.Command {
 			if cancelAs == "" || strings.TrimSpace(cancelReason) == "" {
 				return usagef(cmd, "--as LOGIN and --reason TEXT are required: say why, the requester will read it")
 			}
-			return g.withService(func(ctx context.Context, svc *approvals.Service, _ *store.DB) error {
+			return g.withService(func(ctx context.Context, svc *approvals.Service, _ database) error {
 				r, err := svc.Cancel(ctx, approvals.CancelInput{ID: args[0], Approver: cancelAs, Reason: cancelReason})
 				if err != nil {
 					return err
@@ -359,7 +358,7 @@ func newApproveCmd(g *globals) *cobra.Command {
 				}
 				in.TTL = d
 			}
-			return g.withService(func(ctx context.Context, svc *approvals.Service, _ *store.DB) error {
+			return g.withService(func(ctx context.Context, svc *approvals.Service, _ database) error {
 				d, err := getOnItsTerms(ctx, svc, args[0])
 				if err != nil {
 					return err
@@ -424,7 +423,7 @@ func newDenyCmd(g *globals) *cobra.Command {
 			if as == "" || strings.TrimSpace(comment) == "" {
 				return usagef(cmd, "--as LOGIN and --comment C are required: say why, the requester will read it")
 			}
-			return g.withService(func(ctx context.Context, svc *approvals.Service, _ *store.DB) error {
+			return g.withService(func(ctx context.Context, svc *approvals.Service, _ database) error {
 				d, err := getOnItsTerms(ctx, svc, args[0])
 				if err != nil {
 					return err
@@ -460,7 +459,7 @@ func newRevokeCmd(g *globals) *cobra.Command {
 			if as == "" || strings.TrimSpace(reason) == "" {
 				return usagef(cmd, "--as LOGIN and --reason R are required")
 			}
-			return g.withService(func(ctx context.Context, svc *approvals.Service, _ *store.DB) error {
+			return g.withService(func(ctx context.Context, svc *approvals.Service, _ database) error {
 				gr, err := svc.Revoke(ctx, approvals.RevokeInput{ID: args[0], Approver: as, Reason: reason})
 				if err != nil {
 					return err
@@ -489,7 +488,7 @@ func newTokenCmd(g *globals) *cobra.Command {
 			if as == "" {
 				return usagef(cmd, "--as LOGIN is required: only an approver whose approval issued the grant sees its token")
 			}
-			return g.withService(func(ctx context.Context, svc *approvals.Service, _ *store.DB) error {
+			return g.withService(func(ctx context.Context, svc *approvals.Service, _ database) error {
 				gr, err := svc.RevealToken(ctx, approvals.RevealInput{ID: args[0], Viewer: as, Use: approvals.TokenShown})
 				if err != nil {
 					return err
@@ -531,7 +530,7 @@ func newVerifyCmd(g *globals) *cobra.Command {
 				token = string(b)
 			}
 			token = strings.TrimSpace(token)
-			return g.withService(func(ctx context.Context, svc *approvals.Service, _ *store.DB) error {
+			return g.withService(func(ctx context.Context, svc *approvals.Service, _ database) error {
 				v, err := svc.VerifyToken(ctx, token, audience)
 				if err != nil {
 					if errors.Is(err, approvals.ErrUnauthenticated) {

@@ -18,7 +18,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/jitdesk/jitdesk/approvals"
-	"github.com/jitdesk/jitdesk/store"
 	"github.com/jitdesk/jitdesk/ui"
 )
 
@@ -53,10 +52,10 @@ Run with no command to open the console (same as "jitdesk console").`,
 		SilenceUsage:  true,
 		Args:          cobra.NoArgs,
 	}
-	root.PersistentFlags().StringVar(&g.db, "db", "", "database file (default $JITDESK_DB, else $XDG_DATA_HOME/jitdesk/jitdesk.db)")
+	root.PersistentFlags().StringVar(&g.db, "db", "", "the database: a SQLite file `PATH`, or a postgres:// (postgresql://) URL (default $JITDESK_DB, else $XDG_DATA_HOME/jitdesk/jitdesk.db)")
 	root.PersistentFlags().StringVar(&g.issuer, "issuer", "", "the deployment's token issuer `URL` (iss, and the aud of intake tokens): init stores it (default $JITDESK_ISSUER, else "+approvals.DefaultIssuer+"); "+
 		"other commands refuse one that disagrees with the stored issuer (change that with: jitdesk config set issuer URL)")
-	root.PersistentFlags().StringVar(&g.keyFile, "master-key-file", "", "the master key file (`PATH`) that seals the database's secrets; given, it is used even if $"+masterKeyEnv+" is set (default: $"+masterKeyEnv+" if set, else the database file's name with "+masterKeySuffix+" added, beside it)")
+	root.PersistentFlags().StringVar(&g.keyFile, "master-key-file", "", "the master key file (`PATH`) that seals the database's secrets; given, it is used even if $"+masterKeyEnv+" is set (default: $"+masterKeyEnv+" if set, else for SQLite the database file's name with "+masterKeySuffix+" added, beside it; PostgreSQL needs one of the two)")
 	root.PersistentFlags().BoolVar(&g.json, "json", false, "print machine-readable JSON (errors too, on stderr)")
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return usageError{cmd: strings.TrimPrefix(c.CommandPath(), "jitdesk"), err: err}
@@ -69,7 +68,7 @@ Run with no command to open the console (same as "jitdesk console").`,
 		newRequestCmd(g), newApproveCmd(g), newDenyCmd(g), newRevokeCmd(g),
 		newTokenCmd(g), newVerifyCmd(g), newKeysCmd(g), newJWKSCmd(g), newAuditCmd(g),
 		newDemoCmd(g), consoleCmd, newServeCmd(g), newOnCallCmd(g), newBreakGlassCmd(g),
-		newWebhookCmd(g), newSignatureCmd(g), newApplyCmd(g), newExportCmd(g),
+		newWebhookCmd(g), newSignatureCmd(g), newApplyCmd(g), newExportCmd(g), newMigrateCmd(g),
 	)
 	wrapArgs(root)
 	registerCompletions(g, root)
@@ -166,7 +165,7 @@ func (g *globals) issuerValue() string {
 // and config set use it. Commands other than init refuse to create a
 // database silently: a typo in --db would otherwise look like an empty
 // system.
-func (g *globals) openStore(create bool) (*approvals.Service, *store.DB, error) {
+func (g *globals) openStore(create bool) (*approvals.Service, database, error) {
 	svc, db, key, err := g.openStoreKey(create)
 	if err != nil {
 		return nil, nil, err
@@ -177,21 +176,12 @@ func (g *globals) openStore(create bool) (*approvals.Service, *store.DB, error) 
 
 // openStoreKey is openStore that also says which master key it used and
 // what opening did with it, announcing nothing (init reports it itself).
-func (g *globals) openStoreKey(create bool) (*approvals.Service, *store.DB, masterKey, error) {
-	path, err := g.dbPath()
+func (g *globals) openStoreKey(create bool) (*approvals.Service, database, masterKey, error) {
+	db, isNew, err := g.openDatabase(create)
 	if err != nil {
 		return nil, nil, masterKey{}, err
 	}
-	_, statErr := os.Stat(path)
-	isNew := os.IsNotExist(statErr)
-	if isNew && !create {
-		return nil, nil, masterKey{}, fmt.Errorf("no database at %s: run `jitdesk init` first (or pass --db PATH)", path)
-	}
-	db, err := store.Open(path)
-	if err != nil {
-		return nil, nil, masterKey{}, fmt.Errorf("open %s: %w", path, err)
-	}
-	svc, key, err := g.openSealed(context.Background(), db, path, isNew)
+	svc, key, err := g.openSealed(context.Background(), db, isNew)
 	if err != nil {
 		db.Close()
 		return nil, nil, masterKey{}, err
@@ -202,25 +192,18 @@ func (g *globals) openStoreKey(create bool) (*approvals.Service, *store.DB, mast
 // openUnsealed opens the existing database without a master key and
 // without writing: shell completion uses it, which reads no secrets and
 // must neither create a key file nor print.
-func (g *globals) openUnsealed() (*approvals.Service, *store.DB, error) {
-	path, err := g.dbPath()
+func (g *globals) openUnsealed() (*approvals.Service, database, error) {
+	db, _, err := g.openDatabase(false)
 	if err != nil {
 		return nil, nil, err
 	}
-	if _, err := os.Stat(path); err != nil {
-		return nil, nil, err
-	}
-	db, err := store.Open(path)
-	if err != nil {
-		return nil, nil, err
-	}
-	return approvals.New(db, approvals.Options{Issuer: g.issuerValue()}), db, nil
+	return approvals.New(db, g.serviceOptions(db, masterKey{})), db, nil
 }
 
 // open opens the database and a Service using the deployment's one
 // issuer: the stored one, which a given --issuer or $JITDESK_ISSUER must
 // match (a database from before issuers were stored adopts one).
-func (g *globals) open(create bool) (*approvals.Service, *store.DB, error) {
+func (g *globals) open(create bool) (*approvals.Service, database, error) {
 	svc, db, err := g.openStore(create)
 	if err != nil {
 		return nil, nil, err
@@ -233,7 +216,7 @@ func (g *globals) open(create bool) (*approvals.Service, *store.DB, error) {
 }
 
 // withService opens the database, runs fn and closes it.
-func (g *globals) withService(fn func(ctx context.Context, svc *approvals.Service, db *store.DB) error) error {
+func (g *globals) withService(fn func(ctx context.Context, svc *approvals.Service, db database) error) error {
 	svc, db, err := g.open(false)
 	if err != nil {
 		return err

@@ -42,11 +42,24 @@ SIGINT or SIGTERM shuts down gracefully: in-flight requests finish first.`,
 			}
 			defer db.Close()
 			log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
-			if hostKey == "" {
-				hostKey = filepath.Join(filepath.Dir(db.Path()), "ssh_host_ed25519_key")
-			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
+			// The host key: --host-key, else the file beside a SQLite
+			// database, else (PostgreSQL) the deployment's key kept sealed
+			// in the database, so every node shows clients the same one.
+			hostKeyShown, removeHostKey := hostKey, func() {}
+			if hostKey == "" && sshAddr != "" {
+				if p, ok := sqlitePath(db); ok {
+					hostKey = filepath.Join(filepath.Dir(p), sshHostKeyFile)
+					hostKeyShown = hostKey
+				} else {
+					if hostKey, removeHostKey, err = sharedHostKeyFile(ctx, svc); err != nil {
+						return err
+					}
+					defer removeHostKey()
+					hostKeyShown = "the database (shared by every node)"
+				}
+			}
 
 			go svc.RunSweeper(ctx, sweepEvery, func(err error) { log.Error("sweeper", "err", err) })
 			// Webhooks are sent from serve, the long-lived process with network
@@ -85,10 +98,11 @@ SIGINT or SIGTERM shuts down gracefully: in-flight requests finish first.`,
 					Service: svc, Logger: log, Addr: sshAddr, HostKeyPath: hostKey,
 					IdleTimeout: idle, MaxSession: maxSession, Bell: !quiet,
 				})
+				removeHostKey() // loaded: a shared key's plaintext leaves the disk now
 				if err != nil {
 					return fmt.Errorf("ssh: %w", err)
 				}
-				log.Info("ssh listening", "addr", sshAddr, "host_key", hostKey)
+				log.Info("ssh listening", "addr", sshAddr, "host_key", hostKeyShown)
 				go func() { errc <- ignoreClosed(sshSrv.ListenAndServe()) }()
 			}
 			select {
@@ -114,7 +128,7 @@ SIGINT or SIGTERM shuts down gracefully: in-flight requests finish first.`,
 	f := cmd.Flags()
 	f.StringVar(&httpAddr, "http", "127.0.0.1:8080", "HTTP listen address (empty: no HTTP)")
 	f.StringVar(&sshAddr, "ssh", "127.0.0.1:2222", "SSH listen address (empty: no SSH)")
-	f.StringVar(&hostKey, "host-key", "", "SSH host key file, created once (default: ssh_host_ed25519_key beside the database)")
+	f.StringVar(&hostKey, "host-key", "", "SSH host key file, created once (default: ssh_host_ed25519_key beside a SQLite database; on PostgreSQL the key kept sealed in the database, the same on every node)")
 	f.DurationVar(&idle, "idle-timeout", 15*time.Minute, "end SSH sessions after this long without input from the approver")
 	f.DurationVar(&maxSession, "max-session", 12*time.Hour, "longest SSH session")
 	registerQuiet(cmd, &quiet) // --quiet: no bell or notifications in SSH consoles

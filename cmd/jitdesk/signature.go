@@ -11,7 +11,6 @@ import (
 
 	"github.com/jitdesk/jitdesk/approvals"
 	"github.com/jitdesk/jitdesk/approvals/signature"
-	"github.com/jitdesk/jitdesk/store"
 )
 
 func newSignatureCmd(g *globals) *cobra.Command {
@@ -32,7 +31,7 @@ func newSignatureCmd(g *globals) *cobra.Command {
 			if g.json && output == "" {
 				return usagef(cmd, "--json reports the file written: give -o FILE")
 			}
-			return g.withService(func(ctx context.Context, svc *approvals.Service, _ *store.DB) error {
+			return g.withService(func(ctx context.Context, svc *approvals.Service, _ database) error {
 				sigs, err := svc.Signatures(ctx, args[0])
 				if err != nil {
 					return err

@@ -10,7 +10,6 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/jitdesk/jitdesk/approvals"
-	"github.com/jitdesk/jitdesk/store"
 )
 
 // templateFlags are the terms `template add` and `template update` share.
@@ -154,7 +153,7 @@ func newTemplateCmd(g *globals) *cobra.Command {
 			if err := addFlags.apply(cmd, &t, true); err != nil {
 				return err
 			}
-			return g.withService(func(ctx context.Context, svc *approvals.Service, _ *store.DB) error {
+			return g.withService(func(ctx context.Context, svc *approvals.Service, _ database) error {
 				if err := svc.AddTemplate(ctx, operator(), t); err != nil {
 					return err
 				}
@@ -193,7 +192,7 @@ the next version. Pending requests stay on the version they were made under.`,
 			if err := updFlags.apply(cmd, &approvals.Template{}, false); err != nil {
 				return err
 			}
-			return g.withService(func(ctx context.Context, svc *approvals.Service, _ *store.DB) error {
+			return g.withService(func(ctx context.Context, svc *approvals.Service, _ database) error {
 				before, err := svc.Template(ctx, args[0])
 				if err != nil {
 					return err
@@ -230,7 +229,7 @@ the next version. Pending requests stay on the version they were made under.`,
 			Short: short,
 			Args:  cobra.ExactArgs(1),
 			RunE: func(cmd *cobra.Command, args []string) error {
-				return g.withService(func(ctx context.Context, svc *approvals.Service, _ *store.DB) error {
+				return g.withService(func(ctx context.Context, svc *approvals.Service, _ database) error {
 					t, err := svc.SetTemplateEnabled(ctx, operator(), args[0], enabled)
 					if err != nil {
 						return err
@@ -258,7 +257,7 @@ the next version. Pending requests stay on the version they were made under.`,
 			if changed(cmd, "version") && version < 1 {
 				return usagef(cmd, "--version %d: versions count from 1", version)
 			}
-			return g.withService(func(ctx context.Context, svc *approvals.Service, _ *store.DB) error {
+			return g.withService(func(ctx context.Context, svc *approvals.Service, _ database) error {
 				if versions {
 					hist, err := svc.TemplateHistory(ctx, args[0])
 					if err != nil {
@@ -296,7 +295,7 @@ the next version. Pending requests stay on the version they were made under.`,
 		Short: "List templates",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return g.withService(func(ctx context.Context, svc *approvals.Service, _ *store.DB) error {
+			return g.withService(func(ctx context.Context, svc *approvals.Service, _ database) error {
 				l := g.newListing("KEY", "TITLE", "TYPE", "VERSION", "STATE", "QUORUM", "APPROVERS", "GROUPS")
 				err := eachPage(func(after string, n int) ([]approvals.Template, error) { return svc.Templates(ctx, after, n) },
 					func(t approvals.Template) string { return t.Key },

@@ -11,7 +11,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/jitdesk/jitdesk/approvals"
-	"github.com/jitdesk/jitdesk/store"
 )
 
 func newWebhookCmd(g *globals) *cobra.Command {
@@ -26,7 +25,7 @@ order is kept per request. Events: ` + strings.Join(approvals.WebhookEvents, ", 
 		Short: "Register a receiver; prints its id and signing secret (shown once)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return g.withService(func(ctx context.Context, svc *approvals.Service, _ *store.DB) error {
+			return g.withService(func(ctx context.Context, svc *approvals.Service, _ database) error {
 				w, err := svc.AddWebhook(ctx, operator(), args[0], events)
 				if err != nil {
 					return err
@@ -51,7 +50,7 @@ order is kept per request. Events: ` + strings.Join(approvals.WebhookEvents, ", 
 		Short: "List webhooks (removed ones too); secrets are never shown again",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return g.withService(func(ctx context.Context, svc *approvals.Service, _ *store.DB) error {
+			return g.withService(func(ctx context.Context, svc *approvals.Service, _ database) error {
 				l := g.newListing("ID", "STATE", "URL", "EVENTS", "CREATED")
 				err := eachPage(func(after string, n int) ([]approvals.Webhook, error) { return svc.Webhooks(ctx, after, n) },
 					func(w approvals.Webhook) string { return w.ID },
@@ -70,7 +69,7 @@ order is kept per request. Events: ` + strings.Join(approvals.WebhookEvents, ", 
 		Short: "Stop a webhook: nothing more is sent and its pending deliveries are cancelled (the log is kept)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return g.withService(func(ctx context.Context, svc *approvals.Service, _ *store.DB) error {
+			return g.withService(func(ctx context.Context, svc *approvals.Service, _ database) error {
 				w, err := svc.RemoveWebhook(ctx, operator(), args[0])
 				if err != nil {
 					return err
@@ -94,7 +93,7 @@ order is kept per request. Events: ` + strings.Join(approvals.WebhookEvents, ", 
 			if limit < 1 || limit > 500 {
 				return usagef(cmd, "--limit %d: give 1 to 500", limit)
 			}
-			return g.withService(func(ctx context.Context, svc *approvals.Service, _ *store.DB) error {
+			return g.withService(func(ctx context.Context, svc *approvals.Service, _ database) error {
 				if hook != "" {
 					if _, err := svc.Webhook(ctx, hook); err != nil {
 						return err
@@ -127,7 +126,7 @@ order is kept per request. Events: ` + strings.Join(approvals.WebhookEvents, ", 
 		Short: "Queue a webhook.test event for one webhook (sent by jitdesk serve); check the result with webhook log",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return g.withService(func(ctx context.Context, svc *approvals.Service, _ *store.DB) error {
+			return g.withService(func(ctx context.Context, svc *approvals.Service, _ database) error {
 				ev, err := svc.TestWebhook(ctx, operator(), args[0])
 				if err != nil {
 					return err
