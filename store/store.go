@@ -347,8 +347,12 @@ func (db *DB) Update(ctx context.Context, fn func(approvals.Tx) error) error {
 			_ = sqlTx.Rollback()
 		}
 	}()
-	err = fn(&tx{ctx: ctx, q: sqlTx, cache: db.writeStmts, count: &db.writeCount, cfg: db.cfg})
+	t := &tx{ctx: ctx, q: sqlTx, cache: db.writeStmts, count: &db.writeCount, cfg: db.cfg}
+	err = fn(t)
 	done = true
+	if err == nil {
+		err = t.indexNew()
+	}
 	if err != nil {
 		_ = sqlTx.Rollback()
 		return err
