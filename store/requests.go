@@ -141,7 +141,6 @@ func requestArgs(r approvals.Request) ([]any, error) {
 		string(r.Status), nullMS(r.DecidedAt), by, r.Approvals, r.RequesterIdentity, max(r.TemplateVersion, 1), r.DecidedComment}, nil
 }
 
-
 // SetRequestStatus moves a pending request to status, decided at "at" by
 // "by". The status = 'pending' condition is in the UPDATE itself, so two
 // deciders cannot both win: ErrNotPending (naming the earlier decision)
