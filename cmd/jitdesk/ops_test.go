@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -230,5 +231,15 @@ func TestErrorsSayAThingOnce(t *testing.T) {
 	r := jitdesk(t, db, "template", "show", "nope")
 	if r.code != 1 || strings.Count(r.stderr, "nope") != 1 {
 		t.Fatalf("template show nope: %+v", r)
+	}
+}
+
+func TestVersionNamesTheGoVersion(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "none.db") // version needs no database
+	for _, args := range [][]string{{"version"}, {"--version"}} {
+		out := mustOK(t, jitdesk(t, db, args...))
+		if !strings.HasPrefix(out, "jitdesk ") || !strings.Contains(out, runtime.Version()) {
+			t.Fatalf("%v printed %q", args, out)
+		}
 	}
 }

@@ -69,7 +69,11 @@ Run with no command to open the console (same as "jitdesk console").`,
 		newTokenCmd(g), newVerifyCmd(g), newKeysCmd(g), newJWKSCmd(g), newAuditCmd(g),
 		newDemoCmd(g), consoleCmd, newServeCmd(g), newOnCallCmd(g), newBreakGlassCmd(g),
 		newWebhookCmd(g), newSignatureCmd(g), newApplyCmd(g), newExportCmd(g), newMigrateCmd(g),
+		newVersionCmd(g),
 	)
+	// --version prints the same line as `jitdesk version`.
+	root.Version = versionLine()
+	root.SetVersionTemplate("{{.Version}}\n")
 	wrapArgs(root)
 	registerCompletions(g, root)
 	return root, g
