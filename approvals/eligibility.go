@@ -137,3 +137,36 @@ func termsOf(tx ReadTx, req Request) (Template, error) {
 	}
 	return old, nil
 }
+
+// visibleTo is the rule of who may see a request: an auditor sees all; an
+// approver sees their own requests and those of templates they could
+// decide under any rule — named, a group, a member of (or holding an
+// override on) one of its rotations at any distance, or its escalation
+// group. A disabled approver sees nothing. (The store's list queries apply
+// the same rule in SQL, RequestQuery.Viewer, so pages need no filtering.)
+func visibleTo(tx ReadTx, a Approver, req Request, t Template, now time.Time) (bool, error) {
+	if a.Disabled() {
+		return false, nil
+	}
+	if a.Auditor || Eligible(t, a) || (t.EscalateGroup != "" && slices.Contains(a.Groups, t.EscalateGroup)) {
+		return true, nil
+	}
+	if self, err := samePerson(tx, req, a); err != nil || self {
+		return self, err
+	}
+	for _, name := range t.OnCall {
+		r, err := tx.Rotation(name, now)
+		if errors.Is(err, ErrNotFound) {
+			continue
+		} else if err != nil {
+			return false, err
+		}
+		if _, ok := r.Distance(a.Login, now); ok {
+			return true, nil
+		}
+		if who, ok := r.OnCallAt(now); ok && who == a.Login {
+			return true, nil
+		}
+	}
+	return false, nil
+}

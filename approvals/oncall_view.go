@@ -237,17 +237,36 @@ func (s *Service) NeedsMeEscalation(ctx context.Context, login string, limit int
 
 // Escalated returns up to limit pending requests escalated at least one
 // step, oldest first, after the given position.
-func (s *Service) Escalated(ctx context.Context, after *Cursor, limit int) ([]PendingEscalation, error) {
+func (s *Service) Escalated(ctx context.Context, viewer string, after *Cursor, limit int) ([]PendingEscalation, error) {
 	if limit < 1 || limit > 500 {
 		return nil, invalidf("limit %d must be between 1 and 500", limit)
 	}
 	var out []PendingEscalation
 	err := s.store.View(ctx, func(tx ReadTx) error {
+		a, err := tx.Approver(viewer)
+		if errors.Is(err, ErrNotFound) {
+			return nil // an unknown viewer sees nothing
+		} else if err != nil {
+			return err
+		}
 		rs, err := tx.EscalatingRequests(1, after, limit)
 		if err != nil {
 			return err
 		}
-		out, err = withEscalation(tx, rs)
+		now := s.Now()
+		seen := rs[:0]
+		for _, r := range rs {
+			t, err := termsOf(tx, r)
+			if err != nil {
+				return err
+			}
+			if ok, err := visibleTo(tx, a, r, t, now); err != nil {
+				return err
+			} else if ok {
+				seen = append(seen, r)
+			}
+		}
+		out, err = withEscalation(tx, seen)
 		return err
 	})
 	if err != nil {
@@ -283,11 +302,26 @@ func (s *Service) PostReviewQueue(ctx context.Context, viewer string, after *Cur
 			return err
 		}
 		now := s.Now()
+		a, err := tx.Approver(viewer)
+		if errors.Is(err, ErrNotFound) {
+			return nil // an unknown viewer sees nothing
+		} else if err != nil {
+			return err
+		}
 		for _, g := range gs {
 			g.Token = ""
 			item := PostReview{Grant: g, TTL: g.ExpiresAt.Sub(g.IssuedAt)}
 			if item.Request, err = tx.Request(g.RequestID); err != nil {
 				return err
+			}
+			t, err := termsOf(tx, item.Request)
+			if err != nil {
+				return err
+			}
+			if ok, err := visibleTo(tx, a, item.Request, t, now); err != nil {
+				return err
+			} else if !ok {
+				continue // another team's emergency is not this approver's to see
 			}
 			reviews, err := tx.Reviews(g.RequestID)
 			if err != nil {

@@ -630,9 +630,20 @@ type webhookData struct {
 	Request *webhookRequest `json:"request"`
 	Outcome string          `json:"outcome,omitempty"`
 	Grant   *webhookGrant   `json:"grant,omitempty"`
+	// Decision says how the request ended, as the requester should hear
+	// it (request.decided): outcome, who, when and the comment.
+	Decision *webhookDecision `json:"decision,omitempty"`
 	// BreakGlassReason is the requester's emergency justification.
 	BreakGlassReason string `json:"break_glass_reason,omitempty"`
 	Level            int    `json:"level,omitempty"` // escalation level reached
+}
+
+// webhookDecision is the decision a requester hears back.
+type webhookDecision struct {
+	Outcome Status `json:"outcome"`
+	By      string `json:"by"`
+	At      string `json:"at"`
+	Comment string `json:"comment,omitempty"`
 }
 
 type webhookBody struct {
@@ -668,6 +679,16 @@ func (s *Service) webhookBody(tx Tx, ev AuditEvent, typ, outcome, requestID stri
 		CreatedAt: rfc3339(r.CreatedAt), ExpiresAt: rfc3339(r.ExpiresAt), DecidedAt: rfc3339(r.DecidedAt), DecidedBy: r.DecidedBy,
 		Approvals: r.Approvals, Escalation: r.Escalation,
 	}}
+	if typ == EventRequestDecided {
+		d := &webhookDecision{Outcome: r.Status, By: r.DecidedBy, At: rfc3339(r.DecidedAt)}
+		switch e := rec.(type) {
+		case RequestDenied:
+			d.Comment = e.Comment
+		case RequestCancelled:
+			d.Comment = e.Reason
+		}
+		data.Decision = d
+	}
 	switch typ {
 	case EventRequestEscalated:
 		if e, ok := rec.(RequestEscalated); ok {

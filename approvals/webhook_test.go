@@ -265,3 +265,29 @@ func benchService(b *testing.B) *approvals.Service {
 	}
 	return svc
 }
+
+func TestDeniedWebhookTellsTheRequesterWhy(t *testing.T) {
+	f := newFixture(t)
+	f.addHook(approvals.EventRequestDecided)
+	r := f.submit("k8s", "mallory", map[string]string{"namespace": "checkout"})
+	if _, err := f.svc.Deny(f.ctx, approvals.DenyInput{RequestID: r.ID, Approver: "alice", Digest: f.detail(r.ID).Digest, Comment: "use the read-only role"}); err != nil {
+		t.Fatal(err)
+	}
+	ds, err := f.svc.ClaimWebhookDeliveries(f.ctx, approvals.WebhookClaim{Name: "t", Limit: 10, PerHook: 10, Lease: time.Minute})
+	if err != nil || len(ds) != 1 {
+		t.Fatalf("claim: %v %v", ds, err)
+	}
+	var body struct {
+		Data struct {
+			Outcome  string
+			Decision struct{ Outcome, By, At, Comment string }
+		}
+	}
+	if err := json.Unmarshal(ds[0].Body, &body); err != nil {
+		t.Fatal(err)
+	}
+	d := body.Data.Decision
+	if body.Data.Outcome != "denied" || d.Outcome != "denied" || d.By != "alice" || d.Comment != "use the read-only role" || d.At == "" {
+		t.Fatalf("decision in the webhook: %+v", body.Data)
+	}
+}

@@ -75,7 +75,10 @@ const (
 type oncallScreen struct {
 	ctx *Context
 	uid int
-	gen int
+	// gen numbers the loads; shown is the gen on screen. A load newer than
+	// what is shown is applied even when a later one is already asked for
+	// (see reviewScreen).
+	gen, shown int
 
 	at          time.Time // when the shown data was read
 	shifts      []approvals.Shift
@@ -118,7 +121,7 @@ func (o *oncallScreen) load() tea.Cmd {
 		if m.mine, m.err = svc.NeedsMeEscalation(ctx, login, oncallLimit); m.err != nil {
 			return m
 		}
-		if m.escalated, m.err = svc.Escalated(ctx, nil, oncallLimit); m.err != nil {
+		if m.escalated, m.err = svc.Escalated(ctx, login, nil, oncallLimit); m.err != nil {
 			return m
 		}
 		if m.review, m.err = svc.PostReviewQueue(ctx, login, nil, oncallLimit); m.err != nil {
@@ -187,10 +190,11 @@ func (o *oncallScreen) Update(msg tea.Msg) (Screen, tea.Cmd) {
 	defer o.relayout()
 	switch msg := msg.(type) {
 	case oncallMsg:
-		if msg.uid != o.uid || msg.gen != o.gen {
+		if msg.uid != o.uid || msg.gen <= o.shown {
 			return o, nil
 		}
-		o.loading = false
+		o.shown = msg.gen
+		o.loading = msg.gen != o.gen
 		if msg.err != nil {
 			o.err = explain(msg.err)
 			return o, nil
