@@ -116,12 +116,32 @@ type StoredSignature struct {
 	SignedAt  time.Time
 }
 
-// ReadTx reads within one transaction.
-type ReadTx interface {
+// The persistence interface is split per aggregate, as the domain is
+// (applications, approvers, templates, requests and reviews, grants,
+// signing keys, on call, audit, webhooks, settings); ReadTx and Tx compose
+// them. A store implements all of them over one transaction; the
+// conformance suite (storetest) checks every method's contract.
+
+// ApplicationReads reads applications.
+type ApplicationReads interface {
 	Application(id string) (Application, error)
 	ApplicationByName(name string) (Application, error)
 	// Applications lists applications by name after the given name.
 	Applications(afterName string, limit int) ([]Application, error)
+}
+
+// ApplicationWrites changes applications.
+type ApplicationWrites interface {
+	InsertApplication(Application) error // ErrConflict on a duplicate id or name
+	// UpdateApplication rewrites an application's mutable fields (name,
+	// audience, secrets and their formats, disabled, limits).
+	UpdateApplication(Application) error
+	// CountPendingForApp counts an application's pending requests, stopping at atMost.
+	CountPendingForApp(appID string, atMost int) (int, error)
+}
+
+// ApproverReads reads approvers.
+type ApproverReads interface {
 	Approver(login string) (Approver, error)
 	// ApproverBySSHKey finds the approver owning the key with this fingerprint.
 	ApproverBySSHKey(fingerprint string) (Approver, error)
@@ -129,61 +149,189 @@ type ReadTx interface {
 	// ApproversByEmail lists the approvers (disabled ones too) with this
 	// email; "" matches nobody.
 	ApproversByEmail(email string) ([]Approver, error)
+}
+
+// ApproverWrites changes approvers and their keys.
+type ApproverWrites interface {
+	InsertApprover(Approver) error // ErrConflict on a duplicate login or SSH key
+	// UpdateApprover rewrites an approver's name, email, auditor flag and groups.
+	UpdateApprover(Approver) error
+	// SetApproverDisabled disables (at non-zero, by whom) or enables (zero) an approver.
+	SetApproverDisabled(login string, at time.Time, by string) error
+	// AddSSHKey registers a key (or brings back one this approver removed);
+	// ErrConflict when another approver holds it.
+	AddSSHKey(login string, k SSHKey) error
+	// RemoveSSHKey marks an approver's active key removed at "at".
+	RemoveSSHKey(login, fingerprint string, at time.Time) error
+}
+
+// TemplateReads reads templates and their versions.
+type TemplateReads interface {
 	Template(key string) (Template, error)
+	Templates(afterKey string, limit int) ([]Template, error)
+	// TemplateVersion returns the terms of one version of a template
+	// (ErrNotFound when that version was never recorded).
+	TemplateVersion(key string, version int) (Template, error)
 	// TemplateVersions lists a template's recorded versions, oldest first.
 	TemplateVersions(key string) ([]TemplateVersionInfo, error)
 	// TemplatesUsingRotation lists the keys of templates naming a rotation.
 	TemplatesUsingRotation(rotation string) ([]string, error)
-	// Setting returns a deployment-wide setting; ok is false when unset.
-	Setting(name string) (value string, ok bool, err error)
-	// LatestGrant returns the newest grant, token included (ok false when
-	// no grant exists), from whose token an old database adopts its issuer.
-	LatestGrant() (g Grant, ok bool, err error)
-	// TemplateVersion returns the terms of one version of a template
-	// (ErrNotFound when that version was never recorded).
-	TemplateVersion(key string, version int) (Template, error)
-	Templates(afterKey string, limit int) ([]Template, error)
+}
+
+// TemplateWrites changes templates.
+type TemplateWrites interface {
+	InsertTemplate(Template) error // ErrConflict on a duplicate key
+	// UpdateTemplate stores tm (Version raised by the caller) as the
+	// current terms and records the version.
+	UpdateTemplate(tm Template, by string, at time.Time) error
+	// SetTemplateDisabled stops (at non-zero) or restarts (zero) new requests.
+	SetTemplateDisabled(key string, at time.Time) error
+}
+
+// RequestReads reads requests, their reviews and signatures.
+type RequestReads interface {
 	Request(id string) (Request, error)
 	Requests(q RequestQuery) ([]Request, error)
+	// CountRequests counts what q selects, ignoring paging.
+	CountRequests(q RequestQuery) (int, error)
 	// DueEscalations returns up to limit pending requests whose next
 	// escalation step is due at now.
 	DueEscalations(now time.Time, limit int) ([]Request, error)
 	// DuePending returns up to limit pending requests whose pending timeout
 	// has passed at now, soonest first.
 	DuePending(now time.Time, limit int) ([]Request, error)
-	// CountRequests counts what q selects, ignoring paging.
-	CountRequests(q RequestQuery) (int, error)
+	// EscalatingRequests lists pending requests of templates that escalate,
+	// escalated at least minLevel steps, oldest first, keyset-paged by
+	// (CreatedAt, ID).
+	EscalatingRequests(minLevel int, after *Cursor, limit int) ([]Request, error)
 	Reviews(requestID string) ([]Review, error)
 	Signatures(requestID string) ([]StoredSignature, error)
+	// Whole-table walks in key order, for audit verify's replay.
+	RequestsByID(afterID string, limit int) ([]Request, error)
+	ReviewsAfter(requestID, approver string, limit int) ([]Review, error)
+	SignaturesAfter(afterDigest string, limit int) ([]StoredSignature, error)
+}
+
+// RequestWrites changes requests and records reviews, signatures and
+// intake replay ids.
+type RequestWrites interface {
+	InsertRequest(Request) error
+	// SetRequestStatus moves a pending request to status, recording who
+	// ended it and what they said (a cancel's reason; "" for reviews, whose
+	// comments are on the review); it returns a *DecidedError (ErrNotPending)
+	// when the request is no longer pending.
+	SetRequestStatus(id string, status Status, at time.Time, by, comment string) error
+	// InsertReview records a review and bumps the request's approval count
+	// for approvals; ErrAlreadyReviewed when this approver already reviewed.
+	InsertReview(Review) error
+	InsertSignature(StoredSignature) error
+	// SetEscalation moves a pending request's escalation level from one
+	// value to another (compare-and-set); false when it had already moved.
+	SetEscalation(id string, from, to int) (bool, error)
+	// UseIntakeJTI records an intake token's (application, jti) until exp;
+	// ErrReplay when it was already recorded. Records past their exp may be pruned.
+	UseIntakeJTI(appID, jti string, exp, now time.Time) error
+}
+
+// GrantReads reads grants.
+type GrantReads interface {
 	Grant(id string) (Grant, error)
 	GrantByRequest(requestID string) (Grant, error)
 	// AwaitingReview lists unacknowledged break-glass grants, oldest first,
 	// keyset-paged by (IssuedAt, ID).
 	AwaitingReview(after *Cursor, limit int) ([]Grant, error)
 	CountAwaitingReview() (int, error)
-	// EscalatingRequests lists pending requests of templates that escalate,
-	// escalated at least minLevel steps, oldest first, keyset-paged by
-	// (CreatedAt, ID).
-	EscalatingRequests(minLevel int, after *Cursor, limit int) ([]Request, error)
+	// LatestGrant returns the newest grant, token included (ok false when
+	// no grant exists), from whose token an old database adopts its issuer.
+	LatestGrant() (g Grant, ok bool, err error)
+	// GrantsAfter walks grants in id order, for audit verify's replay.
+	GrantsAfter(afterID string, limit int) ([]Grant, error)
+}
+
+// GrantWrites changes grants.
+type GrantWrites interface {
+	InsertGrant(Grant) error
+	// RevokeGrant marks a grant revoked; ErrRevoked when it already was.
+	RevokeGrant(id string, at time.Time, by, reason string) error
+	// AcknowledgeGrant records a break-glass grant's post-review, once.
+	AcknowledgeGrant(id string, at time.Time, by, comment string) error
+	// SetGrantToken rewrites a grant's stored token (sealing it).
+	SetGrantToken(id, token string) error
+}
+
+// KeyReads reads token signing keys.
+type KeyReads interface {
 	// SigningKeys lists all signing keys, newest first.
 	SigningKeys() ([]SigningKey, error)
+}
+
+// KeyWrites changes token signing keys.
+type KeyWrites interface {
+	InsertSigningKey(SigningKey) error
+	// RetireSigningKey marks the key retired at "at" and publishable until publishUntil.
+	RetireSigningKey(kid string, at, publishUntil time.Time) error
+	// ExtendKeyPublication keeps a key published (each token it signs
+	// extends how long its public key must stay published): at least until
+	// need; when that takes a write, the store raises it to upTo (≥ need),
+	// so the grants that follow soon after need no write of their own.
+	ExtendKeyPublication(kid string, need, upTo time.Time) error
+	// SetSigningKeyPrivate rewrites a key's stored private bytes (sealing them).
+	SetSigningKeyPrivate(kid string, private []byte) error
+}
+
+// OnCallReads reads rotations.
+type OnCallReads interface {
 	// Rotation returns a rotation with its overrides that end after now.
 	Rotation(name string, now time.Time) (Rotation, error)
-	// Rotations lists every rotation (there are few) with overrides ending after now.
+	// Rotations lists every active rotation (there are few) with overrides ending after now.
 	Rotations(now time.Time) ([]Rotation, error)
+	// RotationNames lists every rotation's name, removed ones too.
+	RotationNames() ([]string, error)
+}
+
+// OnCallWrites changes rotations and overrides.
+type OnCallWrites interface {
+	InsertRotation(Rotation) error // ErrConflict on a duplicate name
+	// UpdateRotation rewrites a rotation's members, shift and start.
+	UpdateRotation(Rotation) error
+	// SetRotationDisabled disables (at non-zero) or restores a rotation.
+	SetRotationDisabled(name string, at time.Time) error
+	InsertOverride(rotation string, o Override) error
+	// CancelOverrides ends a rotation's overrides holding or to come at "at".
+	CancelOverrides(rotation string, at time.Time) (int, error)
+}
+
+// AuditReads reads the audit chain.
+type AuditReads interface {
 	// AuditHead returns the newest event's seq and hash (0, "" when empty).
 	AuditHead() (int64, string, error)
 	// AuditEvents returns up to limit events with seq > afterSeq, ascending.
 	AuditEvents(afterSeq int64, limit int) ([]AuditEvent, error)
 	// AuditEventsDesc returns up to limit events with seq < beforeSeq (0 = newest), descending.
 	AuditEventsDesc(beforeSeq int64, limit int) ([]AuditEvent, error)
-	// Whole-table walks in key order, for audit verify's replay.
-	RequestsByID(afterID string, limit int) ([]Request, error)
-	ReviewsAfter(requestID, approver string, limit int) ([]Review, error)
-	GrantsAfter(afterID string, limit int) ([]Grant, error)
-	SignaturesAfter(afterDigest string, limit int) ([]StoredSignature, error)
-	// RotationNames lists every rotation's name, removed ones too.
-	RotationNames() ([]string, error)
+}
+
+// AuditWrites appends to the audit chain.
+type AuditWrites interface {
+	// AppendAudit appends ev to the chain, filling Seq, PrevHash and Hash
+	// (with ChainHash), and returns the stored event.
+	AppendAudit(ev AuditEvent) (AuditEvent, error)
+}
+
+// SettingReads reads deployment-wide settings.
+type SettingReads interface {
+	// Setting returns a deployment-wide setting; ok is false when unset.
+	Setting(name string) (value string, ok bool, err error)
+}
+
+// SettingWrites stores deployment-wide settings.
+type SettingWrites interface {
+	// SetSetting stores a deployment-wide setting.
+	SetSetting(name, value string) error
+}
+
+// WebhookReads reads hooks and their outbox.
+type WebhookReads interface {
 	// Webhook returns a hook by id, with its secret.
 	Webhook(id string) (Webhook, error)
 	// Webhooks lists hooks (removed ones too) by id after afterID, with secrets.
@@ -200,86 +348,16 @@ type ReadTx interface {
 	NextWebhookDue(hookID string) (time.Time, error)
 }
 
-// Tx reads and writes within one transaction.
-type Tx interface {
-	ReadTx
-	InsertApplication(Application) error // ErrConflict on a duplicate id or name
-	// UpdateApprover rewrites an approver's name, email, auditor flag and groups.
-	UpdateApprover(Approver) error
-	// SetApproverDisabled disables (at non-zero, by whom) or enables (zero) an approver.
-	SetApproverDisabled(login string, at time.Time, by string) error
-	// AddSSHKey registers a key (or brings back one this approver removed);
-	// ErrConflict when another approver holds it.
-	AddSSHKey(login string, k SSHKey) error
-	// RemoveSSHKey marks an approver's active key removed at "at".
-	RemoveSSHKey(login, fingerprint string, at time.Time) error
-	// UpdateTemplate stores tm (Version raised by the caller) as the
-	// current terms and records the version.
-	UpdateTemplate(tm Template, by string, at time.Time) error
-	// SetTemplateDisabled stops (at non-zero) or restarts (zero) new requests.
-	SetTemplateDisabled(key string, at time.Time) error
-	// UpdateRotation rewrites a rotation's members, shift and start.
-	UpdateRotation(Rotation) error
-	// SetRotationDisabled disables (at non-zero) or restores a rotation.
-	SetRotationDisabled(name string, at time.Time) error
-	// CancelOverrides ends a rotation's overrides holding or to come at "at".
-	CancelOverrides(rotation string, at time.Time) (int, error)
-	// SetWebhookSecret rewrites a hook's stored secret (sealing it).
-	SetWebhookSecret(id, secret string) error
-	// SetGrantToken rewrites a grant's stored token (sealing it).
-	SetGrantToken(id, token string) error
-	// SetSigningKeyPrivate rewrites a key's stored private bytes (sealing them).
-	SetSigningKeyPrivate(kid string, private []byte) error
-	// SetSetting stores a deployment-wide setting.
-	SetSetting(name, value string) error
-	// UpdateApplication rewrites an application's mutable fields (name,
-	// audience, secrets and their formats, disabled, limits).
-	UpdateApplication(Application) error
-	// CountPendingForApp counts an application's pending requests, stopping at atMost.
-	CountPendingForApp(appID string, atMost int) (int, error)
-	InsertApprover(Approver) error // ErrConflict on a duplicate login or SSH key
-	InsertTemplate(Template) error // ErrConflict on a duplicate key
-	InsertRequest(Request) error
-	// SetRequestStatus moves a pending request to status, recording who
-	// ended it and what they said (a cancel's reason; "" for reviews, whose
-	// comments are on the review); it returns a *DecidedError (ErrNotPending)
-	// when the request is no longer pending.
-	SetRequestStatus(id string, status Status, at time.Time, by, comment string) error
-	// InsertReview records a review and bumps the request's approval count
-	// for approvals; ErrAlreadyReviewed when this approver already reviewed.
-	InsertReview(Review) error
-	InsertSignature(StoredSignature) error
-	InsertGrant(Grant) error
-	// RevokeGrant marks a grant revoked; ErrRevoked when it already was.
-	RevokeGrant(id string, at time.Time, by, reason string) error
-	// UseIntakeJTI records an intake token's (application, jti) until exp;
-	// ErrReplay when it was already recorded. Records past their exp may be pruned.
-	UseIntakeJTI(appID, jti string, exp, now time.Time) error
-	// SetEscalation moves a pending request's escalation level from one
-	// value to another (compare-and-set); false when it had already moved.
-	SetEscalation(id string, from, to int) (bool, error)
-	// AcknowledgeGrant records a break-glass grant's post-review, once.
-	AcknowledgeGrant(id string, at time.Time, by, comment string) error
-	InsertRotation(Rotation) error // ErrConflict on a duplicate name
-	InsertOverride(rotation string, o Override) error
-	InsertSigningKey(SigningKey) error
-	// RetireSigningKey marks the key retired at "at" and publishable until publishUntil.
-	RetireSigningKey(kid string, at, publishUntil time.Time) error
-	// ExtendKeyPublication raises a key's PublishUntil to at least t (each
-	// token it signs extends how long its public key must stay published).
-	// It must be published at least until need; when that takes a
-	// write, the store raises it to upTo (≥ need), so the grants that
-	// follow soon after need no write of their own.
-	ExtendKeyPublication(kid string, need, upTo time.Time) error
-	// AppendAudit appends ev to the chain, filling Seq, PrevHash and Hash
-	// (with ChainHash), and returns the stored event.
-	AppendAudit(ev AuditEvent) (AuditEvent, error)
+// WebhookWrites changes hooks and the outbox.
+type WebhookWrites interface {
 	// InsertWebhook adds a hook and its subscriptions (every type when
 	// Events is empty); ErrConflict on a duplicate id.
 	InsertWebhook(Webhook) error
 	// DisableWebhook marks a hook removed, drops its subscriptions and
 	// cancels its pending deliveries, returning how many it cancelled.
 	DisableWebhook(id string, at time.Time, by string) (int, error)
+	// SetWebhookSecret rewrites a hook's stored secret (sealing it).
+	SetWebhookSecret(id, secret string) error
 	// EnqueueWebhookDeliveries adds a pending delivery of event seq for
 	// every hook subscribed to typ, due at "at" unless an earlier delivery
 	// of the same request to that hook is still pending (then it waits),
@@ -301,4 +379,33 @@ type Tx interface {
 	// ReleaseNextWebhookDelivery makes the earliest waiting delivery of
 	// this request to this hook due at "at".
 	ReleaseNextWebhookDelivery(hookID, requestID string, at time.Time) error
+}
+
+// ReadTx reads within one transaction.
+type ReadTx interface {
+	ApplicationReads
+	ApproverReads
+	TemplateReads
+	RequestReads
+	GrantReads
+	KeyReads
+	OnCallReads
+	AuditReads
+	SettingReads
+	WebhookReads
+}
+
+// Tx reads and writes within one transaction.
+type Tx interface {
+	ReadTx
+	ApplicationWrites
+	ApproverWrites
+	TemplateWrites
+	RequestWrites
+	GrantWrites
+	KeyWrites
+	OnCallWrites
+	AuditWrites
+	SettingWrites
+	WebhookWrites
 }
