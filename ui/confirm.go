@@ -188,6 +188,12 @@ func (c *confirmScreen) done(m decidedMsg) tea.Cmd {
 	}
 	rv := newReview(c.ctx, id)
 	issued := m.out.Grant != nil || m.out.Token != ""
+	// What the split view says when the decided request has left the list
+	// and the review beside it moves on to the highlighted one.
+	rv.leftNote = "approved " + who + "'s request — token: press v on it in History"
+	if !issued {
+		rv.leftNote = "your approval of " + who + "'s request is recorded; it needs more approvals"
+	}
 	if issued && c.dec.breakGlass {
 		ts := newTokenScreen(c.ctx, id)
 		return tea.Batch(func() tea.Msg { return stackMsg{[]Screen{rv, ts}} }, reloadHeader,

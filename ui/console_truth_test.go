@@ -124,24 +124,34 @@ func TestGrantWordsNeverLetARevokedGrantLookLive(t *testing.T) {
 
 func TestRowMarksShowQuorumEscalationAndGrantState(t *testing.T) {
 	now := t0
-	pend := approvals.Request{Status: approvals.StatusPending, Approvals: 1, Escalation: 2}
-	if got := rowMarks(now, pend, rowFacts{known: true, quorum: 2}); got != "1/2 ↑2" {
+	pend := approvals.Request{Status: approvals.StatusPending, Approvals: 1, Escalation: 2, Quorum: 2}
+	if got := rowMarks(now, pend); got != "1/2 ↑2" {
 		t.Fatalf("pending: %q", got)
 	}
-	if got := rowMarks(now, approvals.Request{Status: approvals.StatusPending}, rowFacts{}); got != "" {
+	if got := rowMarks(now, approvals.Request{Status: approvals.StatusPending, Quorum: 2}); got != "" {
 		t.Fatalf("plain pending: %q", got)
 	}
-	appr := approvals.Request{Status: approvals.StatusApproved}
-	g := approvals.Grant{ExpiresAt: now.Add(time.Hour), BreakGlass: true}
-	if got := rowMarks(now, appr, rowFacts{known: true, grant: &g}); got != "active BG!" {
+	if got := rowMarks(now, approvals.Request{Status: approvals.StatusPending, Approvals: 1}); got != "1/?" {
+		t.Fatalf("pending without the quorum: %q", got)
+	}
+	g := approvals.GrantSummary{ExpiresAt: now.Add(time.Hour), BreakGlass: true}
+	appr := approvals.Request{Status: approvals.StatusApproved, Grant: &g}
+	if got := rowMarks(now, appr); got != "active BG!" {
 		t.Fatalf("break-glass: %q", got)
 	}
-	g.RevokedAt = now
-	if got := rowMarks(now, appr, rowFacts{known: true, grant: &g}); got != "REVOKED BG!" {
+	g.ReviewedAt = now
+	if got := rowMarks(now, appr); got != "active BG✓" {
+		t.Fatalf("acknowledged break-glass: %q", got)
+	}
+	if got := rowMarks(now.Add(2*time.Hour), appr); got != "expired BG✓" {
+		t.Fatalf("expired: %q", got)
+	}
+	g.RevokedAt, g.ReviewedAt = now, time.Time{}
+	if got := rowMarks(now, appr); got != "REVOKED BG!" {
 		t.Fatalf("revoked: %q", got)
 	}
-	if got := rowMarks(now, appr, rowFacts{}); got != "…" {
-		t.Fatalf("not loaded yet: %q", got)
+	if got := rowMarks(now, approvals.Request{Status: approvals.StatusApproved}); got != "?" {
+		t.Fatalf("no grant facts from the store: %q", got)
 	}
 }
 

@@ -58,8 +58,7 @@ type pageMsg struct {
 	kind     pageKind
 	rows     []approvals.Request
 	limit    int
-	keepID   string // pageRefresh: keep the cursor on this request
-	fromTop  bool   // pageRefresh: the window was anchored at the start
+	fromTop  bool // pageRefresh: the window was anchored at the start
 	err      error
 }
 
@@ -83,9 +82,16 @@ type queueScreen struct {
 	newestID    string // high-water mark of requests that need me (for the bell)
 	newestKnown bool
 
-	win         keysetWindow
-	facts       map[string]rowFacts // grant and quorum facts of rows on screen, by request id
-	gen         int                 // bumped whenever the window is replaced; stale pages are dropped
+	win keysetWindow
+	gen int // bumped whenever the window is replaced; stale pages are dropped
+	// winLoad is the gen of the window load (first, last or refresh page)
+	// in flight, 0 when none is. A change that arrives meanwhile does not
+	// cancel it (under a steady stream of changes no read would ever
+	// land): it sets winStale, and the refresh follows when the load lands.
+	winLoad     int
+	winStale    bool
+	countsBusy  bool // a counts read is in flight
+	countsStale bool // a change arrived while it was: read again when it lands
 	genCtx      context.Context
 	genCancel   context.CancelFunc // cancels the store queries of the current gen
 	loadingPrev bool
@@ -106,7 +112,7 @@ func newQueue(ctx *Context) *queueScreen {
 	ti.Prompt = "/ "
 	ti.Placeholder = "requester, template or reason"
 	ti.CharLimit = 100
-	return &queueScreen{ctx: ctx, uid: nextUID(ctx), filter: ti, marks: map[string]approvals.Request{}, win: newKeysetWindow(maxRows), facts: map[string]rowFacts{}, oncall: newOnCall(ctx)}
+	return &queueScreen{ctx: ctx, uid: nextUID(ctx), filter: ti, marks: map[string]approvals.Request{}, win: newKeysetWindow(maxRows), oncall: newOnCall(ctx)}
 }
 
 // Init loads the first page and the counts.
@@ -157,14 +163,14 @@ func (q *queueScreen) cursorOf(r approvals.Request) approvals.Cursor {
 // ascending reports whether the tab's order runs from old to new.
 func (q *queueScreen) ascending() bool { return q.tab != tabHistory }
 
-func (q *queueScreen) fetch(kind pageKind, rq approvals.RequestQuery, keepID string, fromTop bool) tea.Cmd {
+func (q *queueScreen) fetch(kind pageKind, rq approvals.RequestQuery, fromTop bool) tea.Cmd {
 	if q.genCtx == nil {
 		q.newGen()
 	}
 	svc, ctx, uid, gen := q.ctx.Service, q.genCtx, q.uid, q.gen
 	return func() tea.Msg {
 		rows, err := svc.List(ctx, rq)
-		return pageMsg{uid: uid, gen: gen, kind: kind, rows: rows, limit: rq.Limit, keepID: keepID, fromTop: fromTop, err: err}
+		return pageMsg{uid: uid, gen: gen, kind: kind, rows: rows, limit: rq.Limit, fromTop: fromTop, err: err}
 	}
 }
 
@@ -179,9 +185,11 @@ func (q *queueScreen) newGen() {
 	q.genCtx, q.genCancel = context.WithCancel(q.ctx.Ctx)
 }
 
-// reset replaces the window with the first or the last page.
+// reset replaces the window with the first or the last page. Its read
+// starts after every change notified so far, so none is left pending.
 func (q *queueScreen) reset(kind pageKind) tea.Cmd {
 	q.newGen()
+	q.winLoad, q.winStale = q.gen, false
 	q.loadingPrev, q.loadingNext = false, false
 	rq := q.baseQuery()
 	if q.filterText != "" {
@@ -197,20 +205,17 @@ func (q *queueScreen) reset(kind pageKind) tea.Cmd {
 		}
 		rq.Before = &c
 	}
-	return q.fetch(kind, rq, "", false)
+	return q.fetch(kind, rq, false)
 }
 
-// refresh re-reads the loaded window after a change, keeping the cursor on
-// the same request when it is still listed.
+// refresh re-reads the loaded window after a change; the cursor stays on
+// the same request when it is still listed (see showPage).
 func (q *queueScreen) refresh() tea.Cmd {
 	q.newGen()
+	q.winLoad, q.winStale = q.gen, false
 	q.loadingPrev, q.loadingNext = false, false
 	rq := q.baseQuery()
 	rq.Limit = min(500, max(pageSize, len(q.win.rows)))
-	keep := ""
-	if r, ok := q.win.selected(); ok {
-		keep = r.ID
-	}
 	fromTop := q.win.atStart || len(q.win.rows) == 0
 	if !fromTop {
 		// Start just before the first loaded row (times are stored in ms).
@@ -222,7 +227,7 @@ func (q *queueScreen) refresh() tea.Cmd {
 		}
 		rq.After = &c
 	}
-	return q.fetch(pageRefresh, rq, keep, fromTop)
+	return q.fetch(pageRefresh, rq, fromTop)
 }
 
 // prefetch asks for the neighbouring page when the cursor nears an end of
@@ -235,16 +240,15 @@ func (q *queueScreen) prefetch() tea.Cmd {
 		rq := q.baseQuery()
 		c := q.cursorOf(q.win.last())
 		rq.After = &c
-		cmds = append(cmds, q.fetch(pageNext, rq, "", false))
+		cmds = append(cmds, q.fetch(pageNext, rq, false))
 	}
 	if !q.loadingPrev && q.win.wantPrev(margin) {
 		q.loadingPrev = true
 		rq := q.baseQuery()
 		c := q.cursorOf(q.win.first())
 		rq.Before = &c
-		cmds = append(cmds, q.fetch(pagePrev, rq, "", false))
+		cmds = append(cmds, q.fetch(pagePrev, rq, false))
 	}
-	cmds = append(cmds, q.loadFacts(false))
 	return tea.Batch(cmds...)
 }
 
@@ -253,7 +257,27 @@ func (q *queueScreen) prefetch() tea.Cmd {
 // (3 ms at this cap, 33 ms for a million decided requests).
 const historyCountCap = 100000
 
+// changed follows a change of the store: the window and the counts are
+// read again, each at once when no read of it is in flight, else as soon
+// as that one lands (changes coalesce, but the last one always leads to a
+// read that starts after it and is shown).
+func (q *queueScreen) changed() tea.Cmd {
+	var cmds []tea.Cmd
+	if q.winLoad != 0 {
+		q.winStale = true
+	} else {
+		cmds = append(cmds, q.refresh())
+	}
+	if q.countsBusy {
+		q.countsStale = true
+	} else {
+		cmds = append(cmds, q.loadCounts())
+	}
+	return tea.Batch(cmds...)
+}
+
 func (q *queueScreen) loadCounts() tea.Cmd {
+	q.countsBusy, q.countsStale = true, false
 	svc, ctx, uid, login := q.ctx.Service, q.ctx.Ctx, q.uid, q.ctx.Login
 	return func() tea.Msg {
 		var m countsMsg
@@ -326,15 +350,8 @@ func (q *queueScreen) Update(msg tea.Msg) (Screen, tea.Cmd) {
 			return q, nil
 		}
 		return q, q.applyCounts(msg)
-	case factsMsg:
-		if msg.uid == q.uid {
-			for id, f := range msg.facts {
-				q.facts[id] = f
-			}
-		}
-		return q, nil
 	case changedMsg:
-		return q, tea.Batch(q.refresh(), q.loadCounts())
+		return q, q.changed()
 	case tea.BackgroundColorMsg:
 		restyleInput(&q.filter, q.ctx.Styles)
 		return q, nil
@@ -438,7 +455,7 @@ func (q *queueScreen) Update(msg tea.Msg) (Screen, tea.Cmd) {
 		for _, id := range msg.approved {
 			delete(q.marks, id)
 		}
-		return q, tea.Batch(q.refresh(), q.loadCounts())
+		return q, q.changed()
 	}
 	return q, nil
 }
@@ -465,7 +482,7 @@ func (q *queueScreen) updateOnCall(msg tea.Msg) (tea.Cmd, bool) {
 	case changedMsg:
 		if q.tab == tabOnCall {
 			_, cmd := q.oncall.Update(msg)
-			return tea.Batch(cmd, q.refresh(), q.loadCounts()), true
+			return tea.Batch(cmd, q.changed()), true
 		}
 		return nil, false
 	}
@@ -563,6 +580,20 @@ func (q *queueScreen) applyPage(m pageMsg) tea.Cmd {
 	if m.gen != q.gen {
 		return nil // a newer window replaced the one this page was for
 	}
+	cmd := q.showPage(m)
+	if m.kind != pageNext && m.kind != pagePrev {
+		q.winLoad = 0
+		if q.winStale {
+			// Changes arrived while this page was read: it is shown (it is
+			// newer than what was on screen), and the window is read again.
+			cmd = tea.Batch(cmd, q.refresh())
+		}
+	}
+	return cmd
+}
+
+// showPage puts a page of the current gen on screen.
+func (q *queueScreen) showPage(m pageMsg) tea.Cmd {
 	if m.err != nil {
 		q.err = explain(m.err)
 		q.loadingNext, q.loadingPrev, q.searching = false, false, false
@@ -578,19 +609,25 @@ func (q *queueScreen) applyPage(m pageMsg) tea.Cmd {
 		q.loadingPrev = false
 	}
 	q.win.setHeight(q.listHeight())
-	q.win.apply(m.kind, m.rows, len(m.rows) >= m.limit, m.keepID, m.fromTop)
-	q.loaded = true
-	if m.kind == pageRefresh {
-		// What changed may be a grant (revoked) or a quorum (one more
-		// approval): the facts of the rows on screen are read again.
-		return tea.Batch(q.prefetch(), q.loadFacts(true))
+	// A refresh keeps the cursor on the row selected when it lands, not
+	// when it was asked for: the cursor may have moved while it was read.
+	keep := ""
+	if r, ok := q.win.selected(); ok {
+		keep = r.ID
 	}
+	q.win.apply(m.kind, m.rows, len(m.rows) >= m.limit, keep, m.fromTop)
+	q.loaded = true
 	return q.prefetch()
 }
 
 func (q *queueScreen) applyCounts(m countsMsg) tea.Cmd {
+	q.countsBusy = false
+	var again tea.Cmd
+	if q.countsStale {
+		again = q.loadCounts()
+	}
 	if m.err != nil {
-		return nil
+		return again
 	}
 	q.counts, q.countsKnown = m.counts, true
 	var cmd tea.Cmd
@@ -601,7 +638,7 @@ func (q *queueScreen) applyCounts(m countsMsg) tea.Cmd {
 		q.newestID = m.newest.ID
 	}
 	q.newestKnown = true
-	return cmd
+	return tea.Batch(cmd, again)
 }
 
 // announce rings the bell (and sends a desktop notification) once for a
@@ -669,94 +706,29 @@ func (q *queueScreen) tabLabel(t queueTab) string {
 	return t.label()
 }
 
-// rowFacts are what a queue row shows beyond the request itself: its
-// quorum (for "1/2" progress) and its grant (revoked, expired,
-// break-glass). They are read for the rows on screen only.
-type rowFacts struct {
-	known  bool
-	quorum int
-	grant  *approvals.Grant // token never kept here (Service.Get leaves it empty)
-}
-
-type factsMsg struct {
-	uid   int
-	facts map[string]rowFacts
-	err   error
-}
-
-// needsFacts reports whether a row shows anything that its request alone
-// does not say.
-func needsFacts(r approvals.Request) bool {
-	return r.Status == approvals.StatusApproved || r.Status == approvals.StatusPending && r.Approvals > 0
-}
-
-// loadFacts reads the facts of the visible rows that need them (all of
-// them again when force: after a live change).
-func (q *queueScreen) loadFacts(force bool) tea.Cmd {
-	from, to := q.win.visible()
-	var ids []string
-	for _, r := range q.win.rows[from:to] {
-		if _, have := q.facts[r.ID]; needsFacts(r) && (force || !have) {
-			ids = append(ids, r.ID)
-			if !have {
-				q.facts[r.ID] = rowFacts{} // asked for: not asked again
-			}
-		}
-	}
-	if len(ids) == 0 {
-		return nil
-	}
-	if len(q.facts) > 2*maxRows {
-		keep := make(map[string]rowFacts, len(q.win.rows))
-		for _, r := range q.win.rows {
-			if f, ok := q.facts[r.ID]; ok {
-				keep[r.ID] = f
-			}
-		}
-		q.facts = keep
-	}
-	svc, ctx, uid := q.ctx.Service, q.ctx.Ctx, q.uid
-	return func() tea.Msg {
-		m := factsMsg{uid: uid, facts: make(map[string]rowFacts, len(ids))}
-		for _, id := range ids {
-			d, err := svc.Get(ctx, id)
-			if err != nil {
-				m.err = err
-				continue
-			}
-			f := rowFacts{known: true, quorum: d.Template.Quorum}
-			if d.Grant != nil {
-				g := *d.Grant
-				g.Token = "" // a bearer secret never sits in a list
-				f.grant = &g
-			}
-			m.facts[id] = f
-		}
-		return m
-	}
-}
-
 // rowMarks is a row's short state: quorum progress and escalation while
-// pending; the grant's state, break-glass and its review once approved. Pure.
-func rowMarks(now time.Time, r approvals.Request, f rowFacts) string {
+// pending; the grant's state, break-glass and its review once approved.
+// Every fact comes with the row from the list query (Request.Quorum,
+// Request.Grant); "?" marks one the store did not supply. Pure.
+func rowMarks(now time.Time, r approvals.Request) string {
 	var parts []string
 	switch r.Status {
 	case approvals.StatusPending:
 		if r.Approvals > 0 {
-			if f.known && f.quorum > 0 {
-				parts = append(parts, fmt.Sprintf("%d/%d", r.Approvals, f.quorum))
+			if r.Quorum > 0 {
+				parts = append(parts, fmt.Sprintf("%d/%d", r.Approvals, r.Quorum))
 			} else {
-				parts = append(parts, fmt.Sprintf("%d/…", r.Approvals))
+				parts = append(parts, fmt.Sprintf("%d/?", r.Approvals))
 			}
 		}
 		if r.Escalation > 0 {
 			parts = append(parts, fmt.Sprintf("↑%d", r.Escalation))
 		}
 	case approvals.StatusApproved:
-		if !f.known || f.grant == nil {
-			return "…"
+		if r.Grant == nil {
+			return "?"
 		}
-		g := *f.grant
+		g := *r.Grant
 		switch g.StateAt(now) {
 		case approvals.GrantRevoked:
 			parts = append(parts, "REVOKED")
@@ -766,7 +738,7 @@ func rowMarks(now time.Time, r approvals.Request, f rowFacts) string {
 			parts = append(parts, "active")
 		}
 		if g.BreakGlass {
-			if g.Acknowledged() {
+			if !g.ReviewedAt.IsZero() {
 				parts = append(parts, "BG✓")
 			} else {
 				parts = append(parts, "BG!")
@@ -812,7 +784,7 @@ func queueColumns(w int, history bool) columns {
 
 // renderRow renders one queue row at width w. Every field from a request
 // passes Inert before it is measured or truncated.
-func renderRow(s *Styles, now time.Time, r approvals.Request, f rowFacts, c columns, w int, selected, marked, history bool) string {
+func renderRow(s *Styles, now time.Time, r approvals.Request, c columns, w int, selected, marked, history bool) string {
 	prefix := "  "
 	switch {
 	case marked && selected:
@@ -834,7 +806,7 @@ func renderRow(s *Styles, now time.Time, r approvals.Request, f rowFacts, c colu
 		right = countdown(now, r.ExpiresAt)
 		warn = urgent(now, r)
 	}
-	marks := rowMarks(now, r, f)
+	marks := rowMarks(now, r)
 	parts := []string{
 		cell(age(now, r.CreatedAt), c.age),
 		cell(Inert(r.Requester), c.requester),
@@ -942,7 +914,7 @@ func (q *queueScreen) View() string {
 			r := q.win.rows[i]
 			_, marked := q.marks[r.ID]
 			b.WriteByte('\n')
-			b.WriteString(renderRow(s, now, r, q.facts[r.ID], c, q.w, i == q.win.sel, marked, history))
+			b.WriteString(renderRow(s, now, r, c, q.w, i == q.win.sel, marked, history))
 		}
 		for i := end - from; i < lh; i++ {
 			b.WriteByte('\n')

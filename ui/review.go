@@ -40,7 +40,17 @@ type reviewScreen struct {
 	ctx *Context
 	uid int
 	id  string
-	gen int
+	// gen numbers the loads; shown is the gen on screen. A load newer than
+	// what is shown is applied even when a later one is already asked for:
+	// under a steady stream of changes, waiting for the latest would show
+	// nothing new at all.
+	gen, shown int
+	// fromList says the review was opened from (or follows) the queue's
+	// highlighted row: the root keeps the two paired in the split view.
+	fromList bool
+	// leftNote is what the split view says when this request leaves the
+	// list (set by the decision that made it leave; else read from d).
+	leftNote string
 
 	d        approvals.Detail
 	history  []approvals.Request
@@ -122,9 +132,10 @@ func (r *reviewScreen) Update(msg tea.Msg) (Screen, tea.Cmd) {
 	defer r.clamp()
 	switch msg := msg.(type) {
 	case reviewMsg:
-		if msg.uid != r.uid || msg.gen != r.gen {
+		if msg.uid != r.uid || msg.gen <= r.shown {
 			return r, nil
 		}
+		r.shown = msg.gen
 		if msg.err != nil {
 			r.err = explain(msg.err)
 			return r, nil

@@ -80,6 +80,8 @@ type Model struct {
 	toReview      int
 	headerNext    time.Time
 	headerLoading bool
+	headerStale   bool // a change arrived while the header was read: read again when it lands
+	split         bool // the layout's wide(), as the screens were last sized
 
 	closed bool
 	// lifeMu guards unsub and closed: an SSH server closes the model from
@@ -141,10 +143,20 @@ func (m *Model) start() tea.Cmd {
 	)
 }
 
+// headerChanged reads the header again after a change: at once, or when
+// the read in flight lands (its result may predate the change).
+func (m *Model) headerChanged() tea.Cmd {
+	if m.headerLoading {
+		m.headerStale = true
+		return nil
+	}
+	return m.loadHeader()
+}
+
 // loadHeader reads the header's markers: whether I hold a pager now, and
 // the unreviewed break-glass count.
 func (m *Model) loadHeader() tea.Cmd {
-	m.headerLoading = true
+	m.headerLoading, m.headerStale = true, false
 	svc, ctx, login, now := m.ctx.Service, m.ctx.Ctx, m.ctx.Login, m.ctx.Now
 	return func() tea.Msg {
 		var h headerMsg
@@ -212,8 +224,77 @@ func (m *Model) top() Screen {
 	return m.stack[len(m.stack)-1]
 }
 
-// wide reports whether the queue is shown beside the open screen.
-func (m *Model) wide() bool { return m.w >= WideWidth && len(m.stack) > 0 }
+// wide reports whether the queue is shown beside the open screen: on a
+// wide terminal, when what is open is the highlighted request's (its
+// review, or the confirm or signature pad on top of it) or the bulk
+// confirm of the marked rows. Anything else — a token, a revoke, a review
+// of a request that is not the highlighted one — takes the whole width, so
+// the list beside it never points at another request.
+func (m *Model) wide() bool {
+	if m.w < WideWidth || len(m.stack) == 0 {
+		return false
+	}
+	switch m.top().(type) {
+	case *tokenScreen, *revokeConfirm:
+		return false
+	}
+	switch s := m.stack[0].(type) {
+	case *bulkConfirm:
+		return true
+	case *reviewScreen:
+		if m.queue.tab == tabOnCall {
+			return true // opened from the On call tab's own selection
+		}
+		sel, ok := m.queue.selected()
+		return ok && sel.ID == s.id
+	}
+	return false
+}
+
+// keepPaired keeps the wide layout's rule that the review beside the list
+// is the highlighted request's: when the highlight moves under a review
+// that was opened from the list (the reviewed request was decided and left
+// it, or a live change reordered it), the review follows the highlight and
+// says where the old request went. A review with a text field in use is
+// left alone (and shown full width until it is closed).
+func (m *Model) keepPaired() tea.Cmd {
+	if m.w < WideWidth || len(m.stack) != 1 || m.queue.tab == tabOnCall {
+		return nil
+	}
+	rv, ok := m.stack[0].(*reviewScreen)
+	if !ok || !rv.fromList || rv.capturesKeys() {
+		return nil
+	}
+	sel, ok := m.queue.selected()
+	if !ok || sel.ID == rv.id {
+		return nil
+	}
+	note := leftListNote(rv, m.ctx.Login)
+	m.stack = nil
+	next := newReview(m.ctx, sel.ID)
+	next.fromList, next.notice = true, note
+	return m.open(next)
+}
+
+// leftListNote says why the review beside the list moved on from rv's
+// request, and where that request is now. Pure.
+func leftListNote(rv *reviewScreen, login string) string {
+	if rv.leftNote != "" {
+		return rv.leftNote
+	}
+	if !rv.loaded {
+		return "the request you had open left this list"
+	}
+	r := rv.d.Request
+	who := Inert(r.Requester)
+	switch {
+	case r.Status == approvals.StatusApproved && r.DecidedBy == login:
+		return "approved " + who + "'s request — token: press v on it in History"
+	case r.Status != approvals.StatusPending:
+		return fmt.Sprintf("%s's request was %s by %s — it is in History", who, r.Status, Inert(r.DecidedBy))
+	}
+	return who + "'s request left this list"
+}
 
 // leftWidth is the queue pane's width in two-pane mode.
 func (m *Model) leftWidth() int { return max(m.w*2/5, 48) }
@@ -225,7 +306,8 @@ func (m *Model) bodyHeight() int { return max(m.h-headerLines-footerLines, 1) }
 // layout gives every screen its size.
 func (m *Model) layout() {
 	bh := m.bodyHeight()
-	if m.wide() {
+	m.split = m.wide()
+	if m.split {
 		lw := m.leftWidth()
 		m.queue.SetSize(lw, bh)
 		rw := m.w - lw - 3
@@ -263,7 +345,19 @@ func (m *Model) capturing() bool {
 
 // Update routes a message: window and colour to the root, keys and paste to
 // the top screen, mouse by position, results and live changes to everyone.
+// Whatever it was, the split view is then checked to pair the list's
+// highlight with the open request (the highlight moves on keys, pages and
+// live changes alike).
 func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
+	_, cmd := m.update(msg)
+	cmd = tea.Batch(cmd, m.keepPaired())
+	if m.wide() != m.split {
+		m.layout()
+	}
+	return m, cmd
+}
+
+func (m *Model) update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	switch msg := msg.(type) {
 	case tea.WindowSizeMsg:
 		m.w, m.h = msg.Width, msg.Height
@@ -286,11 +380,14 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		if msg.err == nil {
 			m.onCall, m.toReview, m.headerNext = msg.onCall, msg.toReview, msg.next
 		}
+		if m.headerStale {
+			return m, m.loadHeader()
+		}
 		return m, nil
 	case reloadHeaderMsg:
-		return m, m.loadHeader()
+		return m, m.headerChanged()
 	case changedMsg:
-		cmds := []tea.Cmd{m.waitChange(), m.loadHeader()}
+		cmds := []tea.Cmd{m.waitChange(), m.headerChanged()}
 		cmds = append(cmds, m.broadcast(msg)...)
 		return m, tea.Batch(cmds...)
 	case tickMsg:
@@ -311,7 +408,11 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return m, nil
 	case openReviewMsg:
 		m.stack = nil
-		return m, m.open(newReview(m.ctx, msg.id))
+		rv := newReview(m.ctx, msg.id)
+		if sel, ok := m.queue.selected(); ok && sel.ID == msg.id && m.queue.tab != tabOnCall {
+			rv.fromList = true
+		}
+		return m, m.open(rv)
 	case pushMsg:
 		return m, m.open(msg.s)
 	case replaceMsg:
@@ -320,13 +421,22 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		}
 		return m, m.open(msg.s)
 	case stackMsg:
+		// A decision's new stack starts with a fresh review of the same
+		// request: it stays paired with the list as the old one was.
+		if len(m.stack) > 0 && len(msg.screens) > 0 {
+			old, ok1 := m.stack[0].(*reviewScreen)
+			rv, ok2 := msg.screens[0].(*reviewScreen)
+			if ok1 && ok2 && old.id == rv.id {
+				rv.fromList = old.fromList
+			}
+		}
 		m.stack = nil
 		var cmds []tea.Cmd
 		for _, s := range msg.screens {
 			cmds = append(cmds, m.open(s))
 		}
 		m.layout()
-		cmds = append(cmds, m.queue.refresh(), m.queue.loadCounts())
+		cmds = append(cmds, m.queue.changed())
 		return m, tea.Batch(cmds...)
 	case popMsg:
 		n := max(msg.n, 1)
@@ -406,7 +516,7 @@ func (m *Model) routeMouse(msg tea.MouseMsg) (tea.Model, tea.Cmd) {
 		return m, nil
 	}
 	target := m.top()
-	if m.wide() {
+	if m.split {
 		lw := m.leftWidth()
 		if x < lw {
 			target = m.queue
@@ -601,7 +711,9 @@ func (m *Model) follow(before string) tea.Cmd {
 		return nil
 	}
 	m.stack = nil
-	return m.open(newReview(m.ctx, after.ID))
+	rv := newReview(m.ctx, after.ID)
+	rv.fromList = true
+	return m.open(rv)
 }
 
 // Content renders the whole frame as a string (what View puts on screen).
@@ -622,7 +734,7 @@ func (m *Model) Content() string {
 		hm.ShowAll = true
 		body = s.Title.Render("Keys — "+screenName(m.top())) + "\n\n" + hm.FullHelpView(m.top().FullHelp()) +
 			"\n\n" + s.Subtle.Render("ctrl+c quits from anywhere · press any key to close this help")
-	case m.wide():
+	case m.split:
 		lw := m.leftWidth()
 		left := fit(m.queue.View(), lw, bh)
 		right := fit(m.top().View(), m.w-lw-3, bh)

@@ -490,7 +490,7 @@ func TestPureHelpers(t *testing.T) {
 		t.Error("4m left is urgent")
 	}
 	s := NewStyles(true)
-	row := renderRow(s, now, approvals.Request{Requester: payloadCR, TemplateTitle: "T", ExpiresAt: now.Add(time.Hour), CreatedAt: now}, rowFacts{}, queueColumns(100, false), 100, false, false, false)
+	row := renderRow(s, now, approvals.Request{Requester: payloadCR, TemplateTitle: "T", ExpiresAt: now.Add(time.Hour), CreatedAt: now}, queueColumns(100, false), 100, false, false, false)
 	assertInert(t, "row", row)
 	if lipglossWidth(row) > 100 {
 		t.Errorf("row wider than 100: %d", lipglossWidth(row))
@@ -552,11 +552,11 @@ func TestRenderHelpersInertEveryField(t *testing.T) {
 		if w == 200 {
 			mustContain(t, "review", review, shown)
 		}
-		check("row", renderRow(s, t0, req, rowFacts{}, queueColumns(w, false), w, false, true, false))
-		check("row selected", renderRow(s, t0, req, rowFacts{}, queueColumns(w, false), w, true, true, false))
+		check("row", renderRow(s, t0, req, queueColumns(w, false), w, false, true, false))
+		check("row selected", renderRow(s, t0, req, queueColumns(w, false), w, true, true, false))
 		decided := req
 		decided.Status, decided.DecidedBy, decided.DecidedAt = approvals.StatusApproved, bad, t0
-		check("history row", renderRow(s, t0, decided, rowFacts{}, queueColumns(w, true), w, false, false, true))
+		check("history row", renderRow(s, t0, decided, queueColumns(w, true), w, false, false, true))
 		dd := d
 		dd.Request = decided
 		check("review decided", strings.Join(reviewLines(s, t0, dd, hist, nil, nil, 0, w), "\n"))
