@@ -1,7 +1,10 @@
 package approvals
 
 import (
+	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -64,6 +67,42 @@ type GrantSummary struct {
 	BreakGlass bool
 	ReviewedAt time.Time
 }
+
+// DecodeGrantSummary reads the grant facts a store's list row carries as
+// one text column — id|expires|revoked|break_glass|reviewed|revoked_by, times
+// in unix milliseconds ("" for none), break_glass 0 or 1, the free-text
+// revoker last — so both stores fill Request.Grant with one indexed lookup
+// per row and one shared decoding.
+func DecodeGrantSummary(s string) (*GrantSummary, error) {
+	f := strings.SplitN(s, "|", 6)
+	if len(f) != 6 {
+		return nil, fmt.Errorf("grant summary %q has %d fields", s, len(f))
+	}
+	num := func(v string) (int64, error) {
+		if v == "" {
+			return 0, nil
+		}
+		return strconv.ParseInt(v, 10, 64)
+	}
+	exp, err1 := num(f[1])
+	rev, err2 := num(f[2])
+	bg, err3 := num(f[3])
+	rv, err4 := num(f[4])
+	if err := errors.Join(err1, err2, err3, err4); err != nil {
+		return nil, fmt.Errorf("grant summary %q: %w", s, err)
+	}
+	g := &GrantSummary{ID: f[0], ExpiresAt: time.UnixMilli(exp).UTC(), BreakGlass: bg != 0, RevokedBy: f[5]}
+	if rev != 0 {
+		g.RevokedAt = time.UnixMilli(rev).UTC()
+	}
+	if rv != 0 {
+		g.ReviewedAt = time.UnixMilli(rv).UTC()
+	}
+	return g, nil
+}
+
+// Acknowledged reports whether the summarised break-glass grant had its post-review.
+func (g GrantSummary) Acknowledged() bool { return !g.ReviewedAt.IsZero() }
 
 // StateAt is the summarised grant's state at now.
 func (g GrantSummary) StateAt(now time.Time) GrantState {

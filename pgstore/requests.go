@@ -17,7 +17,10 @@ import (
 
 const requestCols = `r.id, r.template_key, r.app_id, r.requester, r.reason, r.metadata, r.ttl_ms, r.created_at, r.expires_at,
 	r.status, r.decided_at, r.decided_by, r.approvals, t.title, t.type, a.name, r.escalation,
-	r.requester_identity, r.template_version, r.decided_comment`
+	r.requester_identity, r.template_version, r.decided_comment, t.quorum,
+	(SELECT g.id || '|' || g.expires_at || '|' || COALESCE(g.revoked_at::text, '') || '|' || CASE WHEN g.break_glass THEN '1' ELSE '0' END
+		|| '|' || COALESCE(g.reviewed_at::text, '') || '|' || COALESCE(g.revoked_by, '')
+		FROM grants g WHERE g.request_id = r.id)`
 
 // requestFrom joins what lists show beside a request. The joins are on
 // primary keys, one lookup per row returned, and the planner keeps requests
@@ -29,12 +32,17 @@ func scanRequest(s interface{ Scan(...any) error }) (approvals.Request, error) {
 	var md, status, typ string
 	var ttl, created, expires int64
 	var decided sql.NullInt64
-	var by sql.NullString
+	var by, grant sql.NullString
 	err := s.Scan(&r.ID, &r.TemplateKey, &r.AppID, &r.Requester, &r.Reason, &md, &ttl, &created, &expires,
 		&status, &decided, &by, &r.Approvals, &r.TemplateTitle, &typ, &r.AppName, &r.Escalation,
-		&r.RequesterIdentity, &r.TemplateVersion, &r.DecidedComment)
+		&r.RequesterIdentity, &r.TemplateVersion, &r.DecidedComment, &r.Quorum, &grant)
 	if err != nil {
 		return r, err
+	}
+	if grant.Valid {
+		if r.Grant, err = approvals.DecodeGrantSummary(grant.String); err != nil {
+			return r, fmt.Errorf("grant of request %s: %w", r.ID, err)
+		}
 	}
 	r.TTL, r.CreatedAt, r.ExpiresAt = msDur(ttl), fromMS(created), fromMS(expires)
 	r.Status, r.TemplateType = approvals.Status(status), approvals.TemplateType(typ)

@@ -4,10 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -39,7 +37,7 @@ func scanRequest(s interface{ Scan(...any) error }) (approvals.Request, error) {
 		return r, err
 	}
 	if grant.Valid {
-		if r.Grant, err = parseGrantSummary(grant.String); err != nil {
+		if r.Grant, err = approvals.DecodeGrantSummary(grant.String); err != nil {
 			return r, fmt.Errorf("grant of request %s: %w", r.ID, err)
 		}
 	}
@@ -563,35 +561,4 @@ func (t *tx) DuePending(now time.Time, limit int) ([]approvals.Request, error) {
 		return nil, fmt.Errorf("due requests: %w", err)
 	}
 	return collectRequests(rows)
-}
-
-// parseGrantSummary reads the grant facts a list row carries (see
-// requestCols): id|expires|revoked|break_glass|reviewed|revoked_by, the
-// last one free text and so last.
-func parseGrantSummary(s string) (*approvals.GrantSummary, error) {
-	f := strings.SplitN(s, "|", 6)
-	if len(f) != 6 {
-		return nil, fmt.Errorf("grant summary %q has %d fields", s, len(f))
-	}
-	num := func(v string) (int64, error) {
-		if v == "" {
-			return 0, nil
-		}
-		return strconv.ParseInt(v, 10, 64)
-	}
-	exp, err1 := num(f[1])
-	rev, err2 := num(f[2])
-	bg, err3 := num(f[3])
-	rv, err4 := num(f[4])
-	if err := errors.Join(err1, err2, err3, err4); err != nil {
-		return nil, fmt.Errorf("grant summary %q: %w", s, err)
-	}
-	g := &approvals.GrantSummary{ID: f[0], ExpiresAt: fromMS(exp), BreakGlass: bg != 0, RevokedBy: f[5]}
-	if rev != 0 {
-		g.RevokedAt = fromMS(rev)
-	}
-	if rv != 0 {
-		g.ReviewedAt = fromMS(rv)
-	}
-	return g, nil
 }
