@@ -1,7 +1,6 @@
 package approvals_test
 
 import (
-	"database/sql"
 	"errors"
 	"strings"
 	"testing"
@@ -9,30 +8,11 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 	"golang.org/x/mod/sumdb/note"
-	_ "modernc.org/sqlite"
 
 	"github.com/jitdesk/jitdesk/approvals"
 )
 
 func jwtDate(t time.Time) *jwt.NumericDate { return jwt.NewNumericDate(t) }
-
-// attacker opens the database file directly, as someone with access to the
-// disk would, and drops the append-only triggers before tampering.
-func attacker(t *testing.T, f *fixture, stmts ...string) {
-	t.Helper()
-	raw, err := sql.Open("sqlite", "file:"+f.db.Path()+"?_pragma=busy_timeout(5000)")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer raw.Close()
-	for _, s := range append([]string{
-		"DROP TRIGGER audit_events_no_update", "DROP TRIGGER audit_events_no_delete",
-	}, stmts...) {
-		if _, err := raw.Exec(s); err != nil {
-			t.Fatalf("%s: %v", s, err)
-		}
-	}
-}
 
 func TestAuditChainVerifiesAfterEveryKindOfChange(t *testing.T) {
 	f := newFixture(t)
@@ -62,7 +42,7 @@ func TestAuditChainVerifiesAfterEveryKindOfChange(t *testing.T) {
 func TestAuditVerifyNamesTheFirstBrokenLink(t *testing.T) {
 	f := newFixture(t)
 	f.submit("k8s", "mallory", map[string]string{"namespace": "x"})
-	attacker(t, f, `UPDATE audit_events SET actor = 'someone-else' WHERE seq = 3`)
+	tamper(t, f, `UPDATE audit_events SET actor = 'someone-else' WHERE seq = 3`)
 	_, err := f.svc.VerifyAudit(f.ctx)
 	if !errors.Is(err, approvals.ErrAuditBroken) || !strings.Contains(err.Error(), "event 3") {
 		t.Fatalf("got %v, want a broken link at event 3", err)
@@ -71,7 +51,7 @@ func TestAuditVerifyNamesTheFirstBrokenLink(t *testing.T) {
 
 func TestAuditVerifyNoticesARemovedEvent(t *testing.T) {
 	f := newFixture(t)
-	attacker(t, f, `DELETE FROM audit_events WHERE seq = 4`)
+	tamper(t, f, `DELETE FROM audit_events WHERE seq = 4`)
 	_, err := f.svc.VerifyAudit(f.ctx)
 	if !errors.Is(err, approvals.ErrAuditBroken) || !strings.Contains(err.Error(), "missing") {
 		t.Fatalf("got %v", err)
@@ -96,7 +76,7 @@ func TestCheckpointRevealsTruncationThatTheChainCannot(t *testing.T) {
 	}
 	// Cut the newest events: the chain alone still verifies, but the
 	// replay finds the request whose creation was cut…
-	attacker(t, f, `DELETE FROM audit_events WHERE seq >= 9`)
+	tamper(t, f, `DELETE FROM audit_events WHERE seq >= 9`)
 	var mm *approvals.AuditMismatchError
 	if _, err := f.svc.VerifyAudit(f.ctx); !errors.As(err, &mm) || !strings.Contains(err.Error(), "no event of the log created it") {
 		t.Fatalf("a truncated log verified against the tables: %v", err)

@@ -14,30 +14,36 @@ import (
 	"time"
 
 	"github.com/jitdesk/jitdesk/approvals"
-	"github.com/jitdesk/jitdesk/store"
+	"github.com/jitdesk/jitdesk/pgstore"
 	"github.com/jitdesk/jitdesk/tokens"
 )
 
-// TestMain doubles as the crash worker: with JITDESK_CRASH_DB set, the test
+// TestMain doubles as the crash worker: with JITDESK_CRASH_DB set (a SQLite
+// file, or a PostgreSQL DSN when JITDESK_CRASH_STORE=postgres), the test
 // binary writes to that database in a loop until it is killed.
 func TestMain(m *testing.M) {
-	if path := os.Getenv("JITDESK_CRASH_DB"); path != "" {
+	if location := os.Getenv("JITDESK_CRASH_DB"); location != "" {
 		seed, _ := strconv.ParseUint(os.Getenv("JITDESK_CRASH_SEED"), 10, 64)
-		crashWorker(path, seed)
+		crashWorker(os.Getenv("JITDESK_CRASH_STORE"), location, seed)
 		os.Exit(0)
 	}
 	os.Exit(m.Run())
 }
 
 // crashWorker submits (through intake and directly), approves, denies and
-// revokes, forever, on the system clock.
-func crashWorker(path string, seed uint64) {
-	db, err := store.Open(path)
+// revokes, forever, on the system clock (the database's on PostgreSQL, as
+// every node of a deployment would).
+func crashWorker(kind, location string, seed uint64) {
+	db, err := openStore(kind, location)
 	if err != nil {
 		fmt.Println("open:", err)
 		os.Exit(3)
 	}
-	svc := approvals.New(db, approvals.Options{Issuer: "https://jitdesk.test"})
+	opts := approvals.Options{Issuer: "https://jitdesk.test"}
+	if pg, ok := db.(*pgstore.DB); ok {
+		opts.Clock = pg.Clock()
+	}
+	svc := approvals.New(db, opts)
 	ctx := context.Background()
 	rng := rand.New(rand.NewPCG(seed, seed+1))
 	app, err := svc.Application(ctx, "payments")
@@ -80,19 +86,17 @@ func crashWorker(path string, seed uint64) {
 	}
 }
 
-// checkConsistent proves what must hold after any crash: SQLite integrity,
-// the audit chain, and no half-decided request.
-func checkConsistent(t *testing.T, path string) (requests, grants int) {
+// checkConsistent proves what must hold after any crash: SQLite integrity
+// (on SQLite), the audit chain, and no half-decided request.
+func checkConsistent(t *testing.T, be *backend) (requests, grants int) {
 	t.Helper()
-	db, err := store.Open(path) // opens and serves again without repair
+	db, err := openStore(be.name(), be.location()) // opens and serves again without repair
 	if err != nil {
 		t.Fatalf("reopen after kill: %v", err)
 	}
 	defer db.Close()
 	ctx := context.Background()
-	if err := db.IntegrityCheck(ctx); err != nil {
-		t.Fatal(err)
-	}
+	integrityCheck(t, db)
 	svc := approvals.New(db, approvals.Options{Issuer: "https://jitdesk.test"})
 	if _, err := svc.VerifyAudit(ctx); err != nil {
 		t.Fatal(err)
@@ -201,7 +205,7 @@ func checkOutbox(t *testing.T, ctx context.Context, svc *approvals.Service, anno
 	}
 }
 
-func crashDB(t *testing.T) string {
+func crashDB(t *testing.T) *backend {
 	t.Helper()
 	f := newFixture(t) // app, approvers, templates k8s (sre group: alice, bob) and iam (quorum 2)
 	// A hook on every event, never delivered (no deliverer runs): its
@@ -209,19 +213,18 @@ func crashDB(t *testing.T) string {
 	if _, err := f.svc.AddWebhook(context.Background(), "test", "http://127.0.0.1:9/crash", nil); err != nil {
 		t.Fatal(err)
 	}
-	path := f.db.Path()
 	f.db.Close()
-	return path
+	return f.be
 }
 
-func killLoop(t *testing.T, path string, workers, rounds int) {
+func killLoop(t *testing.T, be *backend, workers, rounds int) {
 	t.Helper()
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
 	for round := 0; round < rounds; round++ {
 		var wg sync.WaitGroup
 		for w := 0; w < workers; w++ {
 			cmd := exec.Command(os.Args[0])
-			cmd.Env = append(os.Environ(), "JITDESK_CRASH_DB="+path, fmt.Sprint("JITDESK_CRASH_SEED=", round*10+w))
+			cmd.Env = append(os.Environ(), "JITDESK_CRASH_STORE="+be.name(), "JITDESK_CRASH_DB="+be.location(), fmt.Sprint("JITDESK_CRASH_SEED=", round*10+w))
 			var out strings.Builder
 			cmd.Stdout, cmd.Stderr = &out, &out
 			if err := cmd.Start(); err != nil {
@@ -240,14 +243,14 @@ func killLoop(t *testing.T, path string, workers, rounds int) {
 			}()
 		}
 		wg.Wait()
-		checkConsistent(t, path)
+		checkConsistent(t, be)
 	}
 }
 
 func TestSIGKILLAtRandomMomentsLeavesAConsistentDatabase(t *testing.T) {
-	path := crashDB(t)
-	killLoop(t, path, 1, 12)
-	reqs, grants := checkConsistent(t, path)
+	be := crashDB(t)
+	killLoop(t, be, 1, 12)
+	reqs, grants := checkConsistent(t, be)
 	if reqs == 0 || grants == 0 {
 		t.Fatalf("the workers did too little to prove anything: %d requests, %d grants", reqs, grants)
 	}
@@ -255,8 +258,8 @@ func TestSIGKILLAtRandomMomentsLeavesAConsistentDatabase(t *testing.T) {
 }
 
 func TestSIGKILLWithTwoWritingProcessesLeavesAConsistentDatabase(t *testing.T) {
-	path := crashDB(t)
-	killLoop(t, path, 2, 8)
-	reqs, grants := checkConsistent(t, path)
+	be := crashDB(t)
+	killLoop(t, be, 2, 8)
+	reqs, grants := checkConsistent(t, be)
 	t.Logf("after 8 double kills: %d requests, %d grants, all consistent", reqs, grants)
 }

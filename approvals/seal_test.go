@@ -2,39 +2,16 @@ package approvals_test
 
 import (
 	"bytes"
-	"database/sql"
 	"errors"
-	"path/filepath"
 	"testing"
 
 	"github.com/jitdesk/jitdesk/approvals"
-	"github.com/jitdesk/jitdesk/store"
 	"github.com/jitdesk/jitdesk/tokens"
 )
 
-// rawColumn reads one stored value straight from the database file, as
-// someone with a copy of it would.
-func rawColumn(t *testing.T, path, query string) []byte {
-	t.Helper()
-	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	var b []byte
-	if err := db.QueryRow(query).Scan(&b); err != nil {
-		t.Fatalf("%s: %v", query, err)
-	}
-	return b
-}
-
 func TestSecretsAreSealedAtRestAndOpenOnlyWithTheMasterKey(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "j.db")
-	db, err := store.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	be := newBackend(t)
+	db := be.open(t)
 	key, _ := tokens.GenerateMasterKey()
 	clock := approvals.NewManualClock(t0)
 	svc := approvals.New(db, approvals.Options{Clock: clock, Issuer: "https://jitdesk.test", Sealer: tokens.NewSealer(key)})
@@ -58,7 +35,7 @@ func TestSecretsAreSealedAtRestAndOpenOnlyWithTheMasterKey(t *testing.T) {
 		`SELECT secret FROM webhooks`:      []byte(hook.Secret),
 		`SELECT private FROM signing_keys`: nil,
 	} {
-		stored := rawColumn(t, path, q)
+		stored := rawColumn(t, be, db, q)
 		if !tokens.IsSealed(stored) || (secret != nil && bytes.Contains(stored, secret)) {
 			t.Errorf("%s: stored in the clear (%.20q…)", q, stored)
 		}
@@ -81,7 +58,7 @@ func TestSecretsAreSealedAtRestAndOpenOnlyWithTheMasterKey(t *testing.T) {
 
 func TestSealSecretsMigratesAPlaintextDatabase(t *testing.T) {
 	f := newFixture(t) // made without a master key: plaintext secrets
-	if tokens.IsSealed(rawColumn(t, f.db.Path(), `SELECT secret FROM applications`)) {
+	if tokens.IsSealed(rawColumn(t, f.be, f.db, `SELECT secret FROM applications`)) {
 		t.Fatal("fixture secrets are already sealed")
 	}
 	key, _ := tokens.GenerateMasterKey()
@@ -90,21 +67,21 @@ func TestSealSecretsMigratesAPlaintextDatabase(t *testing.T) {
 	if err != nil || rep.Applications != 1 || rep.SigningKeys != 1 {
 		t.Fatalf("seal: %+v %v", rep, err)
 	}
-	if !tokens.IsSealed(rawColumn(t, f.db.Path(), `SELECT secret FROM applications`)) || !tokens.IsSealed(rawColumn(t, f.db.Path(), `SELECT private FROM signing_keys`)) {
+	if !tokens.IsSealed(rawColumn(t, f.be, f.db, `SELECT secret FROM applications`)) || !tokens.IsSealed(rawColumn(t, f.be, f.db, `SELECT private FROM signing_keys`)) {
 		t.Fatal("secrets still in the clear after SealSecrets")
 	}
 	// The application's old secret still works, and tokens are still signed.
 	if _, err := svc.AuthenticateClient(f.ctx, f.app.ID, approvals.PrintedSecret(f.app.Secret, f.app.SecretFormat)); err != nil {
 		t.Fatalf("after migration: %v", err)
 	}
-	fs := &fixture{t: t, ctx: f.ctx, svc: svc, db: f.db, clock: f.clock, app: f.app}
+	fs := &fixture{t: t, ctx: f.ctx, svc: svc, db: f.db, be: f.be, clock: f.clock, app: f.app}
 	r := fs.submit("k8s", "mallory", map[string]string{"namespace": "x"})
 	out, err := fs.approve(r.ID, "alice")
 	if err != nil || out.Token == "" {
 		t.Fatalf("approve with the sealed signing key: %v", err)
 	}
 	// The stored token is sealed too: a copy of the file yields no live token.
-	if stored := rawColumn(t, f.db.Path(), `SELECT token FROM grants`); !tokens.IsSealed(stored) || bytes.Contains(stored, []byte(out.Token)) {
+	if stored := rawColumn(t, f.be, f.db, `SELECT token FROM grants`); !tokens.IsSealed(stored) || bytes.Contains(stored, []byte(out.Token)) {
 		t.Fatal("the access token is stored in the clear")
 	}
 	if g, err := svc.Token(f.ctx, r.ID, f.app.ID); err != nil || g.Token != out.Token {

@@ -3,14 +3,12 @@ package approvals_test
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/jitdesk/jitdesk/approvals"
 	"github.com/jitdesk/jitdesk/approvals/signature"
-	"github.com/jitdesk/jitdesk/store"
 	"github.com/jitdesk/jitdesk/tokens"
 )
 
@@ -20,7 +18,8 @@ type fixture struct {
 	t     *testing.T
 	ctx   context.Context
 	svc   *approvals.Service
-	db    *store.DB
+	db    testStore
+	be    *backend
 	clock *approvals.ManualClock
 	app   approvals.Application
 }
@@ -31,16 +30,14 @@ type fixture struct {
 // and "iam" (approve, quorum 2, alice+bob+carol).
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	db, err := store.Open(filepath.Join(t.TempDir(), "jitdesk.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
+	be := newBackend(t)
+	db := be.open(t)
 	clock := approvals.NewManualClock(t0)
-	f := &fixture{t: t, ctx: context.Background(), db: db, clock: clock, svc: approvals.New(db, approvals.Options{Clock: clock, Issuer: "https://jitdesk.test"})}
+	f := &fixture{t: t, ctx: context.Background(), db: db, be: be, clock: clock, svc: approvals.New(db, approvals.Options{Clock: clock, Issuer: "https://jitdesk.test"})}
 	if _, err := f.svc.Init(f.ctx, "test"); err != nil {
 		t.Fatal(err)
 	}
+	var err error
 	f.app, err = f.svc.CreateApplication(f.ctx, "test", "payments", "https://payments.test")
 	if err != nil {
 		t.Fatal(err)
@@ -328,11 +325,7 @@ func TestRequestInputRulesNameTheProblem(t *testing.T) {
 }
 
 func TestApprovalWritesNothingWhenTokenIssuanceFails(t *testing.T) {
-	db, err := store.Open(filepath.Join(t.TempDir(), "j.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := newBackend(t).open(t)
 	ctx := context.Background()
 	svc := approvals.New(db, approvals.Options{Clock: approvals.NewManualClock(t0)})
 	// No Init: there is no signing key, so issuing the token must fail.

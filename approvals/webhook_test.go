@@ -5,14 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/jitdesk/jitdesk/approvals"
-	"github.com/jitdesk/jitdesk/store"
 	"github.com/jitdesk/jitdesk/tokens"
 )
 
@@ -244,11 +242,7 @@ func BenchmarkDecisionLatency(b *testing.B) {
 func benchService(b *testing.B) *approvals.Service {
 	b.Helper()
 	ctx := context.Background()
-	db, err := store.Open(filepath.Join(b.TempDir(), "bench.db"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { db.Close() })
+	db := newBackend(b).open(b)
 	svc := approvals.New(db, approvals.Options{Issuer: "https://jitdesk.test"})
 	if _, err := svc.Init(ctx, "bench"); err != nil {
 		b.Fatal(err)
