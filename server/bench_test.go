@@ -19,6 +19,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/jitdesk/jitdesk/approvals"
+	"github.com/jitdesk/jitdesk/pgstore/pgtest"
 	"github.com/jitdesk/jitdesk/store"
 	"github.com/jitdesk/jitdesk/tokens"
 )
@@ -58,6 +59,13 @@ func newBenchFixture(b *testing.B) *benchFixture {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { db.Close() })
+	return newBenchFixtureOn(b, db)
+}
+
+// newBenchFixtureOn is newBenchFixture on a given store (PostgreSQL for
+// the intake benchmark beside SQLite).
+func newBenchFixtureOn(b *testing.B, db approvals.Store) *benchFixture {
+	b.Helper()
 	svc := approvals.New(db, approvals.Options{Issuer: "https://jitdesk.bench"})
 	ctx := context.Background()
 	if _, err := svc.Init(ctx, "bench"); err != nil {
@@ -82,7 +90,11 @@ func newBenchFixture(b *testing.B) *benchFixture {
 	}); err != nil {
 		b.Fatal(err)
 	}
-	return &benchFixture{svc: svc, app: app, path: path}
+	f := &benchFixture{svc: svc, app: app}
+	if sq, ok := db.(*store.DB); ok {
+		f.path = sq.Path()
+	}
+	return f
 }
 
 // intakeTokens signs n fresh intake tokens (outside the timed part).
@@ -151,6 +163,18 @@ func hammer(b *testing.B, url string, toks []string) {
 func BenchmarkIntake(b *testing.B) {
 	b.Run("api", func(b *testing.B) {
 		f := newBenchFixture(b)
+		srv := httptest.NewServer(NewHTTPHandler(HTTPConfig{Service: f.svc, Logger: slog.New(slog.DiscardHandler)}))
+		defer srv.Close()
+		toks := f.intakeTokens(b, b.N)
+		b.ResetTimer()
+		hammer(b, srv.URL+"/v1/requests", toks)
+		b.StopTimer()
+		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "req/s")
+	})
+	// The same on PostgreSQL (skipped without JITDESK_TEST_POSTGRES), so the
+	// two stores' intake compare in one run.
+	b.Run("api-postgres", func(b *testing.B) {
+		f := newBenchFixtureOn(b, pgtest.Open(b))
 		srv := httptest.NewServer(NewHTTPHandler(HTTPConfig{Service: f.svc, Logger: slog.New(slog.DiscardHandler)}))
 		defer srv.Close()
 		toks := f.intakeTokens(b, b.N)
