@@ -168,9 +168,15 @@ func TestBreakGlassPostReviewQueueSaysWhoMayReviewAndRevokeIsItsReview(t *testin
 		t.Fatalf("alice reviewing her own break-glass: %v", q[0].CanReview)
 	}
 	// Carol (dba) could never decide the template: another team's
-	// emergency is not hers to see.
+	// emergency is not hers to see, not even as a count.
 	if q, err := f.svc.PostReviewQueue(f.ctx, "carol", nil, 10); err != nil || len(q) != 0 {
 		t.Fatalf("carol outside the template sees %+v (%v)", q, err)
+	}
+	if n, err := f.svc.CountAwaitingReviewFor(f.ctx, "carol"); err != nil || n != 0 {
+		t.Fatalf("carol's header counts %d (%v)", n, err)
+	}
+	if n, err := f.svc.CountAwaitingReviewFor(f.ctx, "bob"); err != nil || n != 1 {
+		t.Fatalf("bob's header counts %d (%v), want 1", n, err)
 	}
 	if _, err := f.svc.RevokeBreakGlass(f.ctx, out.Grant.ID, "alice", "no"); !errors.Is(err, approvals.ErrSelfApproval) {
 		t.Fatalf("alice revoking as her own reviewer: %v", err)

@@ -127,7 +127,7 @@ func (o *oncallScreen) load() tea.Cmd {
 		if m.review, m.err = svc.PostReviewQueue(ctx, login, nil, oncallLimit); m.err != nil {
 			return m
 		}
-		m.reviewTotal, m.err = svc.CountAwaitingReview(ctx)
+		m.reviewTotal, m.err = svc.CountAwaitingReviewFor(ctx, login)
 		return m
 	}
 }

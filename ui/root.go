@@ -174,7 +174,7 @@ func (m *Model) loadHeader() tea.Cmd {
 				h.next = sh.Until
 			}
 		}
-		h.toReview, h.err = svc.CountAwaitingReview(ctx)
+		h.toReview, h.err = svc.CountAwaitingReviewFor(ctx, login)
 		return h
 	}
 }
