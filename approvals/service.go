@@ -246,6 +246,7 @@ const (
 // AddTemplate registers a template after checking it can ever be satisfied.
 func (s *Service) AddTemplate(ctx context.Context, actor string, t Template) error {
 	t.CreatedAt = s.Now()
+	t.CreatedBy = actor
 	t.Version = 1
 	err := s.store.Update(ctx, func(tx Tx) error {
 		if _, err := tx.Template(t.Key); err == nil {

@@ -224,7 +224,9 @@ type Template struct {
 	Version int
 	// DisabledAt is set while the template takes no new requests.
 	DisabledAt time.Time
-	CreatedAt  time.Time
+	// CreatedBy is who added the template (recorded with its first version).
+	CreatedBy string `json:"-"`
+	CreatedAt time.Time
 }
 
 // Disabled reports whether the template refuses new requests.

@@ -472,7 +472,7 @@ func (t *tx) InsertTemplate(tm approvals.Template) error {
 	if err := inserted(res, err, fmt.Sprintf("insert template %q of application %s", tm.Key, tm.AppID), approvals.ErrConflict); err != nil {
 		return err
 	}
-	if err := t.insertTemplateVersion(tm, "", tm.CreatedAt); err != nil {
+	if err := t.insertTemplateVersion(tm, tm.CreatedBy, tm.CreatedAt); err != nil {
 		return err
 	}
 	return t.insertTemplateChildren(tm)

@@ -481,7 +481,7 @@ func (t *tx) InsertTemplate(tm approvals.Template) error {
 	if err != nil {
 		return dbErr(fmt.Sprintf("insert template %q of application %s", tm.Key, tm.AppID), err, approvals.ErrConflict)
 	}
-	if err := t.insertTemplateVersion(tm, "", tm.CreatedAt); err != nil {
+	if err := t.insertTemplateVersion(tm, tm.CreatedBy, tm.CreatedAt); err != nil {
 		return err
 	}
 	return t.insertTemplateChildren(tm)
