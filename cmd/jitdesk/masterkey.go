@@ -23,11 +23,6 @@ const masterKeyEnv = "JITDESK_MASTER_KEY"
 // with this added (jitdesk.db.master-key), in the same folder.
 const masterKeySuffix = ".master-key"
 
-// masterKeySetting is where approvals records the id of the key that
-// sealed a database. It is read here only to refuse making a new key for a
-// database whose key file is missing; approvals.SealSecrets is the check.
-const masterKeySetting = "master_key_id"
-
 // masterKey is the key a command opened the database with.
 type masterKey struct {
 	sealer *tokens.Sealer
@@ -133,12 +128,8 @@ var errNoMasterKey = errors.New("a PostgreSQL database needs its master key give
 // storedKeyID is the id of the master key that sealed the database, ""
 // when none has.
 func storedKeyID(ctx context.Context, db approvals.Store) (string, error) {
-	var id string
-	err := db.View(ctx, func(tx approvals.ReadTx) error {
-		v, _, err := tx.Setting(masterKeySetting)
-		id = v
-		return err
-	})
+	// A Service without a sealer only reads which key sealed the database.
+	id, _, err := approvals.New(db, approvals.Options{}).SealedWith(ctx)
 	if err != nil {
 		return "", fmt.Errorf("read the database's master key id: %w", err)
 	}
