@@ -201,7 +201,7 @@ func BenchmarkIntake(b *testing.B) {
 			}
 			w.Header().Set("Content-Type", "application/json")
 			w.WriteHeader(http.StatusCreated)
-			_ = json.NewEncoder(w).Encode(requestJSON(approvals.Detail{Request: req}))
+			_ = json.NewEncoder(w).Encode(requestJSON(approvals.Detail{Request: req}, f.svc.Now()))
 		})
 		srv := httptest.NewServer(h)
 		defer srv.Close()

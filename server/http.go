@@ -338,7 +338,7 @@ func (a *API) create(w http.ResponseWriter, r *http.Request, tok string) {
 		return
 	}
 	w.Header().Set("Location", "/v1/requests/"+req.ID)
-	writeJSON(w, http.StatusCreated, requestJSON(approvals.Detail{Request: req}))
+	writeJSON(w, http.StatusCreated, requestJSON(approvals.Detail{Request: req}, a.svc.Now()))
 }
 
 // decodeJSON reads a bounded JSON body strictly: unknown fields, trailing
@@ -425,7 +425,7 @@ func (a *API) status(w http.ResponseWriter, r *http.Request, c call) {
 			}
 		}
 	}
-	writeJSON(w, http.StatusOK, requestJSON(d))
+	writeJSON(w, http.StatusOK, requestJSON(d, a.svc.Now()))
 }
 
 func (a *API) token(w http.ResponseWriter, r *http.Request, c call) {
@@ -481,7 +481,7 @@ func (a *API) cancel(w http.ResponseWriter, r *http.Request, c call) {
 		a.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, requestJSON(approvals.Detail{Request: req}))
+	writeJSON(w, http.StatusOK, requestJSON(approvals.Detail{Request: req}, a.svc.Now()))
 }
 
 // formToken reads the token= field of an RFC 7662/7009 form body.
@@ -692,7 +692,7 @@ func timestamp(t time.Time) string { return t.UTC().Truncate(time.Second).Format
 
 // requestJSON is a request as applications see it, with how it ended once
 // it has.
-func requestJSON(d approvals.Detail) map[string]any {
+func requestJSON(d approvals.Detail, now time.Time) map[string]any {
 	r := d.Request
 	md := r.Metadata
 	if md == nil {
@@ -711,7 +711,23 @@ func requestJSON(d approvals.Detail) map[string]any {
 	if rec := d.Decision(); rec != nil {
 		m["decision"] = decisionJSON(rec)
 	}
+	if g := d.Grant; g != nil {
+		m["grant"] = grantStateJSON(*g, now)
+	}
 	return m
+}
+
+// grantStateJSON is what an application sees of its grant: its state now,
+// never its token.
+func grantStateJSON(g approvals.Grant, now time.Time) map[string]any {
+	out := map[string]any{"id": g.ID, "state": g.StateAt(now), "expires_at": timestamp(g.ExpiresAt), "break_glass": g.BreakGlass}
+	if g.BreakGlass {
+		out["acknowledged"] = g.Acknowledged()
+	}
+	if g.Revoked() {
+		out["revoked_at"], out["revoked_by"], out["revoke_reason"] = timestamp(g.RevokedAt), g.RevokedBy, g.RevokeReason
+	}
+	return out
 }
 
 func decisionJSON(rec *approvals.DecisionRecord) map[string]any {

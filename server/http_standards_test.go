@@ -277,3 +277,33 @@ func TestIntakeSignatureDetailRevealsNothing(t *testing.T) {
 		t.Fatalf("an unknown application reads differently from a wrong secret:\n%q\n%q", unknown, bad)
 	}
 }
+
+func TestRequestShowsItsGrantsStateButNeverItsToken(t *testing.T) {
+	e := newEnv(t, 0)
+	id := e.submit()
+	e.approve(id)
+	status := func() map[string]any {
+		t.Helper()
+		r := e.do("GET", "/v1/requests/"+id, e.intake(e.app), "", nil)
+		if r.status != 200 {
+			t.Fatalf("status %d %s", r.status, r.body)
+		}
+		if strings.Contains(string(r.body), "eyJ") {
+			t.Fatalf("the request answer carries a token: %s", r.body)
+		}
+		g, ok := r.json(t)["grant"].(map[string]any)
+		if !ok {
+			t.Fatalf("no grant in %s", r.body)
+		}
+		return g
+	}
+	if g := status(); g["state"] != "active" || g["id"] == "" {
+		t.Fatalf("approved: grant %v", g)
+	}
+	if _, err := e.svc.Revoke(e.ctx, approvals.RevokeInput{ID: id, Approver: "bob", Reason: "incident over"}); err != nil {
+		t.Fatal(err)
+	}
+	if g := status(); g["state"] != "revoked" || g["revoked_by"] != "bob" || g["revoke_reason"] != "incident over" || g["revoked_at"] == nil {
+		t.Fatalf("revoked: grant %v", g)
+	}
+}
