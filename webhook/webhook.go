@@ -17,24 +17,27 @@
 // the backlog, and never holds a database transaction while it waits on the
 // network, so a slow or dead receiver cannot delay a decision.
 //
-// Signature. Each POST carries
+// Signature. Deliveries follow the Standard Webhooks specification
+// (https://www.standardwebhooks.com), so receivers can check them with the
+// published standardwebhooks libraries or with Verify here. Each POST carries
 //
-//	Jitdesk-Event: request.decided
-//	Jitdesk-Delivery: <hook id>.<audit seq>   (stable across retries)
-//	Jitdesk-Timestamp: <unix seconds of this attempt>
-//	Jitdesk-Signature: v1=<hex HMAC-SHA256(secret, timestamp + "." + body)>
+//	webhook-id: evt_<audit seq>             (the body's "id"; the same on every retry)
+//	webhook-timestamp: <unix seconds of this attempt>
+//	webhook-signature: v1,<base64 HMAC-SHA256(key, id "." timestamp "." body)>
+//	Jitdesk-Event: request.decided          (the body's "type")
+//	Jitdesk-Delivery: <hook id>.<audit seq> (this event to this hook)
+//	Jitdesk-Attempt: <1, 2, ...>
 //
-// A receiver recomputes the HMAC over the raw body with the secret shown by
-// `jitdesk webhook add`, compares in constant time, and refuses timestamps
-// more than a few minutes from its clock (Verify does all three), so a
-// captured request cannot be replayed later.
+// The key is the secret shown by `jitdesk webhook add` decoded as SecretKey
+// says. A receiver recomputes the HMAC over the raw body, compares in
+// constant time, refuses timestamps more than a few minutes from its clock
+// (Verify does all three), so a captured request cannot be replayed later,
+// and dedupes on webhook-id.
 package webhook
 
 import (
 	"context"
-	"crypto/hmac"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -52,62 +55,13 @@ import (
 	"github.com/jitdesk/jitdesk/approvals"
 )
 
-// Header names.
+// Header names jitdesk sends beside the Standard Webhooks ones; they are
+// informative and not signed (the body holds the same facts, and is).
 const (
-	HeaderEvent     = "Jitdesk-Event"
-	HeaderDelivery  = "Jitdesk-Delivery"
-	HeaderTimestamp = "Jitdesk-Timestamp"
-	HeaderSignature = "Jitdesk-Signature"
-	HeaderAttempt   = "Jitdesk-Attempt"
+	HeaderEvent    = "Jitdesk-Event"
+	HeaderDelivery = "Jitdesk-Delivery"
+	HeaderAttempt  = "Jitdesk-Attempt"
 )
-
-// DefaultTolerance is how far a receiver should accept a timestamp from its own clock.
-const DefaultTolerance = 5 * time.Minute
-
-// Sign returns the Jitdesk-Signature value for body sent at unix time ts.
-func Sign(secret string, ts int64, body []byte) string {
-	return "v1=" + hex.EncodeToString(mac(secret, ts, body))
-}
-
-func mac(secret string, ts int64, body []byte) []byte {
-	m := hmac.New(sha256.New, []byte(secret))
-	m.Write([]byte(strconv.FormatInt(ts, 10)))
-	m.Write([]byte{'.'})
-	m.Write(body)
-	return m.Sum(nil)
-}
-
-// Errors Verify returns.
-var (
-	ErrBadSignature = errors.New("webhook signature does not verify")
-	ErrStale        = errors.New("webhook timestamp outside tolerance")
-)
-
-// Verify checks a received webhook: the timestamp header is within
-// tolerance of now and one of the v1= signatures in the signature header
-// (several may be listed, comma or space separated, during a secret
-// rotation) is the HMAC of timestamp "." body under secret.
-func Verify(secret, timestamp, signature string, body []byte, now time.Time, tolerance time.Duration) error {
-	ts, err := strconv.ParseInt(strings.TrimSpace(timestamp), 10, 64)
-	if err != nil {
-		return fmt.Errorf("%w: timestamp %q is not unix seconds", ErrBadSignature, timestamp)
-	}
-	if d := now.Sub(time.Unix(ts, 0)); d > tolerance || d < -tolerance {
-		return fmt.Errorf("%w: %s from now", ErrStale, d.Round(time.Second))
-	}
-	want := mac(secret, ts, body)
-	for _, part := range strings.FieldsFunc(signature, func(r rune) bool { return r == ',' || r == ' ' }) {
-		v, ok := strings.CutPrefix(part, "v1=")
-		if !ok {
-			continue
-		}
-		got, err := hex.DecodeString(v)
-		if err == nil && hmac.Equal(got, want) {
-			return nil
-		}
-	}
-	return ErrBadSignature
-}
 
 // Options configure a Deliverer. Zero values take the defaults.
 type Options struct {
@@ -268,7 +222,14 @@ func (d *Deliverer) count(r *Round, del approvals.WebhookDelivery, a approvals.W
 func (d *Deliverer) attempt(ctx context.Context, del approvals.WebhookDelivery) approvals.WebhookAttempt {
 	now := d.svc.Now()
 	a := approvals.WebhookAttempt{DeliveryID: del.ID, Claim: del.Claim, At: now}
-	a.Status, a.Error = d.post(ctx, del, now)
+	sig, err := Sign(del.Secret, del.EventID(), now.Unix(), del.Body)
+	if err != nil {
+		// A stored secret that cannot sign never will: give up at once
+		// rather than retry for days. The error names the problem only.
+		a.Error = "cannot sign: " + err.Error()
+		return a
+	}
+	a.Status, a.Error = d.post(ctx, del, now, sig)
 	if a.Error == "" {
 		a.Delivered = true
 		return a
@@ -287,21 +248,22 @@ func (d *Deliverer) attempt(ctx context.Context, del approvals.WebhookDelivery) 
 	return a
 }
 
-// post sends del and returns the HTTP status and an error text ("" on 2xx).
-func (d *Deliverer) post(ctx context.Context, del approvals.WebhookDelivery, now time.Time) (int, string) {
+// post sends del signed with sig at now and returns the HTTP status and an
+// error text ("" on 2xx).
+func (d *Deliverer) post(ctx context.Context, del approvals.WebhookDelivery, now time.Time, sig string) (int, string) {
 	ctx, cancel := context.WithTimeout(ctx, d.opts.Timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, del.URL, strings.NewReader(string(del.Body)))
 	if err != nil {
 		return 0, "build request: " + err.Error()
 	}
-	ts := now.Unix()
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "jitdesk-webhook/1")
+	req.Header.Set(HeaderID, del.EventID())
+	req.Header.Set(HeaderTimestamp, strconv.FormatInt(now.Unix(), 10))
+	req.Header.Set(HeaderSignature, sig)
 	req.Header.Set(HeaderEvent, del.EventType)
 	req.Header.Set(HeaderDelivery, del.DeliveryKey())
-	req.Header.Set(HeaderTimestamp, strconv.FormatInt(ts, 10))
-	req.Header.Set(HeaderSignature, Sign(del.Secret, ts, del.Body))
 	req.Header.Set(HeaderAttempt, strconv.Itoa(del.Attempts+1))
 	resp, err := d.opts.Client.Do(req)
 	if err != nil {

@@ -245,38 +245,94 @@ func count(ds []approvals.WebhookDelivery, s approvals.DeliveryState) int {
 	return n
 }
 
-func TestSignatureVerifiesWithTheSecretAndATamperedBodyFails(t *testing.T) {
+func TestDeliveryCarriesStandardWebhooksHeadersThatVerifyAndTamperingFails(t *testing.T) {
 	f := newFixture(t)
 	rc := newReceiver(t)
 	h := f.hook(rc.srv.URL)
-	if !strings.HasPrefix(h.Secret, approvals.WebhookSecretPrefix) || len(h.Secret) < 40 {
-		t.Fatalf("secret %q: want whsec_ and 32 random bytes", h.Secret)
+	if key, err := webhook.SecretKey(h.Secret); err != nil || len(key) != 32 {
+		t.Fatalf("a new hook's secret: %d key bytes, %v; want whsec_ and 32 random bytes", len(key), err)
 	}
 	r := f.submit("mallory")
 	if got := f.drain(f.deliverer(webhook.Options{})); got.Delivered != 1 {
 		t.Fatalf("round %+v", got)
 	}
 	rv := rc.accepted()[0]
-	ts, sig := rv.header.Get(webhook.HeaderTimestamp), rv.header.Get(webhook.HeaderSignature)
-	if err := webhook.Verify(h.Secret, ts, sig, rv.body, f.clock.Now(), webhook.DefaultTolerance); err != nil {
-		t.Fatalf("signature does not verify: %v (ts %s sig %s)", err, ts, sig)
+	if err := webhook.Verify(h.Secret, rv.header, rv.body, f.clock.Now(), webhook.DefaultTolerance); err != nil {
+		t.Fatalf("signature does not verify: %v (headers %v)", err, rv.header)
 	}
 	if rv.header.Get(webhook.HeaderEvent) != approvals.EventRequestCreated || rv.event.Type != approvals.EventRequestCreated || rv.event.Data.Request.ID != r.ID {
 		t.Fatalf("event headers/body: %v %s", rv.header, rv.body)
 	}
-	if rv.header.Get(webhook.HeaderDelivery) == "" || !strings.HasPrefix(rv.event.ID, "evt_") {
-		t.Fatalf("ids: delivery %q event %q", rv.header.Get(webhook.HeaderDelivery), rv.event.ID)
+	if id := rv.header.Get(webhook.HeaderID); id != rv.event.ID || !strings.HasPrefix(id, "evt_") || rv.header.Get(webhook.HeaderDelivery) == "" {
+		t.Fatalf("ids: webhook-id %q, body id %q, delivery %q", id, rv.event.ID, rv.header.Get(webhook.HeaderDelivery))
+	}
+	if ts := rv.header.Get(webhook.HeaderTimestamp); ts != fmt.Sprint(f.clock.Now().Unix()) {
+		t.Fatalf("webhook-timestamp %q, want the attempt's unix seconds %d", ts, f.clock.Now().Unix())
+	}
+	if got := rv.header.Get("Jitdesk-Signature") + rv.header.Get("Jitdesk-Timestamp"); got != "" {
+		t.Fatalf("the pre-Standard-Webhooks headers are still sent: %q", got)
 	}
 	tampered := []byte(strings.Replace(string(rv.body), "mallory", "mallorx", 1))
-	if err := webhook.Verify(h.Secret, ts, sig, tampered, f.clock.Now(), webhook.DefaultTolerance); !errors.Is(err, webhook.ErrBadSignature) {
+	if err := webhook.Verify(h.Secret, rv.header, tampered, f.clock.Now(), webhook.DefaultTolerance); !errors.Is(err, webhook.ErrBadSignature) {
 		t.Fatalf("tampered body: %v", err)
 	}
-	if err := webhook.Verify("whsec_other", ts, sig, rv.body, f.clock.Now(), webhook.DefaultTolerance); !errors.Is(err, webhook.ErrBadSignature) {
-		t.Fatalf("wrong secret: %v", err)
+	other := f.hook(rc.srv.URL + "/other")
+	if err := webhook.Verify(other.Secret, rv.header, rv.body, f.clock.Now(), webhook.DefaultTolerance); !errors.Is(err, webhook.ErrBadSignature) {
+		t.Fatalf("another hook's secret: %v", err)
 	}
-	if err := webhook.Verify(h.Secret, ts, sig, rv.body, f.clock.Now().Add(10*time.Minute), webhook.DefaultTolerance); !errors.Is(err, webhook.ErrStale) {
+	if err := webhook.Verify(h.Secret, rv.header, rv.body, f.clock.Now().Add(10*time.Minute), webhook.DefaultTolerance); !errors.Is(err, webhook.ErrStale) {
 		t.Fatalf("replayed 10 minutes later: %v", err)
 	}
+}
+
+func TestRetriesKeepTheWebhookIDAndSignEachAttemptsOwnTimestamp(t *testing.T) {
+	f := newFixture(t)
+	rc := newReceiver(t)
+	var mu sync.Mutex
+	var seen []received
+	rc.setRespond(func(r received) int {
+		mu.Lock()
+		defer mu.Unlock()
+		seen = append(seen, r)
+		if len(seen) < 3 {
+			return http.StatusServiceUnavailable
+		}
+		return http.StatusOK
+	})
+	h := f.hook(rc.srv.URL)
+	f.submit("mallory")
+	d := f.deliverer(webhook.Options{BaseBackoff: 10 * time.Second})
+	for range 3 {
+		f.drain(d)
+		f.clock.Advance(time.Minute)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(seen) != 3 {
+		t.Fatalf("%d attempts, want 3", len(seen))
+	}
+	id := seen[0].header.Get(webhook.HeaderID)
+	for i, r := range seen {
+		if got := r.header.Get(webhook.HeaderID); got != id || got != r.event.ID {
+			t.Fatalf("attempt %d: webhook-id %q, first attempt's %q, body id %q", i+1, got, id, r.event.ID)
+		}
+		at := time.Unix(mustUnix(t, r.header.Get(webhook.HeaderTimestamp)), 0)
+		if err := webhook.Verify(h.Secret, r.header, r.body, at, 0); err != nil {
+			t.Fatalf("attempt %d does not verify at its own timestamp: %v", i+1, err)
+		}
+	}
+	if seen[0].header.Get(webhook.HeaderTimestamp) == seen[2].header.Get(webhook.HeaderTimestamp) {
+		t.Fatal("a retry reuses the first attempt's timestamp (and so could not pass a receiver's tolerance later)")
+	}
+}
+
+func mustUnix(t *testing.T, s string) int64 {
+	t.Helper()
+	var n int64
+	if _, err := fmt.Sscan(s, &n); err != nil {
+		t.Fatalf("timestamp %q: %v", s, err)
+	}
+	return n
 }
 
 func TestServerErrorsAreRetriedWithBackoffThenDelivered(t *testing.T) {
@@ -728,7 +784,7 @@ func TestTestEventReachesOnlyTheNamedHookWhateverItsFilter(t *testing.T) {
 	if len(got) != 1 || got[0].event.Type != approvals.EventWebhookTest || got[0].event.ID != ev || len(other.accepted()) != 0 {
 		t.Fatalf("named %v, other %v", named.types(), other.types())
 	}
-	if err := webhook.Verify(h.Secret, got[0].header.Get(webhook.HeaderTimestamp), got[0].header.Get(webhook.HeaderSignature), got[0].body, f.clock.Now(), time.Minute); err != nil {
+	if err := webhook.Verify(h.Secret, got[0].header, got[0].body, f.clock.Now(), time.Minute); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := f.svc.RemoveWebhook(f.ctx, "test", h.ID); err != nil {

@@ -34,8 +34,9 @@ order is kept per request. Events: ` + strings.Join(approvals.WebhookEvents, ", 
 					return g.printJSON(map[string]any{"id": w.ID, "url": w.URL, "events": hookEvents(w), "secret": w.Secret})
 				}
 				g.say("webhook %s\nurl:     %s\nevents:  %s\nsecret:  %s\n\n", w.ID, w.URL, strings.Join(hookEvents(w), ", "), w.Secret)
-				fmt.Fprintln(g.out, "The secret is shown once: give it to the receiver now. Each POST carries")
-				fmt.Fprintln(g.out, `Jitdesk-Signature: v1=hex(HMAC-SHA256(secret, Jitdesk-Timestamp + "." + body)).`)
+				fmt.Fprintln(g.out, "The secret is shown once: give it to the receiver now. POSTs are signed as")
+				fmt.Fprintln(g.out, "Standard Webhooks (webhook-id, webhook-timestamp, webhook-signature): verify them")
+				fmt.Fprintln(g.out, "with a standardwebhooks library, e.g. npm's `new Webhook(secret).verify(body, headers)`.")
 				if plainHTTP(w.URL) {
 					fmt.Fprintln(g.out, "Warning: http:// sends request details (reasons, requesters) unencrypted; prefer https.")
 				}

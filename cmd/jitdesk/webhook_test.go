@@ -115,7 +115,7 @@ func TestServeDeliversWebhooksAndStopsOnSIGTERM(t *testing.T) {
 			io.WriteString(w, "\x1b]52;c;aGk=\x07boom")
 			return
 		}
-		if err := webhook.Verify(secret, r.Header.Get(webhook.HeaderTimestamp), r.Header.Get(webhook.HeaderSignature), body, time.Now(), webhook.DefaultTolerance); err != nil {
+		if err := webhook.Verify(secret, r.Header, body, time.Now(), webhook.DefaultTolerance); err != nil {
 			bad = append(bad, err.Error())
 		}
 		got = append(got, r.Header.Get(webhook.HeaderEvent))
