@@ -23,20 +23,26 @@ type bulkSortedMsg struct {
 	uid     int
 	ok      []approvals.Request
 	sign    []approvals.Request
-	refused []string // "request: why" for each one I may not decide
+	keyed   []approvals.Request // their template requires a key signature
+	refused []string            // "request: why" for each one I may not decide
 }
 
 // bulkConfirm approves every marked Approve-type request I may decide,
 // each on its own, after one confirmation listing them. Before asking it
 // leaves out, with the reason, the requests the Service says I may not
 // decide (my own, already decided, not eligible) and the Sign and Approve
-// ones (they need a signature, one at a time). With nothing left it says so.
+// ones (they need a signature, one at a time). Requests whose template
+// requires a signature with the approver's SSH key are left out too, with
+// that reason: a bulk approval is never key-signed (one agent signature,
+// maybe a touch, per request belongs on each request's own confirm). With
+// nothing left it says so.
 type bulkConfirm struct {
 	ctx     *Context
 	uid     int
 	marked  []approvals.Request
 	ok      []approvals.Request
 	sign    []approvals.Request
+	keyed   []approvals.Request
 	refused []string
 	sorted  bool
 	box     confirmBox
@@ -64,6 +70,15 @@ func (b *bulkConfirm) Init() tea.Cmd {
 				m.sign = append(m.sign, r)
 				continue
 			}
+			d, err := svc.Get(ctx, r.ID)
+			if err != nil {
+				m.refused = append(m.refused, fmt.Sprintf("%s (%s, %s): %s", r.ID, Inert(r.Requester), Inert(r.TemplateTitle), explain(err)))
+				continue
+			}
+			if d.Template.RequireKeySignature {
+				m.keyed = append(m.keyed, r)
+				continue
+			}
 			m.ok = append(m.ok, r)
 		}
 		return m
@@ -89,7 +104,7 @@ func (b *bulkConfirm) Update(msg tea.Msg) (Screen, tea.Cmd) {
 		if msg.uid != b.uid {
 			return b, nil
 		}
-		b.ok, b.sign, b.refused, b.sorted = msg.ok, msg.sign, msg.refused, true
+		b.ok, b.sign, b.keyed, b.refused, b.sorted = msg.ok, msg.sign, msg.keyed, msg.refused, true
 		b.box.busy = false
 		if len(b.ok) == 0 {
 			b.box.stop("Nothing to approve in bulk: none of the marked requests is one you can approve without a signature. esc to go back.")
@@ -125,6 +140,10 @@ func (b *bulkConfirm) Update(msg tea.Msg) (Screen, tea.Cmd) {
 	return b, nil
 }
 
+// keyedWords is why a request whose template requires a key signature is
+// not approved in bulk.
+const keyedWords = "their template requires a signature with your SSH key; open each to approve it on its own"
+
 func isCancel(k *KeyMap, msg tea.Msg) bool {
 	km, ok := msg.(tea.KeyPressMsg)
 	return ok && key.Matches(km, k.Cancel)
@@ -143,6 +162,11 @@ func (b *bulkConfirm) submit() tea.Cmd {
 			}
 			if err == nil && d.Template.Type != approvals.TypeApprove {
 				err = errors.New("it needs a signature; open it to sign")
+			}
+			if err == nil && d.Template.RequireKeySignature {
+				// Its template came to require a key signature since it
+				// was sorted: the Service would refuse it.
+				err = errors.New("its template requires a signature with your SSH key; open it to approve it on its own")
 			}
 			if err == nil {
 				_, err = svc.Approve(ctx, approvals.ApproveInput{RequestID: r.ID, Approver: login, Digest: d.Digest})
@@ -214,6 +238,13 @@ func (b *bulkConfirm) lines() []string {
 		lines = append(lines, "")
 		para(s.Warn.Render, fmt.Sprintf("Left out %d Sign and Approve request(s): they need your signature, one at a time:", len(b.sign)))
 		for _, r := range b.sign {
+			lines = append(lines, row(r))
+		}
+	}
+	if len(b.keyed) > 0 {
+		lines = append(lines, "")
+		para(s.Warn.Render, fmt.Sprintf("Left out %d request(s): %s:", len(b.keyed), keyedWords))
+		for _, r := range b.keyed {
 			lines = append(lines, row(r))
 		}
 	}

@@ -1,6 +1,8 @@
 package ui
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -36,15 +38,38 @@ type decidedMsg struct {
 // stackMsg replaces the whole screen stack (over the queue).
 type stackMsg struct{ screens []Screen }
 
+// confirmPhase is what the confirm screen is waiting for, if anything.
+type confirmPhase int
+
+const (
+	phaseIdle      confirmPhase = iota // waiting for the approver's choice
+	phaseChecking                      // asking the agent which key would sign
+	phaseSigning                       // the agent signs (esc cancels: nothing is recorded)
+	phaseRecording                     // the Service records the decision
+)
+
 // confirmScreen is the last summary before a decision is written. Nothing is
 // written before it (see confirmBox). If the request is decided elsewhere
 // while it is open, it says so at once, on the live change.
+//
+// When the session can reach an SSH agent, the screen asks it on opening
+// which of the approver's keys would sign, and says so; on confirm the
+// decision is signed with that key first, then recorded with the
+// signature. A template that requires key signatures refuses the decision
+// up front when no key can sign.
 type confirmScreen struct {
-	ctx  *Context
-	uid  int
-	dec  decision
-	box  confirmBox
-	w, h int
+	ctx   *Context
+	uid   int
+	dec   decision
+	box   confirmBox
+	key   keyPlan
+	phase confirmPhase
+	// signCancel ends the wait for the agent (esc, or its answer came);
+	// cancelled says esc was pressed while signing: nothing is recorded.
+	signCancel context.CancelFunc
+	cancelled  bool
+	note       string // replaces the line under the buttons (after a cancelled signature)
+	w, h       int
 }
 
 // stillOpenMsg is the answer to "can this decision still be taken?",
@@ -55,7 +80,35 @@ type stillOpenMsg struct {
 }
 
 func newConfirm(ctx *Context, dec decision) *confirmScreen {
-	return &confirmScreen{ctx: ctx, uid: nextUID(ctx), dec: dec}
+	c := &confirmScreen{ctx: ctx, uid: nextUID(ctx), dec: dec}
+	if ctx.KeySource != nil {
+		c.key, c.phase, c.box.busy = keyPlan{state: keyChecking}, phaseChecking, true
+		return c
+	}
+	c.key = keyPlan{state: keyNoSource, why: noAgentWords}
+	if c.requiresKey() {
+		c.box.stop(keyRefusal(c.key.why, ctx.Keys.Back.Help().Key))
+	}
+	return c
+}
+
+// deciding reports whether the decision is under way (being signed or
+// recorded): a change elsewhere is then the Service's to judge.
+func (c *confirmScreen) deciding() bool { return c.phase == phaseSigning || c.phase == phaseRecording }
+
+// requiresKey reports whether the template refuses decisions that are not
+// signed with the approver's SSH key.
+func (c *confirmScreen) requiresKey() bool { return c.dec.d.Template.RequireKeySignature }
+
+// Init asks the agent, when there is one, which key would sign.
+func (c *confirmScreen) Init() tea.Cmd {
+	if c.phase != phaseChecking {
+		return nil
+	}
+	svc, ctx, uid, src, login, session := c.ctx.Service, c.ctx.Ctx, c.uid, c.ctx.KeySource, c.ctx.Login, c.ctx.SessionKey
+	return func() tea.Msg {
+		return keyProbeMsg{uid: uid, plan: probeKey(ctx, svc, src, login, session)}
+	}
 }
 
 func (c *confirmScreen) SetSize(w, h int) {
@@ -65,7 +118,7 @@ func (c *confirmScreen) SetSize(w, h int) {
 }
 
 func (c *confirmScreen) lines() []string {
-	return confirmSummary(c.ctx.Styles, c.dec, c.ctx.Now(), c.w)
+	return confirmSummary(c.ctx.Styles, c.dec, c.key, c.ctx.Now(), c.w)
 }
 
 func (c *confirmScreen) actionLabel() string {
@@ -119,30 +172,54 @@ func (c *confirmScreen) stillOpen() tea.Cmd {
 
 func (c *confirmScreen) Update(msg tea.Msg) (Screen, tea.Cmd) {
 	switch msg := msg.(type) {
+	case keyProbeMsg:
+		if msg.uid != c.uid || c.phase != phaseChecking {
+			return c, nil
+		}
+		c.key, c.phase, c.box.busy = msg.plan, phaseIdle, false
+		if !c.key.usable() && c.requiresKey() && c.box.stopped == "" {
+			c.box.stop(keyRefusal(c.key.why, c.ctx.Keys.Back.Help().Key))
+		}
+		c.box.setBody(len(c.lines()))
+		return c, nil
+	case keySignedMsg:
+		if msg.uid != c.uid || c.phase != phaseSigning {
+			return c, nil
+		}
+		return c, c.signed(msg)
 	case decidedMsg:
 		if msg.uid != c.uid {
 			return c, nil
 		}
-		c.box.busy = false
+		c.phase, c.box.busy = phaseIdle, false
 		if msg.err != nil {
 			c.box.stop(explain(msg.err) + ". Nothing was recorded. esc to go back.")
 			return c, nil
 		}
 		return c, c.done(msg)
 	case changedMsg:
-		if c.box.busy || c.box.stopped != "" {
+		if c.deciding() || c.box.stopped != "" {
 			return c, nil
 		}
 		return c, c.stillOpen()
 	case stillOpenMsg:
-		if msg.uid == c.uid && msg.err != nil && !c.box.busy && c.box.stopped == "" {
+		if msg.uid == c.uid && msg.err != nil && !c.deciding() && c.box.stopped == "" {
 			c.box.stop("Changed elsewhere while you were confirming — " + explain(msg.err) + ". Nothing was recorded by you. esc to go back.")
 		}
 		return c, nil
 	case tea.KeyPressMsg, tea.MouseWheelMsg, tea.MouseClickMsg:
 		switch c.box.update(c.ctx.Keys, c.ctx.Styles, msg) {
 		case boxCancel:
-			if c.box.busy {
+			switch c.phase {
+			case phaseSigning:
+				// The signature is abandoned: its answer, whenever it
+				// comes, records nothing (see signed).
+				if !c.cancelled {
+					c.cancelled = true
+					c.signCancel()
+				}
+				return c, nil
+			case phaseRecording:
 				return c, nil
 			}
 			return c, tea.Batch(pop(1), status(c.leftNote(), false))
@@ -153,12 +230,75 @@ func (c *confirmScreen) Update(msg tea.Msg) (Screen, tea.Cmd) {
 	return c, nil
 }
 
+// submit takes the decision: signed with the approver's key first when
+// one can sign, as today otherwise.
 func (c *confirmScreen) submit() tea.Cmd {
-	c.box.busy = true
+	c.note = ""
+	if c.key.usable() {
+		return c.sign()
+	}
+	return c.record(nil)
+}
+
+// sign asks the agent to sign this decision's statement, for at most
+// keySignTimeout; esc ends the wait sooner.
+func (c *confirmScreen) sign() tea.Cmd {
+	sctx, cancel := context.WithTimeout(c.ctx.Ctx, keySignTimeout)
+	c.phase, c.box.busy, c.cancelled, c.signCancel = phaseSigning, true, false, cancel
+	svc, uid, src, session, in := c.ctx.Service, c.uid, c.ctx.KeySource, c.ctx.SessionKey, c.statementInput()
+	return func() tea.Msg {
+		ks, err := signDecision(sctx, svc, src, session, in)
+		return keySignedMsg{uid: uid, ks: ks, err: err}
+	}
+}
+
+// statementInput names the decision the key signs, as the Service will
+// record it (for break-glass the grant length is the cap it named).
+func (c *confirmScreen) statementInput() approvals.KeyStatementInput {
+	dec := c.dec
+	in := approvals.KeyStatementInput{RequestID: dec.d.Request.ID, Approver: c.ctx.Login, Digest: dec.d.Digest, Decision: approvals.DecisionDeny}
+	if dec.approve {
+		in.Decision = approvals.DecisionApprove
+		if dec.breakGlass || dec.ttl != dec.d.Request.TTL {
+			in.TTL = dec.ttl
+		}
+	}
+	return in
+}
+
+// signed moves on once the agent answered: records the decision with the
+// signature, or says why there is none. After esc nothing is recorded,
+// even when the signature arrived just as esc was pressed.
+func (c *confirmScreen) signed(msg keySignedMsg) tea.Cmd {
+	c.signCancel()
+	cancelled := c.cancelled
+	c.signCancel, c.cancelled = nil, false
+	if msg.err == nil && cancelled {
+		msg.err = context.Canceled
+	}
+	if msg.err == nil {
+		return c.record(msg.ks)
+	}
+	c.phase, c.box.busy = phaseIdle, false
+	why := signFailure(msg.err, cancelled)
+	if cancelled || errors.Is(msg.err, context.DeadlineExceeded) {
+		// Nothing is wrong with the decision: the approver may sign again.
+		k := c.ctx.Keys
+		c.note = why + ". " + k.Confirm.Help().Key + " to sign again · " + k.Cancel.Help().Key + " to go back"
+		c.box.setBody(len(c.lines()))
+		return nil
+	}
+	c.box.stop(why + ". " + c.ctx.Keys.Back.Help().Key + " to go back.")
+	return nil
+}
+
+// record writes the decision, with ks when it was key-signed.
+func (c *confirmScreen) record(ks *approvals.KeySignature) tea.Cmd {
+	c.phase, c.box.busy = phaseRecording, true
 	svc, ctx, uid, login, dec := c.ctx.Service, c.ctx.Ctx, c.uid, c.ctx.Login, c.dec
 	return func() tea.Msg {
 		if dec.approve {
-			in := approvals.ApproveInput{RequestID: dec.d.Request.ID, Approver: login, Digest: dec.d.Digest, Signature: dec.sig}
+			in := approvals.ApproveInput{RequestID: dec.d.Request.ID, Approver: login, Digest: dec.d.Digest, Signature: dec.sig, KeySignature: ks}
 			if dec.breakGlass {
 				// The grant length is the Service's cap, which the signed
 				// statement already names; no TTL is sent.
@@ -172,7 +312,7 @@ func (c *confirmScreen) submit() tea.Cmd {
 			out, err := svc.Approve(ctx, in)
 			return decidedMsg{uid: uid, out: out, err: err}
 		}
-		req, err := svc.Deny(ctx, approvals.DenyInput{RequestID: dec.d.Request.ID, Approver: login, Digest: dec.d.Digest, Comment: dec.comment})
+		req, err := svc.Deny(ctx, approvals.DenyInput{RequestID: dec.d.Request.ID, Approver: login, Digest: dec.d.Digest, Comment: dec.comment, KeySignature: ks})
 		return decidedMsg{uid: uid, req: req, err: err}
 	}
 }
@@ -208,8 +348,9 @@ func (c *confirmScreen) done(m decidedMsg) tea.Cmd {
 	return tea.Batch(func() tea.Msg { return stackMsg{[]Screen{rv}} }, status("approval recorded", false))
 }
 
-// confirmSummary is the text of the confirm screen. Pure.
-func confirmSummary(s *Styles, dec decision, now time.Time, w int) []string {
+// confirmSummary is the text of the confirm screen, key the key signature
+// it will carry. Pure.
+func confirmSummary(s *Styles, dec decision, key keyPlan, now time.Time, w int) []string {
 	req, t := dec.d.Request, dec.d.Template
 	var out []string
 	add := func(label, v string) {
@@ -272,15 +413,33 @@ func confirmSummary(s *Styles, dec decision, now time.Time, w int) []string {
 		add("Request", req.ID)
 		add("Comment", Inert(dec.comment))
 	}
+	add("SSH key", keyLine(key, t.RequireKeySignature))
 	return out
 }
 
 func (c *confirmScreen) View() string {
-	return c.box.view(c.ctx.Styles, c.lines(), c.actionLabel(),
-		"Nothing is recorded until you choose "+c.actionLabel()+".", "recording…")
+	note := c.note
+	if note == "" {
+		note = "Nothing is recorded until you choose " + c.actionLabel() + "."
+	}
+	busy := "recording…"
+	switch c.phase {
+	case phaseChecking:
+		busy = "checking your SSH agent…"
+	case phaseSigning:
+		busy = signingText(c.key, c.cancelled)
+	}
+	return c.box.view(c.ctx.Styles, c.lines(), c.actionLabel(), note, busy)
 }
 
-func (c *confirmScreen) ShortHelp() []key.Binding { return c.box.help(c.ctx.Keys, c.actionLabel()) }
+func (c *confirmScreen) ShortHelp() []key.Binding {
+	if c.phase == phaseSigning {
+		k := c.ctx.Keys.Cancel
+		k.SetHelp(c.ctx.Keys.Cancel.Help().Key, "cancel the signature (nothing is recorded)")
+		return []key.Binding{k}
+	}
+	return c.box.help(c.ctx.Keys, c.actionLabel())
+}
 
 func (c *confirmScreen) FullHelp() [][]key.Binding {
 	k := c.ctx.Keys

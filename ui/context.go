@@ -6,8 +6,10 @@ import (
 
 	"charm.land/bubbles/v2/key"
 	tea "charm.land/bubbletea/v2"
+	"golang.org/x/crypto/ssh"
 
 	"github.com/jitdesk/jitdesk/approvals"
+	"github.com/jitdesk/jitdesk/keysign"
 )
 
 // Context is one console session's shared state, passed to every screen's
@@ -24,6 +26,10 @@ type Context struct {
 	Bell, Notify  bool
 	// Ctx bounds every Service call of this session; cancelled on quit.
 	Ctx context.Context
+	// KeySource and SessionKey are Options' (see there): how this session
+	// reaches the approver's SSH agent, and the key it logged in with.
+	KeySource  keysign.Source
+	SessionKey ssh.PublicKey
 
 	uids int // last screen id handed out
 }

@@ -45,6 +45,11 @@ func explain(err error) string {
 		out = "the signature is too small: draw it across the pad"
 	case errors.Is(err, signature.ErrNameMismatch):
 		out = "the typed name is not your full name"
+	case errors.Is(err, approvals.ErrKeySignatureRequired):
+		// Its message names the template and how to get a key signature.
+		out = err.Error()
+	case errors.Is(err, approvals.ErrKeySignatureInvalid):
+		out = "key signature refused (" + err.Error() + ")"
 	case errors.Is(err, approvals.ErrSignatureRequired):
 		out = "signature refused (" + err.Error() + ")"
 	case errors.Is(err, approvals.ErrRevoked):

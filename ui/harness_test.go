@@ -149,7 +149,14 @@ type harness struct {
 
 func newHarness(t testing.TB, w *world, login string, width, height int) *harness {
 	t.Helper()
-	m := New(Options{Service: w.svc, Login: login, Bell: true}).(*Model)
+	return newHarnessOpts(t, Options{Service: w.svc, Login: login, Bell: true}, width, height)
+}
+
+// newHarnessOpts is newHarness for a session with its own options (an
+// agent to key-sign with, a session key).
+func newHarnessOpts(t testing.TB, opts Options, width, height int) *harness {
+	t.Helper()
+	m := New(opts).(*Model)
 	t.Cleanup(func() { m.Close() })
 	h := &harness{t: t, m: m}
 	h.send(tea.WindowSizeMsg{Width: width, Height: height})
@@ -270,7 +277,13 @@ func (p probe) frame() string {
 // startProgram runs a console in teatest at w×h with the ASCII profile.
 func startProgram(t *testing.T, wd *world, login string, w, h int) (*teatest.TestModel, probe) {
 	t.Helper()
-	m := New(Options{Service: wd.svc, Login: login, Bell: true}).(*Model)
+	return startProgramOpts(t, Options{Service: wd.svc, Login: login, Bell: true}, w, h)
+}
+
+// startProgramOpts is startProgram for a session with its own options.
+func startProgramOpts(t *testing.T, opts Options, w, h int) (*teatest.TestModel, probe) {
+	t.Helper()
+	m := New(opts).(*Model)
 	p := probe{Model: m, mu: &sync.Mutex{}, last: new(string)}
 	tm := teatest.NewTestModel(t, p, teatest.WithInitialTermSize(w, h),
 		teatest.WithProgramOptions(tea.WithColorProfile(colorprofile.Ascii)))

@@ -196,7 +196,7 @@ func (r *reviewScreen) Update(msg tea.Msg) (Screen, tea.Cmd) {
 				return r, push(newTokenScreen(r.ctx, r.id))
 			}
 		case key.Matches(msg, k.Approve):
-			if err := r.refusal(); err != "" {
+			if err := r.decisionRefusal(); err != "" {
 				return r, status(err, true)
 			}
 			if r.d.Template.Type == approvals.TypeSignAndApprove {
@@ -204,7 +204,7 @@ func (r *reviewScreen) Update(msg tea.Msg) (Screen, tea.Cmd) {
 			}
 			return r, push(newConfirm(r.ctx, decision{approve: true, d: r.d, ttl: r.ttl(), depth: 2}))
 		case key.Matches(msg, k.Deny):
-			if err := r.refusal(); err != "" {
+			if err := r.decisionRefusal(); err != "" {
 				return r, status(err, true)
 			}
 			r.mode = modeDeny
@@ -220,6 +220,9 @@ func (r *reviewScreen) Update(msg tea.Msg) (Screen, tea.Cmd) {
 			}
 			if r.bgErr != nil {
 				return r, status("break-glass is not possible here: "+explain(r.bgErr), true)
+			}
+			if err := r.keyRefusal(); err != "" {
+				return r, status(err, true)
 			}
 			r.mode = modeBreakGlass
 			r.inputErr = ""
@@ -255,6 +258,25 @@ func (r *reviewScreen) refusal() string {
 	}
 	if r.canErr != nil {
 		return explain(r.canErr)
+	}
+	return ""
+}
+
+// decisionRefusal is refusal for starting a decision (approve, deny, break
+// glass): also refused up front when the template requires a key signature
+// and this session reaches no agent, certain to fail — said before a
+// signature is drawn or a comment typed. (With an agent, the confirm screen
+// asks it which key would sign.)
+func (r *reviewScreen) decisionRefusal() string {
+	if err := r.refusal(); err != "" {
+		return err
+	}
+	return r.keyRefusal()
+}
+
+func (r *reviewScreen) keyRefusal() string {
+	if r.d.Template.RequireKeySignature && r.ctx.KeySource == nil {
+		return "SSH key signature required: " + noAgentWords
 	}
 	return ""
 }
@@ -375,6 +397,9 @@ func reviewLines(s *Styles, now time.Time, d approvals.Detail, history []approva
 	}
 	add("Application", app)
 	add("Template", Inert(t.Key)+" · "+t.Type.Label())
+	if t.RequireKeySignature {
+		add("Key signing", "required: decisions are signed with the approver's SSH key")
+	}
 	approved := d.ApprovedBy()
 	q := fmt.Sprintf("%d of %d approval(s)", len(approved), t.Quorum)
 	if len(approved) > 0 {
@@ -447,7 +472,7 @@ func reviewLines(s *Styles, now time.Time, d approvals.Detail, history []approva
 	if len(d.Reviews) > 0 {
 		out = append(out, "", s.Label.Render("Reviews"))
 		for _, rv := range d.Reviews {
-			line := fmt.Sprintf("%s %sd at %s", Inert(rv.Approver), rv.Decision, clock(rv.At))
+			line := fmt.Sprintf("%s %sd at %s · %s", Inert(rv.Approver), rv.Decision, clock(rv.At), reviewKeyWords(rv))
 			if rv.Comment != "" {
 				line += ": " + Inert(rv.Comment)
 			}

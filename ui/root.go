@@ -5,6 +5,10 @@
 //
 // Every string from outside (requests, names, errors quoting them) passes
 // Inert before it reaches the terminal.
+//
+// When the session reaches the approver's SSH agent (Options.KeySource),
+// every decision is also signed with their own SSH key (keysign.go); the
+// confirm screen says which key signs, or why none will.
 package ui
 
 import (
@@ -17,8 +21,10 @@ import (
 	"charm.land/bubbles/v2/help"
 	"charm.land/bubbles/v2/key"
 	tea "charm.land/bubbletea/v2"
+	"golang.org/x/crypto/ssh"
 
 	"github.com/jitdesk/jitdesk/approvals"
+	"github.com/jitdesk/jitdesk/keysign"
 )
 
 // Options configure one console session.
@@ -28,6 +34,13 @@ type Options struct {
 	Bell    bool             // ring the terminal bell once when a new request needs me
 	Notify  bool             // desktop notification (OSC 9 and OSC 777) when a new request needs me
 	Now     func() time.Time // clock for countdowns; nil => Service.Now
+	// KeySource opens the approver's SSH agent for one key signature at a
+	// time (the forwarded agent over SSH, $SSH_AUTH_SOCK locally); nil when
+	// no agent can be reached: decisions are then not key-signed.
+	KeySource keysign.Source
+	// SessionKey is the key or certificate the SSH session authenticated
+	// with (nil locally): a certificate's key may sign for its approver.
+	SessionKey ssh.PublicKey
 }
 
 // Minimum terminal size the console lays out in.
@@ -113,6 +126,9 @@ func New(opts Options) tea.Model {
 		Bell:    opts.Bell,
 		Notify:  opts.Notify,
 		Ctx:     ctx,
+
+		KeySource:  opts.KeySource,
+		SessionKey: opts.SessionKey,
 	}
 	h := help.New()
 	h.Styles = c.Styles.Help

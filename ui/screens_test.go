@@ -14,6 +14,7 @@ import (
 
 	"github.com/jitdesk/jitdesk/approvals"
 	"github.com/jitdesk/jitdesk/approvals/signature"
+	"github.com/jitdesk/jitdesk/keysign"
 )
 
 // assertInert checks a rendered frame: the only escape sequences in it are
@@ -539,7 +540,8 @@ func TestRenderHelpersInertEveryField(t *testing.T) {
 		Request:     req,
 		Template:    approvals.Template{Key: bad, Title: bad, Type: approvals.TypeSignAndApprove, Quorum: 2},
 		Application: approvals.Application{Name: bad, Audience: bad},
-		Reviews:     []approvals.Review{{Approver: bad, Decision: approvals.DecisionApprove, Comment: bad, At: t0}},
+		Reviews: []approvals.Review{{Approver: bad, Decision: approvals.DecisionApprove, Comment: bad, At: t0},
+			{Approver: bad, Decision: approvals.DecisionApprove, At: t0, KeySignatureDigest: bad, KeyFingerprint: bad}},
 	}
 	hist := []approvals.Request{{ID: "01H", Requester: bad, TemplateTitle: bad, Status: approvals.StatusDenied, DecidedBy: bad, CreatedAt: t0}}
 	for _, w := range []int{60, 200} {
@@ -560,8 +562,13 @@ func TestRenderHelpersInertEveryField(t *testing.T) {
 		dd := d
 		dd.Request = decided
 		check("review decided", strings.Join(reviewLines(s, t0, dd, hist, nil, nil, 0, w), "\n"))
-		check("confirm approve", strings.Join(confirmSummary(s, decision{approve: true, d: d, ttl: time.Hour}, t0, w), "\n"))
-		check("confirm deny", strings.Join(confirmSummary(s, decision{d: d, comment: bad}, t0, w), "\n"))
+		signing := keyPlan{state: keyReady, describe: bad}
+		unusable := keyPlan{state: keyUnusable, why: keyWhy(&keysign.NoMatchingKeyError{Wanted: []string{bad, bad}})}
+		failing := keyPlan{state: keyUnusable, why: keyWhy(errors.New(bad))}
+		check("confirm approve", strings.Join(confirmSummary(s, decision{approve: true, d: d, ttl: time.Hour}, signing, t0, w), "\n"))
+		check("confirm deny", strings.Join(confirmSummary(s, decision{d: d, comment: bad}, unusable, t0, w), "\n"))
+		check("confirm agent failure", strings.Join(confirmSummary(s, decision{d: d, comment: bad}, failing, t0, w), "\n"))
+		check("key refusal", keyRefusal(unusable.why, "esc")+signFailure(agentError{errors.New(bad)}, false)+signFailure(errors.New(bad), false))
 		g := approvals.Grant{ID: "01G", Subject: bad, Audience: bad, Scope: bad, ExpiresAt: t0.Add(time.Hour), RevokedAt: t0, RevokedBy: bad, RevokeReason: bad}
 		check("token revoked", strings.Join(tokenLines(s, t0, bad+"."+bad+"."+bad, g, bad, nil, nil, nil, w), "\n"))
 		check("token invalid", strings.Join(tokenLines(s, t0, bad, approvals.Grant{Subject: bad}, bad, nil, nil, fmt.Errorf("%w: %s", approvals.ErrUnauthenticated, bad), w), "\n"))
