@@ -52,8 +52,10 @@ const (
 	ActionOverrideCancelled  AuditAction = "rotation.override_cancelled"
 	ActionKeyCreated         AuditAction = "key.created"
 	ActionKeyRetired         AuditAction = "key.retired"
+	ActionKeyActivated       AuditAction = "key.activated"
 	ActionWebhookAdded       AuditAction = "webhook.added"
 	ActionWebhookRemoved     AuditAction = "webhook.removed"
+	ActionWebhookPruned      AuditAction = "webhook.deliveries_pruned"
 	ActionIssuerSet          AuditAction = "config.issuer_set"
 	ActionSecretsSealed      AuditAction = "config.secrets_sealed"
 	ActionSharedSecret       AuditAction = "config.shared_secret_created"
@@ -123,8 +125,11 @@ type ReviewApproved struct {
 	ID        string `json:"-"`
 	TTL       string `json:"ttl"`
 	Signature string `json:"signature"`
-	Digest    string `json:"digest"`
-	Comment   string `json:"comment,omitempty"`
+	// KeySignature and KeyFingerprint name the SSHSIG the approval carries.
+	KeySignature   string `json:"key_signature,omitempty"`
+	KeyFingerprint string `json:"key_fingerprint,omitempty"`
+	Digest         string `json:"digest"`
+	Comment        string `json:"comment,omitempty"`
 }
 
 // Action implements AuditRecord.
@@ -135,7 +140,9 @@ func (e ReviewApproved) Subject() string { return e.ID }
 
 // RequestApproved records a request reaching its quorum.
 type RequestApproved struct {
-	ID        string `json:"-"`
+	ID string `json:"-"`
+	// Template is the template key, for metrics and logs by template.
+	Template  string `json:"template,omitempty"`
 	Grant     string `json:"grant"`
 	Kid       string `json:"kid"`
 	ExpiresAt string `json:"expires_at"`
@@ -151,9 +158,13 @@ func (e RequestApproved) Subject() string { return e.ID }
 // RequestDenied records a deny (the approver is the actor); it is also
 // that approver's review.
 type RequestDenied struct {
-	ID      string `json:"-"`
-	Comment string `json:"comment"`
-	Digest  string `json:"digest"`
+	ID       string `json:"-"`
+	Template string `json:"template,omitempty"`
+	Comment  string `json:"comment"`
+	Digest   string `json:"digest"`
+	// KeySignature and KeyFingerprint name the SSHSIG the denial carries.
+	KeySignature   string `json:"key_signature,omitempty"`
+	KeyFingerprint string `json:"key_fingerprint,omitempty"`
 }
 
 // Action implements AuditRecord.
@@ -237,12 +248,13 @@ func (e GrantRevocation) Subject() string { return e.ID }
 // BreakGlassUsed records a requester approving their own request in an
 // emergency: it is also their review and the request's approval.
 type BreakGlassUsed struct {
-	ID        string `json:"-"`
-	Grant     string `json:"grant"`
-	Reason    string `json:"reason"`
-	TTL       string `json:"ttl"`
-	Signature string `json:"signature"`
-	ExpiresAt string `json:"expires_at"`
+	ID           string `json:"-"`
+	Grant        string `json:"grant"`
+	Reason       string `json:"reason"`
+	TTL          string `json:"ttl"`
+	Signature    string `json:"signature"`
+	KeySignature string `json:"key_signature,omitempty"`
+	ExpiresAt    string `json:"expires_at"`
 }
 
 // Action implements AuditRecord.

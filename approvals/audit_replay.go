@@ -39,6 +39,9 @@ func mismatch(object, format string, args ...any) error {
 // objects whose history began before events carried their state.
 type ReplayReport struct {
 	Requests, Reviews, Signatures, Grants, Config int
+	// KeySignatures counts the SSHSIG signatures verified against the key
+	// their approver held when signing.
+	KeySignatures int
 	// Unchecked lists object kinds with a count of objects the log
 	// cannot vouch for field by field (made by an older jitdesk).
 	Unchecked map[string]int
@@ -48,8 +51,9 @@ type ReplayReport struct {
 const tablePage = 500
 
 type replayReview struct {
-	decision  Decision
-	signature string
+	decision     Decision
+	signature    string
+	keySignature string
 }
 
 type replayRequest struct {
@@ -126,7 +130,7 @@ func (st *replayState) apply(ev AuditEvent) error {
 		if err := json.Unmarshal(ev.Payload, &p); err != nil {
 			return err
 		}
-		req().reviews[ev.Actor] = replayReview{decision: DecisionApprove, signature: p.Signature}
+		req().reviews[ev.Actor] = replayReview{decision: DecisionApprove, signature: p.Signature, keySignature: p.KeySignature}
 	case ActionRequestApproved:
 		decide(StatusApproved)
 	case ActionBreakGlassUsed:
@@ -134,10 +138,14 @@ func (st *replayState) apply(ev AuditEvent) error {
 		if err := json.Unmarshal(ev.Payload, &p); err != nil {
 			return err
 		}
-		req().reviews[ev.Actor] = replayReview{decision: DecisionApprove, signature: p.Signature}
+		req().reviews[ev.Actor] = replayReview{decision: DecisionApprove, signature: p.Signature, keySignature: p.KeySignature}
 		decide(StatusApproved)
 	case ActionRequestDenied:
-		req().reviews[ev.Actor] = replayReview{decision: DecisionDeny}
+		var p RequestDenied
+		if err := json.Unmarshal(ev.Payload, &p); err != nil {
+			return err
+		}
+		req().reviews[ev.Actor] = replayReview{decision: DecisionDeny, keySignature: p.KeySignature}
 		decide(StatusDenied)
 	case ActionRequestCancelled:
 		decide(StatusCancelled)
@@ -251,6 +259,9 @@ func (s *Service) replay(ctx context.Context) (ReplayReport, error) {
 	if err := s.compareSignatures(ctx, st, &rep); err != nil {
 		return rep, err
 	}
+	if err := s.compareKeySignatures(ctx, st, &rep); err != nil {
+		return rep, err
+	}
 	if err := s.compareGrants(ctx, st, &rep); err != nil {
 		return rep, err
 	}
@@ -348,6 +359,9 @@ func (s *Service) compareReviews(ctx context.Context, st *replayState, rep *Repl
 			if want.signature != rv.SignatureDigest {
 				return mismatch(obj, "signature %s in the log, %s in the table", orNone(want.signature), orNone(rv.SignatureDigest))
 			}
+			if want.keySignature != rv.KeySignatureDigest {
+				return mismatch(obj, "key signature %s in the log, %s in the table", orNone(want.keySignature), orNone(rv.KeySignatureDigest))
+			}
 			rep.Reviews++
 		}
 		if len(page) < tablePage {
@@ -411,6 +425,66 @@ func (s *Service) compareSignatures(ctx context.Context, st *replayState, rep *R
 	}
 	for digest, who := range logged {
 		return mismatch("signature "+digest, "of %s's review of %s is in the log, missing from the table", who[1], who[0])
+	}
+	return nil
+}
+
+// compareKeySignatures checks every stored SSHSIG: a review in the log
+// names it, and it verifies over its statement with a key its approver
+// held at the time (verifyKeySignature).
+func (s *Service) compareKeySignatures(ctx context.Context, st *replayState, rep *ReplayReport) error {
+	logged := map[string][2]string{} // digest → request, approver
+	for id, lr := range st.requests {
+		for approver, rv := range lr.reviews {
+			if rv.keySignature != "" {
+				logged[rv.keySignature] = [2]string{id, approver}
+			}
+		}
+	}
+	approvers := map[string]Approver{}
+	after := ""
+	for {
+		var page []StoredKeySignature
+		if err := s.store.View(ctx, func(tx ReadTx) error {
+			var err error
+			if page, err = tx.KeySignaturesAfter(after, tablePage); err != nil {
+				return err
+			}
+			for _, ks := range page {
+				if _, ok := approvers[ks.Approver]; !ok {
+					a, err := tx.Approver(ks.Approver)
+					if err != nil {
+						return fmt.Errorf("key signature %s: approver %s: %w", ks.Digest, ks.Approver, err)
+					}
+					approvers[ks.Approver] = a
+				}
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+		for _, ks := range page {
+			after = ks.Digest
+			obj := "key signature " + ks.Digest
+			who, ok := logged[ks.Digest]
+			if !ok {
+				return mismatch(obj, "is in the table, but no decision in the log carries it")
+			}
+			if who != [2]string{ks.RequestID, ks.Approver} {
+				return mismatch(obj, "belongs to %s's review of %s in the log, to %s's of %s in the table", who[1], who[0], ks.Approver, ks.RequestID)
+			}
+			if err := verifyKeySignature(ks, approvers[ks.Approver]); err != nil {
+				return mismatch(obj, "does not verify: %v", err)
+			}
+			delete(logged, ks.Digest)
+			rep.KeySignatures++
+		}
+		if len(page) < tablePage {
+			break
+		}
+	}
+	for digest, who := range logged {
+		return mismatch("key signature "+digest, "of %s's review of %s is in the log, missing from the table", who[1], who[0])
 	}
 	return nil
 }

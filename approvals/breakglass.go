@@ -54,7 +54,11 @@ func (s *Service) breakGlass(ctx context.Context, in ApproveInput) (Outcome, err
 		if err := tx.InsertSignature(stored); err != nil {
 			return err
 		}
-		if err := tx.InsertReview(Review{RequestID: req.ID, Approver: a.Login, Decision: DecisionApprove, Comment: reason, SignatureDigest: stored.Digest, GrantTTL: grantTTL, At: now}); err != nil {
+		rev := Review{RequestID: req.ID, Approver: a.Login, Decision: DecisionApprove, Comment: reason, SignatureDigest: stored.Digest, GrantTTL: grantTTL, At: now}
+		if err := s.recordKeySignature(tx, in.KeySignature, &rev, req, t, a, in.Digest, now); err != nil {
+			return err
+		}
+		if err := tx.InsertReview(rev); err != nil {
 			return err
 		}
 		if err := tx.SetRequestStatus(req.ID, StatusApproved, now, a.Login, ""); err != nil {
@@ -67,7 +71,7 @@ func (s *Service) breakGlass(ctx context.Context, in ApproveInput) (Outcome, err
 			return err
 		}
 		out = Outcome{Request: req, Grant: &g, Token: token}
-		return s.audit(tx, now, a.Login, BreakGlassUsed{ID: req.ID, Grant: g.ID, Reason: reason, TTL: grantTTL.String(), Signature: stored.Digest, ExpiresAt: auditTime(g.ExpiresAt)})
+		return s.audit(tx, now, a.Login, BreakGlassUsed{ID: req.ID, Grant: g.ID, Reason: reason, TTL: grantTTL.String(), Signature: stored.Digest, KeySignature: rev.KeySignatureDigest, ExpiresAt: auditTime(g.ExpiresAt)})
 	})
 	if err != nil {
 		return Outcome{}, fmt.Errorf("break-glass %s: %w", in.RequestID, err)

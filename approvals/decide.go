@@ -36,6 +36,9 @@ type ApproveInput struct {
 	// TTL shortens the grant; 0 grants what was asked. Never longer than asked.
 	TTL       time.Duration
 	Signature *signature.Signature // required for Sign and Approve templates
+	// KeySignature is the approval signed with the approver's SSH key;
+	// required when the template says so.
+	KeySignature *KeySignature
 	// BreakGlass is the requester approving their own request in an
 	// emergency: allowed only where the template permits it, always with a
 	// signature and a reason (Comment), capped at the template's
@@ -59,6 +62,9 @@ type DenyInput struct {
 	Approver  string
 	Digest    string
 	Comment   string // required: the requester deserves a reason
+	// KeySignature is the denial signed with the approver's SSH key;
+	// required when the template says so.
+	KeySignature *KeySignature
 }
 
 // decisionCheck loads a request and applies the rules every decision shares:
@@ -181,10 +187,13 @@ func (s *Service) Approve(ctx context.Context, in ApproveInput) (Outcome, error)
 			sigDigest = stored.Digest
 		}
 		rev := Review{RequestID: req.ID, Approver: a.Login, Decision: DecisionApprove, Comment: strings.TrimSpace(in.Comment), SignatureDigest: sigDigest, GrantTTL: grantTTL, At: now}
+		if err := s.recordKeySignature(tx, in.KeySignature, &rev, req, t, a, in.Digest, now); err != nil {
+			return err
+		}
 		if err := tx.InsertReview(rev); err != nil {
 			return err
 		}
-		if err := s.audit(tx, now, a.Login, ReviewApproved{ID: req.ID, TTL: grantTTL.String(), Signature: sigDigest, Digest: in.Digest, Comment: rev.Comment}); err != nil {
+		if err := s.audit(tx, now, a.Login, ReviewApproved{ID: req.ID, TTL: grantTTL.String(), Signature: sigDigest, KeySignature: rev.KeySignatureDigest, KeyFingerprint: rev.KeyFingerprint, Digest: in.Digest, Comment: rev.Comment}); err != nil {
 			return err
 		}
 		req.Approvals++
@@ -201,12 +210,27 @@ func (s *Service) Approve(ctx context.Context, in ApproveInput) (Outcome, error)
 			return err
 		}
 		out = Outcome{Request: req, Grant: &g, Token: token}
-		return s.audit(tx, now, a.Login, RequestApproved{ID: req.ID, Grant: g.ID, Kid: g.Kid, ExpiresAt: auditTime(g.ExpiresAt), Approvals: req.Approvals})
+		return s.audit(tx, now, a.Login, RequestApproved{ID: req.ID, Template: t.Key, Grant: g.ID, Kid: g.Kid, ExpiresAt: auditTime(g.ExpiresAt), Approvals: req.Approvals})
 	})
 	if err != nil {
 		return Outcome{}, fmt.Errorf("approve %s: %w", in.RequestID, err)
 	}
 	return out, nil
+}
+
+// recordKeySignature applies the key-signature rule to a decision about to
+// be recorded as rev, stores the signature when there is one, and names it
+// on rev.
+func (s *Service) recordKeySignature(tx Tx, ks *KeySignature, rev *Review, req Request, t Template, a Approver, digest string, now time.Time) error {
+	stored, err := s.checkKeySignature(ks, req, t, a, rev.Decision, digest, rev.GrantTTL, now)
+	if err != nil || stored == nil {
+		return err
+	}
+	if err := tx.InsertKeySignature(*stored); err != nil {
+		return err
+	}
+	rev.KeySignatureDigest, rev.KeyFingerprint = stored.Digest, stored.Fingerprint
+	return nil
 }
 
 // checkSignature verifies that sig is a valid signature by a, bound to this
@@ -256,7 +280,7 @@ func (s *Service) issueGrant(tx Tx, req Request, t Template, now time.Time, brea
 		return Grant{}, "", err
 	}
 	ttl := req.TTL
-	var approvers, sigs []string
+	var approvers, sigs, keySigs []string
 	for _, r := range reviews {
 		if r.Decision != DecisionApprove {
 			continue
@@ -264,6 +288,9 @@ func (s *Service) issueGrant(tx Tx, req Request, t Template, now time.Time, brea
 		approvers = append(approvers, r.Approver)
 		if r.SignatureDigest != "" {
 			sigs = append(sigs, r.SignatureDigest)
+		}
+		if r.KeySignatureDigest != "" {
+			keySigs = append(keySigs, r.KeySignatureDigest)
 		}
 		if r.GrantTTL > 0 && r.GrantTTL < ttl {
 			ttl = r.GrantTTL
@@ -299,10 +326,11 @@ func (s *Service) issueGrant(tx Tx, req Request, t Template, now time.Time, brea
 			// application's (unbounded, hostile) text, and the request id
 			// and digest identify them. A token stays small and revocable
 			// whatever the request holds.
-			Approvers:        approvers,
-			RequestDigest:    Digest(req, t),
-			SignatureDigests: sigs,
-			BreakGlass:       breakGlass,
+			Approvers:           approvers,
+			RequestDigest:       Digest(req, t),
+			SignatureDigests:    sigs,
+			KeySignatureDigests: keySigs,
+			BreakGlass:          breakGlass,
 		},
 	}
 	claims.Issuer = s.issuer
@@ -352,11 +380,15 @@ func (s *Service) Deny(ctx context.Context, in DenyInput) (Request, error) {
 	var out Request
 	err := s.store.Update(ctx, func(tx Tx) error {
 		now := s.Now()
-		req, _, a, err := s.decisionCheck(tx, in.RequestID, in.Approver, in.Digest, now)
+		req, t, a, err := s.decisionCheck(tx, in.RequestID, in.Approver, in.Digest, now)
 		if err != nil {
 			return err
 		}
-		if err := tx.InsertReview(Review{RequestID: req.ID, Approver: a.Login, Decision: DecisionDeny, Comment: comment, At: now}); err != nil {
+		rev := Review{RequestID: req.ID, Approver: a.Login, Decision: DecisionDeny, Comment: comment, At: now}
+		if err := s.recordKeySignature(tx, in.KeySignature, &rev, req, t, a, in.Digest, now); err != nil {
+			return err
+		}
+		if err := tx.InsertReview(rev); err != nil {
 			return err
 		}
 		if err := tx.SetRequestStatus(req.ID, StatusDenied, now, a.Login, ""); err != nil {
@@ -364,7 +396,7 @@ func (s *Service) Deny(ctx context.Context, in DenyInput) (Request, error) {
 		}
 		req.Status, req.DecidedAt, req.DecidedBy = StatusDenied, now, a.Login
 		out = req
-		return s.audit(tx, now, a.Login, RequestDenied{ID: req.ID, Comment: comment, Digest: in.Digest})
+		return s.audit(tx, now, a.Login, RequestDenied{ID: req.ID, Template: t.Key, Comment: comment, Digest: in.Digest, KeySignature: rev.KeySignatureDigest, KeyFingerprint: rev.KeyFingerprint})
 	})
 	if err != nil {
 		return Request{}, fmt.Errorf("deny %s: %w", in.RequestID, err)

@@ -27,6 +27,12 @@ var (
 	ErrAlreadyReviewed = errors.New("already reviewed")
 	// ErrSignatureRequired: a Sign and Approve template needs a valid signature.
 	ErrSignatureRequired = errors.New("signature required")
+	// ErrKeySignatureRequired: the template requires decisions signed with
+	// the approver's SSH key and this one was not.
+	ErrKeySignatureRequired = errors.New("SSH key signature required")
+	// ErrKeySignatureInvalid: a key signature was offered and does not
+	// verify, or is not bound to this decision or to a key the approver holds.
+	ErrKeySignatureInvalid = errors.New("SSH key signature invalid")
 	// ErrDigestMismatch: the request changed since the approver looked at it.
 	ErrDigestMismatch = errors.New("request changed since it was reviewed")
 	// ErrUnauthenticated: an intake or access token was refused.

@@ -119,6 +119,9 @@ func (s *Service) commitIntake(batch []*intakeJob) {
 		}
 		return nil
 	})
+	if err == nil {
+		s.observeIntakeBatch(len(batch))
+	}
 	for i, j := range batch {
 		if err != nil {
 			results[i] = intakeResult{err: fmt.Errorf("submit request: %w", err)}

@@ -41,14 +41,33 @@ func (s *Service) parsedKey(k SigningKey) (tokens.Key, error) {
 	return pk, nil
 }
 
-// activeKey is the newest unretired signing key.
+// JWKSMaxAge is how long a verifier may cache the published key set (the
+// JWKS answer's Cache-Control max-age). A staged rotation publishes the
+// next key this long before it signs, so no cached key set meets an
+// unknown kid.
+const JWKSMaxAge = 5 * time.Minute
+
+// signsAt reports whether k is the kind of key that signs at now: already
+// activated and not yet retired.
+func signsAt(k SigningKey, now time.Time) bool {
+	return !now.Before(k.ActivatesAt) && (k.RetiredAt.IsZero() || now.Before(k.RetiredAt))
+}
+
+// pendingAt reports whether k is published but does not sign yet.
+func pendingActivation(k SigningKey, now time.Time) bool {
+	return now.Before(k.ActivatesAt) && (k.RetiredAt.IsZero() || now.Before(k.RetiredAt))
+}
+
+// activeKey is the signing key of now: the newest one activated and not
+// retired.
 func (s *Service) activeKey(tx ReadTx) (tokens.Key, error) {
 	keys, err := tx.SigningKeys()
 	if err != nil {
 		return tokens.Key{}, err
 	}
+	now := s.Now()
 	for _, k := range keys {
-		if k.RetiredAt.IsZero() {
+		if signsAt(k, now) {
 			return s.parsedKey(k)
 		}
 	}
@@ -62,8 +81,9 @@ func (s *Service) Init(ctx context.Context, actor string) (created bool, err err
 		if err != nil {
 			return err
 		}
+		now := s.Now()
 		for _, k := range keys {
-			if k.RetiredAt.IsZero() {
+			if signsAt(k, now) || pendingActivation(k, now) {
 				return nil
 			}
 		}
@@ -78,6 +98,11 @@ func (s *Service) Init(ctx context.Context, actor string) (created bool, err err
 }
 
 func (s *Service) addKey(tx Tx, actor string, alg tokens.Alg) (SigningKey, error) {
+	return s.addKeyFrom(tx, actor, alg, time.Time{})
+}
+
+// addKeyFrom adds a key that signs from activatesAt (zero: at once).
+func (s *Service) addKeyFrom(tx Tx, actor string, alg tokens.Alg, activatesAt time.Time) (SigningKey, error) {
 	now := s.Now()
 	k, err := tokens.GenerateKey(alg, now)
 	if err != nil {
@@ -91,18 +116,28 @@ func (s *Service) addKey(tx Tx, actor string, alg tokens.Alg) (SigningKey, error
 	if err != nil {
 		return SigningKey{}, err
 	}
-	sk := SigningKey{Kid: k.Kid, Alg: string(alg), Private: sealed, CreatedAt: now}
+	sk := SigningKey{Kid: k.Kid, Alg: string(alg), Private: sealed, CreatedAt: now, ActivatesAt: activatesAt}
 	if err := tx.InsertSigningKey(sk); err != nil {
 		return SigningKey{}, err
 	}
-	if err := s.audit(tx, now, actor, NewConfigChange(ActionKeyCreated, k.Kid, nil, map[string]any{"alg": string(alg)})); err != nil {
+	change := map[string]any{"alg": string(alg)}
+	if !activatesAt.IsZero() {
+		change["activates_at"] = auditTime(activatesAt)
+	}
+	if err := s.audit(tx, now, actor, NewConfigChange(ActionKeyCreated, k.Kid, nil, change)); err != nil {
 		return SigningKey{}, err
 	}
 	return sk, nil
 }
 
-// RotateKey makes a new key of alg the active one. The previous key is
-// retired but stays published until the last token it signed has expired.
+// ErrRotationPending is returned by RotateKey while the previous
+// rotation's key is published but not yet signing.
+var ErrRotationPending = errors.New("a key rotation is already pending")
+
+// RotateKey stages a new key of alg: it is published at once and signs
+// from JWKSMaxAge later, when every cached copy of the key set has had time
+// to see it (ActivateKey brings that forward). The key signing now retires
+// then, and stays published until the last token it signed has expired.
 func (s *Service) RotateKey(ctx context.Context, actor, alg string) (SigningKey, error) {
 	a, err := tokens.ParseAlg(alg)
 	if err != nil {
@@ -115,23 +150,60 @@ func (s *Service) RotateKey(ctx context.Context, actor, alg string) (SigningKey,
 			return err
 		}
 		now := s.Now()
+		at := now.Add(JWKSMaxAge)
 		for _, k := range keys {
-			if k.RetiredAt.IsZero() {
-				if err := tx.RetireSigningKey(k.Kid, now, k.PublishUntil); err != nil {
-					return err
-				}
-				if err := s.audit(tx, now, actor, NewConfigChange(ActionKeyRetired, k.Kid, nil, map[string]any{"publish_until": auditTime(k.PublishUntil)})); err != nil {
-					return err
-				}
+			if pendingActivation(k, now) {
+				return fmt.Errorf("%w: %s signs from %s; run `jitdesk keys activate` to sign with it now, or wait", ErrRotationPending, k.Kid, k.ActivatesAt.UTC().Format(time.RFC3339))
 			}
 		}
-		out, err = s.addKey(tx, actor, a)
+		for _, k := range keys {
+			if !signsAt(k, now) {
+				continue
+			}
+			if err := tx.RetireSigningKey(k.Kid, at, k.PublishUntil); err != nil {
+				return err
+			}
+			if err := s.audit(tx, now, actor, NewConfigChange(ActionKeyRetired, k.Kid, nil, map[string]any{"publish_until": auditTime(k.PublishUntil), "retires_at": auditTime(at)})); err != nil {
+				return err
+			}
+		}
+		out, err = s.addKeyFrom(tx, actor, a, at)
 		return err
 	})
 	if err != nil {
 		return SigningKey{}, fmt.Errorf("rotate key: %w", err)
 	}
 	out.Private = nil
+	return out, nil
+}
+
+// ActivateKey makes the pending key of a staged rotation sign now (and
+// retires the key it replaces now), for an operator who knows no verifier
+// caches the key set longer. ErrNotFound when no rotation is pending.
+func (s *Service) ActivateKey(ctx context.Context, actor string) (SigningKey, error) {
+	var out SigningKey
+	err := s.store.Update(ctx, func(tx Tx) error {
+		keys, err := tx.SigningKeys()
+		if err != nil {
+			return err
+		}
+		now := s.Now()
+		for _, k := range keys {
+			if !pendingActivation(k, now) {
+				continue
+			}
+			if err := tx.ActivateSigningKey(k.Kid, now); err != nil {
+				return err
+			}
+			out = k
+			out.ActivatesAt, out.Private = now, nil
+			return s.audit(tx, now, actor, NewConfigChange(ActionKeyActivated, k.Kid, map[string]any{"activates_at": auditTime(k.ActivatesAt)}, map[string]any{"activates_at": auditTime(now)}))
+		}
+		return fmt.Errorf("%w: no key rotation is pending (`jitdesk keys rotate` stages one)", ErrNotFound)
+	})
+	if err != nil {
+		return SigningKey{}, fmt.Errorf("activate key: %w", err)
+	}
 	return out, nil
 }
 
@@ -142,8 +214,12 @@ type KeyInfo struct {
 	CreatedAt    time.Time
 	RetiredAt    time.Time
 	PublishUntil time.Time
-	Active       bool
-	Published    bool
+	// ActivatesAt is when a staged key starts signing (zero: it did at creation).
+	ActivatesAt time.Time
+	Active      bool // signs new tokens now
+	// Pending is a staged key: published, signing from ActivatesAt.
+	Pending   bool
+	Published bool
 }
 
 // Keys lists signing keys, newest first, without private material.
@@ -161,15 +237,18 @@ func (s *Service) Keys(ctx context.Context) ([]KeyInfo, error) {
 	out := make([]KeyInfo, 0, len(keys))
 	for _, k := range keys {
 		out = append(out, KeyInfo{
-			Kid: k.Kid, Alg: k.Alg, CreatedAt: k.CreatedAt, RetiredAt: k.RetiredAt, PublishUntil: k.PublishUntil,
-			Active: k.RetiredAt.IsZero(), Published: published(k, now),
+			Kid: k.Kid, Alg: k.Alg, CreatedAt: k.CreatedAt, RetiredAt: k.RetiredAt, PublishUntil: k.PublishUntil, ActivatesAt: k.ActivatesAt,
+			Active: signsAt(k, now), Pending: pendingActivation(k, now), Published: published(k, now),
 		})
 	}
 	return out, nil
 }
 
+// published reports whether k's public key is in the key set at now: from
+// its creation (a staged key before it signs) until the last token it
+// signed has expired.
 func published(k SigningKey, now time.Time) bool {
-	return k.RetiredAt.IsZero() || now.Before(k.PublishUntil)
+	return k.RetiredAt.IsZero() || now.Before(k.RetiredAt) || now.Before(k.PublishUntil)
 }
 
 // publicKeys returns the verification keys that are still published.

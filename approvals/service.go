@@ -46,6 +46,11 @@ type Options struct {
 	// database; nil stores new secrets in plaintext (tests) and cannot
 	// open sealed ones.
 	Sealer *tokens.Sealer
+	// UserCA vouches for the SSH user certificates approvers log in and
+	// key-sign with (serve --ssh-user-ca); nil trusts no certificate.
+	UserCA UserCA
+	// Observers hear every committed change (metrics, the security log).
+	Observers []Observer
 }
 
 // Service is the only way to change jitdesk's state. Every rule is checked
@@ -70,6 +75,9 @@ type Service struct {
 	intake *intakeBatcher
 
 	hookRound *atomic.Uint64 // rotates which hook webhook claims start from (shared like idMu)
+
+	userCA    UserCA
+	observers []Observer
 }
 
 // New returns a Service over store.
@@ -87,7 +95,12 @@ func New(store Store, opts Options) *Service {
 	if err != nil {
 		panic(fmt.Sprintf("approvals: no randomness for the decoy secret: %v", err))
 	}
+	if len(opts.Observers) > 0 {
+		store = observedStore{Store: store, observers: opts.Observers}
+	}
 	return &Service{
+		userCA:      opts.UserCA,
+		observers:   opts.Observers,
 		decoySecret: decoy,
 		store:       store,
 		clock:       opts.Clock,
@@ -277,12 +290,18 @@ func templateTerms(t Template) map[string]any {
 		slices.Sort(out)
 		return out
 	}
-	return map[string]any{
+	terms := map[string]any{
 		"app": t.AppID, "name": t.Name, "title": t.Title, "type": string(t.Type), "quorum": t.Quorum, "approvers": sorted(t.Approvers), "groups": sorted(t.Groups), "oncall": sorted(t.OnCall),
 		"fields": fields, "min_reason": t.MinReason,
 		"default_ttl": t.DefaultTTL.String(), "max_ttl": t.MaxTTL.String(), "pending_timeout": t.PendingTimeout.String(), "break_glass_max_ttl": t.BreakGlassMaxTTL.String(),
 		"break_glass_groups": sorted(t.BreakGlassGroups), "escalate_after": t.EscalateAfter.String(), "escalate_group": t.EscalateGroup, "version": max(t.Version, 1),
 	}
+	// Only when set, so the terms of templates recorded before the
+	// requirement existed read the same as before.
+	if t.RequireKeySignature {
+		terms["require_key_signature"] = true
+	}
+	return terms
 }
 
 // templateDiff lists the terms that differ between two versions, as
@@ -620,4 +639,15 @@ func newPrintedSecret() ([]byte, error) {
 		return nil, err
 	}
 	return []byte("jds_" + base64.RawURLEncoding.EncodeToString(raw)), nil
+}
+
+// Over returns a Service with this one's options — clock, issuer, master
+// key, trusted CA — over another store: a backup copy checked with the key
+// that sealed it. Observers are not carried over.
+func (s *Service) Over(store Store) *Service {
+	inner := *s
+	inner.store = store
+	inner.observers = nil
+	inner.intake = &intakeBatcher{}
+	return &inner
 }

@@ -397,13 +397,27 @@ func TestKeyRotationKeepsOldKeyPublishedUntilItsTokensExpire(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if !k.ActivatesAt.Equal(f.clock.Now().Add(approvals.JWKSMaxAge)) {
+		t.Fatalf("the rotated key signs from %s, want one JWKS max-age (%s) from now", k.ActivatesAt, approvals.JWKSMaxAge)
+	}
 	if _, err := f.svc.VerifyToken(f.ctx, old.Token, ""); err != nil {
 		t.Fatalf("token of the retired key must still verify: %v", err)
 	}
 	jwks, _ := f.svc.JWKS(f.ctx)
 	if len(jwks.Keys) != 2 {
-		t.Fatalf("jwks has %d keys, want old and new", len(jwks.Keys))
+		t.Fatalf("jwks has %d keys, want old and the staged new one", len(jwks.Keys))
 	}
+	// Staged: until every cached key set can have seen the new key, the old
+	// one keeps signing.
+	r1 := f.submit("k8s", "mallory", map[string]string{"namespace": "w"})
+	during, err := f.approve(r1.ID, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if during.Grant.Kid != old.Grant.Kid {
+		t.Fatalf("during the stage the grant was signed by %s, want the old key %s", during.Grant.Kid, old.Grant.Kid)
+	}
+	f.clock.Advance(approvals.JWKSMaxAge)
 	r2 := f.submit("k8s", "mallory", map[string]string{"namespace": "y"})
 	newer, err := f.approve(r2.ID, "alice")
 	if err != nil {
@@ -412,8 +426,9 @@ func TestKeyRotationKeepsOldKeyPublishedUntilItsTokensExpire(t *testing.T) {
 	if newer.Grant.Kid != k.Kid {
 		t.Fatalf("new grant signed by %s, want the rotated key %s", newer.Grant.Kid, k.Kid)
 	}
-	// The old key's last token expires after 30m; the key stays published
-	// an hour longer (the publication slack that spares a write per grant).
+	// The old key's last token expires 30m after it was signed; the key
+	// stays published an hour longer (the publication slack that spares a
+	// write per grant).
 	f.clock.Advance(31 * time.Minute)
 	if jwks, _ = f.svc.JWKS(f.ctx); len(jwks.Keys) != 2 {
 		t.Fatalf("within the publication slack the old key is gone: %+v", jwks.Keys)
@@ -422,6 +437,51 @@ func TestKeyRotationKeepsOldKeyPublishedUntilItsTokensExpire(t *testing.T) {
 	jwks, _ = f.svc.JWKS(f.ctx)
 	if len(jwks.Keys) != 1 || jwks.Keys[0].Kid != k.Kid {
 		t.Fatalf("after expiry only the active key is published, got %+v", jwks.Keys)
+	}
+}
+
+func TestKeysActivateSignsWithTheStagedKeyNowAndOneRotationIsPendingAtATime(t *testing.T) {
+	f := newFixture(t)
+	if _, err := f.svc.ActivateKey(f.ctx, "test"); !errors.Is(err, approvals.ErrNotFound) {
+		t.Fatalf("activate with nothing staged: %v", err)
+	}
+	first := f.submit("k8s", "mallory", map[string]string{"namespace": "w"})
+	if _, err := f.approve(first.ID, "alice"); err != nil { // a live token of the key to be replaced
+		t.Fatal(err)
+	}
+	k, err := f.svc.RotateKey(f.ctx, "test", "ES256")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.RotateKey(f.ctx, "test", "EdDSA"); !errors.Is(err, approvals.ErrRotationPending) || !strings.Contains(err.Error(), "keys activate") {
+		t.Fatalf("a second rotation while one is staged: %v", err)
+	}
+	keys, _ := f.svc.Keys(f.ctx)
+	var pending, active int
+	for _, ki := range keys {
+		if ki.Pending {
+			pending++
+		}
+		if ki.Active {
+			active++
+		}
+	}
+	if pending != 1 || active != 1 {
+		t.Fatalf("keys while staged: %+v", keys)
+	}
+	if _, err := f.svc.ActivateKey(f.ctx, "test"); err != nil {
+		t.Fatal(err)
+	}
+	r := f.submit("k8s", "mallory", map[string]string{"namespace": "x"})
+	out, err := f.approve(r.ID, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.Grant.Kid != k.Kid {
+		t.Fatalf("after keys activate the grant was signed by %s, want %s", out.Grant.Kid, k.Kid)
+	}
+	if jwks, _ := f.svc.JWKS(f.ctx); len(jwks.Keys) != 2 {
+		t.Fatalf("the replaced key must stay published while its token lives: %+v", jwks.Keys)
 	}
 }
 

@@ -194,6 +194,8 @@ type RequestReads interface {
 	Requests(q RequestQuery) ([]Request, error)
 	// CountRequests counts what q selects, ignoring paging.
 	CountRequests(q RequestQuery) (int, error)
+	// PendingTotal is the number of pending requests, from kept counts.
+	PendingTotal() (int, error)
 	// DueEscalations returns up to limit pending requests whose next
 	// escalation step is due at now.
 	DueEscalations(now time.Time, limit int) ([]Request, error)
@@ -210,6 +212,10 @@ type RequestReads interface {
 	RequestsByID(afterID string, limit int) ([]Request, error)
 	ReviewsAfter(requestID, approver string, limit int) ([]Review, error)
 	SignaturesAfter(afterDigest string, limit int) ([]StoredSignature, error)
+	// KeySignatures lists a request's SSHSIG signatures, oldest first.
+	KeySignatures(requestID string) ([]StoredKeySignature, error)
+	// KeySignaturesAfter walks every key signature in digest order.
+	KeySignaturesAfter(afterDigest string, limit int) ([]StoredKeySignature, error)
 }
 
 // RequestWrites changes requests and records reviews, signatures and
@@ -225,6 +231,8 @@ type RequestWrites interface {
 	// for approvals; ErrAlreadyReviewed when this approver already reviewed.
 	InsertReview(Review) error
 	InsertSignature(StoredSignature) error
+	// InsertKeySignature records a decision's SSHSIG (append-only).
+	InsertKeySignature(StoredKeySignature) error
 	// SetEscalation moves a pending request's escalation level from one
 	// value to another (compare-and-set); false when it had already moved.
 	SetEscalation(id string, from, to int) (bool, error)
@@ -268,8 +276,12 @@ type KeyReads interface {
 // KeyWrites changes token signing keys.
 type KeyWrites interface {
 	InsertSigningKey(SigningKey) error
-	// RetireSigningKey marks the key retired at "at" and publishable until publishUntil.
+	// RetireSigningKey marks the key retired at "at" (which may be in the
+	// future: a staged rotation) and publishable until publishUntil.
 	RetireSigningKey(kid string, at, publishUntil time.Time) error
+	// ActivateSigningKey makes kid sign from "at": its ActivatesAt becomes
+	// at, and every other key not retired by then is retired at "at".
+	ActivateSigningKey(kid string, at time.Time) error
 	// ExtendKeyPublication keeps a key published (each token it signs
 	// extends how long its public key must stay published): at least until
 	// need; when that takes a write, the store raises it to upTo (≥ need),
@@ -346,6 +358,8 @@ type WebhookReads interface {
 	// NextWebhookDue returns the soonest NextAttemptAt of a pending
 	// delivery to this hook (zero when none is scheduled).
 	NextWebhookDue(hookID string) (time.Time, error)
+	// WebhookQueueDepth counts pending deliveries and dead ones still kept.
+	WebhookQueueDepth() (queued, dead int, err error)
 }
 
 // WebhookWrites changes hooks and the outbox.
@@ -369,6 +383,11 @@ type WebhookWrites interface {
 	EnqueueWebhookDelivery(hookID string, seq int64, requestID string, at time.Time) error
 	// InsertWebhookEvent stores an announced event's body.
 	InsertWebhookEvent(WebhookEvent) error
+	// PruneWebhookDeliveries deletes up to limit finished deliveries
+	// (delivered, dead or cancelled) that finished before doneBefore, and
+	// the event bodies no delivery needs any more; it returns how many of
+	// each it deleted. Pending deliveries are never pruned.
+	PruneWebhookDeliveries(doneBefore time.Time, limit int) (deliveries, bodies int, err error)
 	// ClaimWebhookDelivery leases a pending delivery due at now to claim
 	// until leaseUntil (compare-and-set); false when it was not due any more.
 	ClaimWebhookDelivery(id int64, claim string, now, leaseUntil time.Time) (bool, error)

@@ -219,6 +219,9 @@ type Template struct {
 	// BreakGlassGroups may break glass on their own requests of this
 	// template besides those who could decide it.
 	BreakGlassGroups []string
+	// RequireKeySignature refuses decisions not signed with the approver's
+	// own SSH key (see KeySignature).
+	RequireKeySignature bool `json:",omitempty"`
 	// Version counts the template's changes (1 when added); a request is
 	// decided on the version it was made under.
 	Version int
@@ -277,6 +280,11 @@ type Review struct {
 	SignatureDigest string        // empty when no signature
 	GrantTTL        time.Duration // the grant lifetime this approver agreed to (approve only)
 	At              time.Time
+	// KeySignatureDigest names the decision's SSHSIG (StoredKeySignature)
+	// and KeyFingerprint the key that made it; both "" when the decision
+	// was not signed with the approver's SSH key.
+	KeySignatureDigest string
+	KeyFingerprint     string
 }
 
 // Grant is the access issued when a request is approved; its ID is the token's jti.
@@ -311,7 +319,10 @@ type SigningKey struct {
 	Alg       string
 	Private   []byte // PKCS#8 DER
 	CreatedAt time.Time
-	RetiredAt time.Time // zero for the active key
+	RetiredAt time.Time // zero while not retired; may be ahead during a staged rotation
+	// ActivatesAt is when the key starts signing (a staged rotation
+	// publishes it first); zero or past for a key that signs now.
+	ActivatesAt time.Time
 	// PublishUntil is when the last token this key signed expires; after it the
 	// public key need not be published any more.
 	PublishUntil time.Time

@@ -94,8 +94,9 @@ type Webhook struct {
 	// Events is the filter; empty means every event type (including types
 	// added by later versions).
 	Events []string
-	// Secret is the HMAC-SHA256 key, exactly as the receiver uses it
-	// (whsec_ followed by 43 base64url characters). It is set only when the
+	// Secret is the signing secret as Standard Webhooks receivers take it:
+	// whsec_ followed by the base64 of the HMAC-SHA256 key (older hooks:
+	// 43 base64url characters). It is set only when the
 	// hook is created and on deliveries; lists and lookups leave it empty.
 	Secret     string
 	CreatedAt  time.Time
@@ -241,13 +242,15 @@ func ValidateWebhookURL(raw string) (string, error) {
 	return u.String(), nil
 }
 
-// newWebhookSecret returns whsec_ and 32 random bytes, base64url.
+// newWebhookSecret returns whsec_ and 32 random bytes in standard base64,
+// the Standard Webhooks form its libraries read (the key is the decoded
+// bytes). Secrets made before were base64url; the deliverer reads both.
 func newWebhookSecret() (string, error) {
 	b := make([]byte, 32)
 	if _, err := rand.Read(b); err != nil {
 		return "", fmt.Errorf("webhook secret: %w", err)
 	}
-	return WebhookSecretPrefix + base64.RawURLEncoding.EncodeToString(b), nil
+	return WebhookSecretPrefix + base64.StdEncoding.EncodeToString(b), nil
 }
 
 // AddWebhook registers a receiver for the given event types (all when
@@ -523,6 +526,7 @@ func (s *Service) RecordWebhookAttempts(ctx context.Context, attempts []WebhookA
 	if err != nil {
 		return fmt.Errorf("record webhook attempts: %w", err)
 	}
+	s.observeWebhookAttempts(attempts)
 	return nil
 }
 
@@ -718,4 +722,48 @@ func (s *Service) webhookBody(tx Tx, ev AuditEvent, typ, outcome, requestID stri
 	return json.Marshal(webhookBody{
 		ID: WebhookEventID(ev.Seq), Type: typ, CreatedAt: rfc3339(ev.At), Actor: ev.Actor, AuditSeq: ev.Seq, Data: data,
 	})
+}
+
+// pruneBatch is how many finished deliveries one prune transaction
+// deletes, so pruning a large backlog never holds the writer for long.
+const pruneBatch = 1000
+
+// PruneReport says what a prune deleted.
+type PruneReport struct {
+	Deliveries, Bodies int
+	Before             time.Time
+}
+
+// PruneWebhookDeliveries deletes webhook deliveries that were delivered,
+// given up on or cancelled before olderThan ago, and the event bodies no
+// delivery needs any more, in batches, each with an audit event saying how
+// many went. Pending deliveries are never pruned; requests, reviews,
+// grants and the audit log are never pruned at all.
+func (s *Service) PruneWebhookDeliveries(ctx context.Context, actor string, olderThan time.Duration) (PruneReport, error) {
+	if olderThan < time.Hour {
+		return PruneReport{}, invalidf("prune: keep webhook deliveries at least 1h (asked %s)", FormatDuration(olderThan))
+	}
+	rep := PruneReport{Before: s.Now().Add(-olderThan)}
+	for {
+		var d, b int
+		err := s.store.Update(ctx, func(tx Tx) error {
+			var err error
+			if d, b, err = tx.PruneWebhookDeliveries(rep.Before, pruneBatch); err != nil || d == 0 {
+				return err
+			}
+			return s.audit(tx, s.Now(), actor, NewConfigChange(ActionWebhookPruned, "deliveries", nil,
+				map[string]any{"deliveries": d, "bodies": b, "finished_before": auditTime(rep.Before)}))
+		})
+		if err != nil {
+			return rep, fmt.Errorf("prune webhook deliveries: %w", err)
+		}
+		rep.Deliveries += d
+		rep.Bodies += b
+		if d < pruneBatch {
+			return rep, nil
+		}
+		if err := ctx.Err(); err != nil {
+			return rep, err
+		}
+	}
 }

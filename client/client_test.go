@@ -568,6 +568,11 @@ func TestVerifierRefetchesKeysAfterRotation(t *testing.T) {
 	if _, err := e.svc.RotateKey(e.ctx, "test", "ES256"); err != nil {
 		t.Fatal(err)
 	}
+	// The operator signs with the new key at once (keys activate), before
+	// this verifier's cached key set could have seen it.
+	if _, err := e.svc.ActivateKey(e.ctx, "test"); err != nil {
+		t.Fatal(err)
+	}
 	e.clock.Advance(time.Minute) // past MinRefresh, within CacheTTL
 	if _, err := v.Verify(e.ctx, e.approvedToken().AccessToken, ""); err != nil {
 		t.Fatalf("token from the rotated key: %v", err)

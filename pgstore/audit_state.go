@@ -20,24 +20,12 @@ func (t *tx) RequestsByID(afterID string, limit int) ([]approvals.Request, error
 
 // ReviewsAfter returns up to limit reviews after (requestID, approver), in that order.
 func (t *tx) ReviewsAfter(requestID, approver string, limit int) ([]approvals.Review, error) {
-	rows, err := t.query(`SELECT request_id, approver, decision, comment, signature_digest, grant_ttl_ms, at
+	rows, err := t.query(`SELECT `+reviewCols+`
 		FROM reviews WHERE (request_id, approver) > (?, ?) ORDER BY request_id, approver LIMIT ?`, requestID, approver, pageLimit(limit))
 	if err != nil {
 		return nil, fmt.Errorf("reviews: %w", err)
 	}
-	defer rows.Close()
-	var out []approvals.Review
-	for rows.Next() {
-		var r approvals.Review
-		var decision string
-		var ttl, at int64
-		if err := rows.Scan(&r.RequestID, &r.Approver, &decision, &r.Comment, &r.SignatureDigest, &ttl, &at); err != nil {
-			return nil, fmt.Errorf("reviews: %w", err)
-		}
-		r.Decision, r.GrantTTL, r.At = approvals.Decision(decision), msDur(ttl), fromMS(at)
-		out = append(out, r)
-	}
-	return out, rows.Err()
+	return collectReviews(rows, "reviews")
 }
 
 // GrantsAfter returns up to limit grants with id > afterID, by id.

@@ -1,6 +1,7 @@
 package pgstore
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"errors"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/jitdesk/jitdesk/approvals"
 	"github.com/jitdesk/jitdesk/store"
+	"github.com/jitdesk/jitdesk/storetest"
 	"github.com/jitdesk/jitdesk/tokens"
 )
 
@@ -214,5 +216,79 @@ func TestImportSQLiteRefusesAnotherSchemaVersion(t *testing.T) {
 	}
 	if empty, err := IsEmpty(ctx, db); err != nil || !empty {
 		t.Fatalf("a refused import must leave the target empty: %v %v", empty, err)
+	}
+}
+
+// The columns and table of migration 13 come across with their types: a
+// key signature's statement bytes (BLOB to BYTEA), a template's
+// require_key_signature (0/1 to BOOLEAN), a staged key's activates_at
+// (nullable), a review's key signature fields.
+func TestImportSQLiteCarriesKeySignaturesAndStagedKeys(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "src.db")
+	sdb, err := store.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	storetest.Seed(t, sdb)
+	base := storetest.Base()
+	ks := approvals.StoredKeySignature{Digest: "d1", RequestID: "R00001", Approver: "bob", Decision: approvals.DecisionApprove,
+		Statement: []byte("statement\x00\xff"), Armored: []byte("-----BEGIN SSH SIGNATURE-----\nx\n-----END SSH SIGNATURE-----\n"),
+		Fingerprint: "SHA256:fp", PublicKey: "ssh-ed25519 AAAA", Certificate: "cert", SignedAt: base}
+	err = sdb.Update(ctx, func(tx approvals.Tx) error {
+		if err := tx.InsertRequest(storetest.Req(1, "db", "m", approvals.StatusPending)); err != nil {
+			return err
+		}
+		if err := tx.InsertKeySignature(ks); err != nil {
+			return err
+		}
+		if err := tx.InsertReview(approvals.Review{RequestID: "R00001", Approver: "bob", Decision: approvals.DecisionApprove, At: base,
+			KeySignatureDigest: "d1", KeyFingerprint: "SHA256:fp"}); err != nil {
+			return err
+		}
+		if err := tx.InsertTemplate(approvals.Template{Key: "prod", AppID: "app1", Title: "Prod", Type: approvals.TypeApprove, Quorum: 1, RequireKeySignature: true}); err != nil {
+			return err
+		}
+		if err := tx.InsertSigningKey(approvals.SigningKey{Kid: "k1", Alg: "EdDSA", Private: []byte("p"), CreatedAt: base, RetiredAt: base.Add(time.Hour)}); err != nil {
+			return err
+		}
+		return tx.InsertSigningKey(approvals.SigningKey{Kid: "k2", Alg: "EdDSA", Private: []byte("p"), CreatedAt: base, ActivatesAt: base.Add(time.Hour)})
+	})
+	sdb.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := openTemp(t)
+	if _, err := ImportSQLite(ctx, db, openSQLiteReadOnly(t, path)); err != nil {
+		t.Fatal(err)
+	}
+	err = db.View(ctx, func(tx approvals.ReadTx) error {
+		got, err := tx.KeySignatures("R00001")
+		if err != nil || len(got) != 1 || !bytes.Equal(got[0].Statement, ks.Statement) || !bytes.Equal(got[0].Armored, ks.Armored) ||
+			got[0].Certificate != "cert" || !got[0].SignedAt.Equal(base) {
+			t.Errorf("imported key signatures: %+v %v", got, err)
+		}
+		rs, err := tx.Reviews("R00001")
+		if err != nil || len(rs) != 1 || rs[0].KeySignatureDigest != "d1" || rs[0].KeyFingerprint != "SHA256:fp" {
+			t.Errorf("imported reviews: %+v %v", rs, err)
+		}
+		for key, want := range map[string]bool{"prod": true, "k8s": false} {
+			if tm, err := tx.Template(key); err != nil || tm.RequireKeySignature != want {
+				t.Errorf("imported template %s: RequireKeySignature %v (%v), want %v", key, tm.RequireKeySignature, err, want)
+			}
+		}
+		keys, err := tx.SigningKeys()
+		if err != nil || len(keys) != 2 {
+			return fmt.Errorf("imported keys: %+v %v", keys, err)
+		}
+		for _, k := range keys {
+			if k.Kid == "k1" && (!k.ActivatesAt.IsZero() || !k.RetiredAt.Equal(base.Add(time.Hour))) || k.Kid == "k2" && !k.ActivatesAt.Equal(base.Add(time.Hour)) {
+				t.Errorf("imported key: %+v", k)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }

@@ -149,7 +149,7 @@ func TestTruncateOfHistoryIsRefused(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	for _, table := range []string{"audit_events", "signatures", "requests", "reviews", "grants", "template_versions"} {
+	for _, table := range []string{"audit_events", "signatures", "requests", "reviews", "grants", "template_versions", "key_signatures"} {
 		err := rawExec(t, dsn, "TRUNCATE "+table+" CASCADE")
 		if err == nil || !(strings.Contains(err.Error(), "append-only") || strings.Contains(err.Error(), "kept forever")) {
 			t.Errorf("TRUNCATE %s: got %v, want it refused", table, err)

@@ -287,3 +287,67 @@ func (t *tx) ReleaseNextWebhookDelivery(hookID, requestID string, at time.Time) 
 	}
 	return nil
 }
+
+// WebhookQueueDepth counts pending deliveries (through the partial chain
+// index) and dead ones kept (through the partial dead index): neither reads
+// delivered history.
+func (t *tx) WebhookQueueDepth() (queued, dead int, err error) {
+	err = t.queryRow(`SELECT (SELECT COUNT(*) FROM webhook_deliveries WHERE state = 'pending'),
+		(SELECT COUNT(*) FROM webhook_deliveries WHERE state = 'dead')`).Scan(&queued, &dead)
+	if err != nil {
+		return 0, 0, fmt.Errorf("webhook queue depth: %w", err)
+	}
+	return queued, dead, nil
+}
+
+// maxPrune bounds one PruneWebhookDeliveries call, so a retention backlog
+// is worked off in transactions that each stay short.
+const maxPrune = 10000
+
+// PruneWebhookDeliveries deletes up to limit (at most maxPrune; nothing
+// when limit ≤ 0) finished deliveries whose done_at is before doneBefore,
+// oldest first through the finished-deliveries index, then those of their
+// events' bodies that no delivery refers to any more. Only the pruned
+// deliveries' seqs are looked at, each through the seq index, so the cost
+// is linear in what is pruned, not in what is kept. The deliveries' foreign
+// key to the bodies is deferred, and checked at commit: nothing is left
+// pointing at a deleted body, since only bodies without deliveries go.
+func (t *tx) PruneWebhookDeliveries(doneBefore time.Time, limit int) (deliveries, bodies int, err error) {
+	if limit <= 0 {
+		return 0, 0, nil
+	}
+	rows, err := t.query(`DELETE FROM webhook_deliveries WHERE id IN (
+		SELECT id FROM webhook_deliveries WHERE state <> 'pending' AND done_at < ? ORDER BY done_at LIMIT ?)
+		RETURNING seq`, ms(doneBefore), min(limit, maxPrune))
+	if err != nil {
+		return 0, 0, fmt.Errorf("prune webhook deliveries: %w", err)
+	}
+	seen := map[int64]bool{}
+	var seqs []int64
+	for rows.Next() {
+		var seq int64
+		if err := rows.Scan(&seq); err != nil {
+			rows.Close()
+			return 0, 0, fmt.Errorf("prune webhook deliveries: %w", err)
+		}
+		deliveries++
+		if !seen[seq] {
+			seen[seq] = true
+			seqs = append(seqs, seq)
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, 0, fmt.Errorf("prune webhook deliveries: %w", err)
+	}
+	if len(seqs) == 0 {
+		return 0, 0, nil
+	}
+	res, err := t.exec(`DELETE FROM webhook_events e WHERE e.seq = ANY(?)
+		AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.seq = e.seq)`, seqs)
+	if err != nil {
+		return 0, 0, fmt.Errorf("prune webhook events: %w", err)
+	}
+	n, _ := res.RowsAffected()
+	return deliveries, int(n), nil
+}

@@ -268,6 +268,7 @@ func convertTemplate(key string, t Template, p string, line func(string) int) (w
 		Key: key, AppID: strings.TrimSpace(t.App), Title: strings.TrimSpace(t.Title), Name: strings.TrimSpace(t.Name),
 		Type: approvals.TemplateType(t.Type), Approvers: sortedSet(t.Approvers), Groups: sortedSet(t.Groups), OnCall: sortedSet(t.OnCall),
 		Quorum: t.Quorum, MinReason: t.MinReason, BreakGlassGroups: sortedSet(t.BreakGlassGroups), EscalateGroup: strings.TrimSpace(t.EscalateGroup),
+		RequireKeySignature: t.RequireKeySignature,
 	}
 	if tm.AppID == "" {
 		bad("", "add `app: NAME` (the application the template belongs to)", "app is required")

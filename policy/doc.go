@@ -111,7 +111,10 @@ type Template struct {
 	BreakGlassGroups []string `yaml:"break_glass_groups,omitempty"`
 	EscalateAfter    string   `yaml:"escalate_after,omitempty"`
 	EscalateGroup    string   `yaml:"escalate_group,omitempty"`
-	Disabled         bool     `yaml:"disabled,omitempty"`
+	// RequireKeySignature refuses decisions not signed with the approver's
+	// own SSH key.
+	RequireKeySignature bool `yaml:"require_key_signature,omitempty"`
+	Disabled            bool `yaml:"disabled,omitempty"`
 }
 
 // Field is one approval-data field of a template.

@@ -72,6 +72,7 @@ func exportTemplate(t approvals.Template, app string) Template {
 		DefaultTTL: formatDuration(t.DefaultTTL), MaxTTL: formatDuration(t.MaxTTL), PendingTimeout: formatDuration(t.PendingTimeout),
 		MinReason: t.MinReason, BreakGlassMaxTTL: formatDuration(t.BreakGlassMaxTTL), BreakGlassGroups: sortedSet(t.BreakGlassGroups),
 		EscalateAfter: formatDuration(t.EscalateAfter), EscalateGroup: t.EscalateGroup, Disabled: t.Disabled(),
+		RequireKeySignature: t.RequireKeySignature,
 	}
 	if t.Name != t.Title {
 		out.Name = t.Name

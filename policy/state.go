@@ -161,6 +161,7 @@ func templateKV(t approvals.Template, app string, disabled bool) []kv {
 		{"min_reason", t.MinReason}, {"fields", fields},
 		{"break_glass_max_ttl", formatDuration(t.BreakGlassMaxTTL)}, {"break_glass_groups", list(sortedSet(t.BreakGlassGroups))},
 		{"escalate_after", formatDuration(t.EscalateAfter)}, {"escalate_group", t.EscalateGroup},
+		{"require_key_signature", t.RequireKeySignature},
 		{"disabled", disabled},
 	}
 }

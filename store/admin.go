@@ -105,11 +105,11 @@ func (t *tx) UpdateTemplate(tm approvals.Template, by string, at time.Time) erro
 		}
 	}
 	res, err := t.exec(`UPDATE templates SET app_id = ?, name = ?, title = ?, type = ?, quorum = ?, default_ttl_ms = ?, max_ttl_ms = ?, pending_timeout_ms = ?,
-		min_reason = ?, break_glass_max_ttl_ms = ?, escalate_after_ms = ?, escalate_group = ?, escalate_cap = ?, version = ?, disabled_at = ?, break_glass_groups = ?
-		WHERE key = ?`,
+		min_reason = ?, break_glass_max_ttl_ms = ?, escalate_after_ms = ?, escalate_group = ?, escalate_cap = ?, version = ?, disabled_at = ?, break_glass_groups = ?,
+		require_key_signature = ? WHERE key = ?`,
 		tm.AppID, tm.Name, tm.Title, string(tm.Type), tm.Quorum, tm.DefaultTTL.Milliseconds(), tm.MaxTTL.Milliseconds(), tm.PendingTimeout.Milliseconds(),
 		tm.MinReason, tm.BreakGlassMaxTTL.Milliseconds(), tm.EscalateAfter.Milliseconds(), tm.EscalateGroup, tm.EscalateCap, tm.Version, nullMS(tm.DisabledAt),
-		strings.Join(tm.BreakGlassGroups, ","), tm.Key)
+		strings.Join(tm.BreakGlassGroups, ","), tm.RequireKeySignature, tm.Key)
 	if err != nil {
 		return dbErr(fmt.Sprintf("update template %s", tm.Key), err, approvals.ErrConflict)
 	}

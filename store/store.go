@@ -67,6 +67,8 @@ type DB struct {
 	writeCount atomic.Uint64
 	// cfg caches configuration across transactions (configcache.go).
 	cfg *configCache
+	// migrationBackup is the copy Open took before migrating ("" if none).
+	migrationBackup string
 }
 
 var _ approvals.Store = (*DB)(nil)
@@ -125,7 +127,9 @@ func readDSN(path string) string { return dsn(path, "_pragma=query_only(1)") }
 
 // Open creates or opens the database at path: the parent folder (0700) and
 // the file (0600) are created when missing, pending migrations are applied
-// in one transaction, and a database written by a newer jitdesk is refused
+// in one transaction — on an existing database after a checked copy of it
+// is written to "<path>.pre-<version>-<UTC yyyymmddThhmmss>.bak" (0600; see
+// MigrationBackup) — and a database written by a newer jitdesk is refused
 // (approvals.ErrSchemaTooNew) without anything being written to it.
 func Open(path string) (*DB, error) {
 	if path == "" {
@@ -261,7 +265,8 @@ func checkVersion(path string, known int) error {
 
 // migrate applies the pending migrations in one IMMEDIATE transaction, so
 // two processes opening a new file at once apply them exactly once, and a
-// failed migration leaves the file as it was.
+// failed migration leaves the file as it was. A database that had a schema
+// already is first copied beside itself (see MigrationBackup).
 func (db *DB) migrate(migs []migration) error {
 	ctx := context.Background()
 	tx, err := db.write.BeginTx(ctx, nil)
@@ -278,6 +283,19 @@ func (db *DB) migrate(migs []migration) error {
 	}
 	if v == len(migs) {
 		return nil
+	}
+	if v > 0 {
+		// An existing database is copied before its schema changes, so a
+		// migration that goes wrong (or a downgrade) has the file as it
+		// was to go back to. The copy is taken while this transaction
+		// holds the write lock: it is exactly what is about to be
+		// migrated, and a second process opening the file at once waits
+		// here, then finds nothing to migrate and takes no copy.
+		dst := migrationBackupPath(db.path, len(migs), time.Now())
+		if _, err := backupTo(ctx, db.path, dst); err != nil {
+			return fmt.Errorf("migrate %s from version %d to %d: %w", db.path, v, len(migs), err)
+		}
+		db.migrationBackup = dst
 	}
 	for _, m := range migs[v:] {
 		if _, err := tx.ExecContext(ctx, m.sql); err != nil {

@@ -211,6 +211,17 @@ func (t *tx) CountPendingForApp(appID string, atMost int) (int, error) {
 	return min(n, atMost), nil
 }
 
+// PendingTotal is the number of pending requests: the sum of the
+// per-application counts the triggers of migration 0011 keep, one row per
+// application read instead of a count over the pending index.
+func (t *tx) PendingTotal() (int, error) {
+	var n int
+	if err := t.queryRow(`SELECT COALESCE(SUM(pending_count), 0) FROM applications`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count pending requests: %w", err)
+	}
+	return n, nil
+}
+
 // mustAffect turns "no row changed" into ErrNotFound.
 func mustAffect(res sql.Result, what, id string) error {
 	n, err := res.RowsAffected()
@@ -374,9 +385,9 @@ func (t *tx) loadTemplate(key string) (approvals.Template, error) {
 	var disabled sql.NullInt64
 	var bgGroups string
 	err := t.queryRow(`SELECT key, app_id, name, title, type, quorum, default_ttl_ms, max_ttl_ms, pending_timeout_ms, min_reason, created_at, break_glass_max_ttl_ms,
-		escalate_after_ms, escalate_group, escalate_cap, version, disabled_at, break_glass_groups
+		escalate_after_ms, escalate_group, escalate_cap, version, disabled_at, break_glass_groups, require_key_signature
 		FROM templates WHERE key = ?`, key).Scan(&tm.Key, &tm.AppID, &tm.Name, &tm.Title, &typ, &tm.Quorum, &ttl, &maxTTL, &pending, &tm.MinReason, &created, &breakGlass,
-		&escAfter, &tm.EscalateGroup, &tm.EscalateCap, &tm.Version, &disabled, &bgGroups)
+		&escAfter, &tm.EscalateGroup, &tm.EscalateCap, &tm.Version, &disabled, &bgGroups, &tm.RequireKeySignature)
 	if err != nil {
 		return tm, notFound("template", key, err)
 	}
@@ -474,10 +485,10 @@ func (t *tx) InsertTemplate(tm approvals.Template) error {
 	}
 	tm.Version = max(tm.Version, 1)
 	_, err := t.exec(`INSERT INTO templates (key, app_id, name, title, type, quorum, default_ttl_ms, max_ttl_ms, pending_timeout_ms, min_reason, created_at, break_glass_max_ttl_ms,
-		escalate_after_ms, escalate_group, escalate_cap, version, disabled_at, break_glass_groups)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		escalate_after_ms, escalate_group, escalate_cap, version, disabled_at, break_glass_groups, require_key_signature)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		tm.Key, tm.AppID, tm.Name, tm.Title, string(tm.Type), tm.Quorum, tm.DefaultTTL.Milliseconds(), tm.MaxTTL.Milliseconds(), tm.PendingTimeout.Milliseconds(), tm.MinReason, ms(tm.CreatedAt), tm.BreakGlassMaxTTL.Milliseconds(),
-		tm.EscalateAfter.Milliseconds(), tm.EscalateGroup, tm.EscalateCap, tm.Version, nullMS(tm.DisabledAt), strings.Join(tm.BreakGlassGroups, ","))
+		tm.EscalateAfter.Milliseconds(), tm.EscalateGroup, tm.EscalateCap, tm.Version, nullMS(tm.DisabledAt), strings.Join(tm.BreakGlassGroups, ","), tm.RequireKeySignature)
 	if err != nil {
 		return dbErr(fmt.Sprintf("insert template %q of application %s", tm.Key, tm.AppID), err, approvals.ErrConflict)
 	}
@@ -537,24 +548,33 @@ func (t *tx) Reviews(requestID string) ([]approvals.Review, error) {
 }
 
 func (t *tx) loadReviews(requestID string) ([]approvals.Review, error) {
-	rows, err := t.query(`SELECT request_id, approver, decision, comment, signature_digest, grant_ttl_ms, at
-		FROM reviews WHERE request_id = ? ORDER BY at, approver`, requestID)
+	rows, err := t.query(`SELECT `+reviewCols+` FROM reviews WHERE request_id = ? ORDER BY at, approver`, requestID)
 	if err != nil {
 		return nil, fmt.Errorf("read reviews of %s: %w", requestID, err)
 	}
+	return collectReviews(rows, "read reviews of "+requestID)
+}
+
+const reviewCols = `request_id, approver, decision, comment, signature_digest, grant_ttl_ms, at, key_signature_digest, key_fingerprint`
+
+// collectReviews reads reviewCols rows and closes them.
+func collectReviews(rows *sql.Rows, what string) ([]approvals.Review, error) {
 	defer rows.Close()
 	var out []approvals.Review
 	for rows.Next() {
 		var r approvals.Review
 		var dec string
 		var ttl, at int64
-		if err := rows.Scan(&r.RequestID, &r.Approver, &dec, &r.Comment, &r.SignatureDigest, &ttl, &at); err != nil {
-			return nil, fmt.Errorf("read reviews of %s: %w", requestID, err)
+		if err := rows.Scan(&r.RequestID, &r.Approver, &dec, &r.Comment, &r.SignatureDigest, &ttl, &at, &r.KeySignatureDigest, &r.KeyFingerprint); err != nil {
+			return nil, fmt.Errorf("%s: %w", what, err)
 		}
 		r.Decision, r.GrantTTL, r.At = approvals.Decision(dec), msDur(ttl), fromMS(at)
 		out = append(out, r)
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	return out, nil
 }
 
 // InsertReview records a review and, for an approval, bumps the request's
@@ -562,8 +582,8 @@ func (t *tx) loadReviews(requestID string) ([]approvals.Review, error) {
 // approver already reviewed the request, ErrNotFound when the request or
 // approver does not exist.
 func (t *tx) InsertReview(r approvals.Review) error {
-	_, err := t.exec(`INSERT INTO reviews (request_id, approver, decision, comment, signature_digest, grant_ttl_ms, at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-		r.RequestID, r.Approver, string(r.Decision), r.Comment, r.SignatureDigest, r.GrantTTL.Milliseconds(), ms(r.At))
+	_, err := t.exec(`INSERT INTO reviews (`+reviewCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		r.RequestID, r.Approver, string(r.Decision), r.Comment, r.SignatureDigest, r.GrantTTL.Milliseconds(), ms(r.At), r.KeySignatureDigest, r.KeyFingerprint)
 	if err != nil {
 		return dbErr(fmt.Sprintf("insert review of %s by %s", r.RequestID, r.Approver), err, approvals.ErrAlreadyReviewed)
 	}
@@ -707,7 +727,7 @@ func (t *tx) SigningKeys() ([]approvals.SigningKey, error) {
 }
 
 func (t *tx) loadSigningKeys() ([]approvals.SigningKey, error) {
-	rows, err := t.query(`SELECT kid, alg, private, created_at, retired_at, publish_until FROM signing_keys ORDER BY created_at DESC, kid`)
+	rows, err := t.query(`SELECT kid, alg, private, created_at, retired_at, publish_until, activates_at FROM signing_keys ORDER BY created_at DESC, kid`)
 	if err != nil {
 		return nil, fmt.Errorf("read signing keys: %w", err)
 	}
@@ -716,11 +736,11 @@ func (t *tx) loadSigningKeys() ([]approvals.SigningKey, error) {
 	for rows.Next() {
 		var k approvals.SigningKey
 		var created, until int64
-		var retired sql.NullInt64
-		if err := rows.Scan(&k.Kid, &k.Alg, &k.Private, &created, &retired, &until); err != nil {
+		var retired, activates sql.NullInt64
+		if err := rows.Scan(&k.Kid, &k.Alg, &k.Private, &created, &retired, &until, &activates); err != nil {
 			return nil, fmt.Errorf("read signing keys: %w", err)
 		}
-		k.CreatedAt, k.RetiredAt = fromMS(created), fromNullMS(retired)
+		k.CreatedAt, k.RetiredAt, k.ActivatesAt = fromMS(created), fromNullMS(retired), fromNullMS(activates)
 		if until != 0 {
 			k.PublishUntil = fromMS(until)
 		}
@@ -743,18 +763,21 @@ func (t *tx) InsertSigningKey(k approvals.SigningKey) error {
 	if err := t.configChanged(); err != nil {
 		return err
 	}
-	_, err := t.exec(`INSERT INTO signing_keys (kid, alg, private, created_at, retired_at, publish_until) VALUES (?, ?, ?, ?, ?, ?)`,
-		k.Kid, k.Alg, k.Private, ms(k.CreatedAt), nullMS(k.RetiredAt), zeroMS(k.PublishUntil))
+	_, err := t.exec(`INSERT INTO signing_keys (kid, alg, private, created_at, retired_at, publish_until, activates_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		k.Kid, k.Alg, k.Private, ms(k.CreatedAt), nullMS(k.RetiredAt), zeroMS(k.PublishUntil), nullMS(k.ActivatesAt))
 	return dbErr(fmt.Sprintf("insert signing key %s", k.Kid), err, approvals.ErrConflict)
 }
 
-// RetireSigningKey retires the active key kid: ErrNotFound when there is
-// no such key, ErrConflict when it was already retired.
+// RetireSigningKey retires kid at "at" (which may lie ahead: a staged
+// rotation) and raises its publication to publishUntil: ErrNotFound when
+// there is no such key, ErrConflict when it is retired already at or
+// before "at" (a retirement may only be brought forward, never put off).
 func (t *tx) RetireSigningKey(kid string, at, publishUntil time.Time) error {
 	if err := t.configChanged(); err != nil {
 		return err
 	}
-	res, err := t.exec(`UPDATE signing_keys SET retired_at = ?, publish_until = MAX(publish_until, ?) WHERE kid = ? AND retired_at IS NULL`, ms(at), zeroMS(publishUntil), kid)
+	res, err := t.exec(`UPDATE signing_keys SET retired_at = ?, publish_until = MAX(publish_until, ?)
+		WHERE kid = ? AND (retired_at IS NULL OR retired_at > ?)`, ms(at), zeroMS(publishUntil), kid, ms(at))
 	if err != nil {
 		return fmt.Errorf("retire signing key %s: %w", kid, err)
 	}
@@ -766,6 +789,33 @@ func (t *tx) RetireSigningKey(kid string, at, publishUntil time.Time) error {
 			return notFound("signing key", kid, err)
 		}
 		return fmt.Errorf("retire signing key %s: already retired at %s: %w", kid, fromNullMS(retired).Format(time.RFC3339), approvals.ErrConflict)
+	}
+	return nil
+}
+
+// ActivateSigningKey makes kid sign from "at" and retires at "at" every
+// other key not retired by then (their publication is left as it is):
+// ErrNotFound when there is no such key, ErrConflict when kid itself is
+// retired at or before "at" (it could never sign).
+func (t *tx) ActivateSigningKey(kid string, at time.Time) error {
+	if err := t.configChanged(); err != nil {
+		return err
+	}
+	res, err := t.exec(`UPDATE signing_keys SET activates_at = ? WHERE kid = ? AND (retired_at IS NULL OR retired_at > ?)`, ms(at), kid, ms(at))
+	if err != nil {
+		return fmt.Errorf("activate signing key %s: %w", kid, err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return fmt.Errorf("activate signing key %s: %w", kid, err)
+	} else if n == 0 {
+		var retired sql.NullInt64
+		if err := t.queryRow(`SELECT retired_at FROM signing_keys WHERE kid = ?`, kid).Scan(&retired); err != nil {
+			return notFound("signing key", kid, err)
+		}
+		return fmt.Errorf("activate signing key %s: it was retired at %s: %w", kid, fromNullMS(retired).Format(time.RFC3339), approvals.ErrConflict)
+	}
+	if _, err := t.exec(`UPDATE signing_keys SET retired_at = ? WHERE kid <> ? AND (retired_at IS NULL OR retired_at > ?)`, ms(at), kid, ms(at)); err != nil {
+		return fmt.Errorf("activate signing key %s: retire the others: %w", kid, err)
 	}
 	return nil
 }

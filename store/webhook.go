@@ -2,6 +2,7 @@ package store
 
 import (
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -293,4 +294,81 @@ func (t *tx) ReleaseNextWebhookDelivery(hookID, requestID string, at time.Time) 
 		return fmt.Errorf("release next webhook delivery of %s to %s: %w", requestID, hookID, err)
 	}
 	return nil
+}
+
+// WebhookQueueDepth counts pending deliveries (through the partial chain
+// index) and dead ones kept (through the partial dead index): neither reads
+// delivered history.
+func (t *tx) WebhookQueueDepth() (queued, dead int, err error) {
+	err = t.queryRow(webhookQueueDepthSQL).Scan(&queued, &dead)
+	if err != nil {
+		return 0, 0, fmt.Errorf("webhook queue depth: %w", err)
+	}
+	return queued, dead, nil
+}
+
+const webhookQueueDepthSQL = `SELECT (SELECT COUNT(*) FROM webhook_deliveries WHERE state = 'pending'),
+	(SELECT COUNT(*) FROM webhook_deliveries WHERE state = 'dead')`
+
+const pruneDeliveriesSQL = `DELETE FROM webhook_deliveries WHERE id IN (
+	SELECT id FROM webhook_deliveries WHERE state <> 'pending' AND done_at < ? ORDER BY done_at LIMIT ?)
+	RETURNING seq`
+
+const pruneEventsSQL = `DELETE FROM webhook_events WHERE seq IN (SELECT value FROM json_each(?))
+	AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.seq = webhook_events.seq)`
+
+// maxPrune bounds one PruneWebhookDeliveries call, so a retention backlog
+// is worked off in transactions that each stay short.
+const maxPrune = 10000
+
+// PruneWebhookDeliveries deletes up to limit (at most maxPrune; nothing
+// when limit ≤ 0) finished deliveries whose done_at is before doneBefore,
+// oldest first through the finished-deliveries index, then those of their
+// events' bodies that no delivery refers to any more. Only the pruned
+// deliveries' seqs are looked at, each through the seq index, so the cost
+// is linear in what is pruned, not in what is kept.
+func (t *tx) PruneWebhookDeliveries(doneBefore time.Time, limit int) (deliveries, bodies int, err error) {
+	if limit <= 0 {
+		return 0, 0, nil
+	}
+	rows, err := t.query(pruneDeliveriesSQL, ms(doneBefore), min(limit, maxPrune))
+	if err != nil {
+		return 0, 0, fmt.Errorf("prune webhook deliveries: %w", err)
+	}
+	seen := map[int64]bool{}
+	var seqs []int64
+	for rows.Next() {
+		var seq int64
+		if err := rows.Scan(&seq); err != nil {
+			rows.Close()
+			return 0, 0, fmt.Errorf("prune webhook deliveries: %w", err)
+		}
+		deliveries++
+		if !seen[seq] {
+			seen[seq] = true
+			seqs = append(seqs, seq)
+		}
+	}
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+		return 0, 0, fmt.Errorf("prune webhook deliveries: %w", err)
+	}
+	if len(seqs) == 0 {
+		return 0, 0, nil
+	}
+	// One statement for every seq: the list travels as a JSON array, so the
+	// statement text (and its cached preparation) is the same whatever the
+	// batch size.
+	list, err := json.Marshal(seqs)
+	if err != nil {
+		return 0, 0, fmt.Errorf("prune webhook events: %w", err)
+	}
+	res, err := t.exec(pruneEventsSQL, string(list))
+	if err != nil {
+		return 0, 0, fmt.Errorf("prune webhook events: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, 0, fmt.Errorf("prune webhook events: %w", err)
+	}
+	return deliveries, int(n), nil
 }

@@ -48,6 +48,11 @@ func (s *suite) cases() []testCase {
 		{"WholeTableWalksForAuditReplay", s.replayWalks},
 		{"WebhookOutboxOrdersPerRequestAndLeasesClaims", s.webhookOutbox},
 		{"WebhookRemovalCancelsPendingDeliveries", s.webhookRemoval},
+		{"KeySignaturesRoundTripAreAppendOnlyAndNamedByTheirReviews", s.keySignatures},
+		{"TemplatesKeepWhetherTheyRequireAKeySignature", s.templatesRequireKeySignature},
+		{"StagedKeyRotationRetiresAheadAndActivationRetiresTheOthers", s.stagedKeyRotation},
+		{"WebhookPruneDeletesOnlyOldFinishedDeliveriesAndUnneededBodies", s.webhookRetention},
+		{"PendingTotalCountsPendingRequestsOfEveryApplication", s.pendingTotal},
 		{"ChangeFeedNoticesWritesFromAnotherHandleAndFromItself", s.changeFeed},
 	}
 }

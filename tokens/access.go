@@ -35,7 +35,10 @@ type JITClaim struct {
 	Metadata         map[string]string `json:"metadata,omitempty"`
 	RequestDigest    string            `json:"request_digest"`
 	SignatureDigests []string          `json:"signature_digests,omitempty"`
-	BreakGlass       bool              `json:"break_glass,omitempty"`
+	// KeySignatureDigests name the approvals' SSHSIG signatures (SHA-256 of
+	// each armored signature), for approvals signed with an SSH key.
+	KeySignatureDigests []string `json:"key_signature_digests,omitempty"`
+	BreakGlass          bool     `json:"break_glass,omitempty"`
 }
 
 // MaxAccessTokenBytes bounds the access tokens IssueAccess returns. It is

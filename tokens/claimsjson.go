@@ -46,7 +46,8 @@ func appendAccessClaims(dst []byte, w *accessClaimsJSON) ([]byte, bool) {
 	j := &w.JIT
 	if !plainString(w.Issuer) || !plainString(w.Subject) || !plainStrings(w.Audience) || !plainString(w.ID) ||
 		!plainString(w.ClientID) || !plainString(w.Scope) || !plainString(j.RequestID) || !plainString(j.ApprovalType) ||
-		!plainStrings(j.Approvers) || !plainString(j.Reason) || !plainString(j.RequestDigest) || !plainStrings(j.SignatureDigests) {
+		!plainStrings(j.Approvers) || !plainString(j.Reason) || !plainString(j.RequestDigest) || !plainStrings(j.SignatureDigests) ||
+		!plainStrings(j.KeySignatureDigests) {
 		return dst, false
 	}
 	for k, v := range j.Metadata {
@@ -142,6 +143,10 @@ func appendAccessClaims(dst []byte, w *accessClaimsJSON) ([]byte, bool) {
 	if len(j.SignatureDigests) > 0 {
 		field("signature_digests")
 		strs(j.SignatureDigests)
+	}
+	if len(j.KeySignatureDigests) > 0 {
+		field("key_signature_digests")
+		strs(j.KeySignatureDigests)
 	}
 	if j.BreakGlass {
 		field("break_glass")
@@ -415,6 +420,10 @@ func (p *claimsScanner) jit(j *JITClaim) bool {
 		case "signature_digests":
 			if ok = once(&seen, 1<<6); ok {
 				j.SignatureDigests, ok = p.strs()
+			}
+		case "key_signature_digests":
+			if ok = once(&seen, 1<<8); ok {
+				j.KeySignatureDigests, ok = p.strs()
 			}
 		case "break_glass":
 			if ok = once(&seen, 1<<7); ok {

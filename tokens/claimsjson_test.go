@@ -58,6 +58,9 @@ func claimVariants() map[string]AccessClaims {
 		c.JIT.BreakGlass = true
 		c.JIT.SignatureDigests = []string{"sha256:1", "sha256:2"}
 	})
+	add("key signature digests", func(c *AccessClaims) {
+		c.JIT.KeySignatureDigests = []string{"9f86d081884c7d65", "2c26b46b68ffc68f"}
+	})
 	add("several audiences", func(c *AccessClaims) { c.Audience = jwt.ClaimStrings{"a", "b"} })
 	add("epoch and negative times", func(c *AccessClaims) {
 		c.IssuedAt, c.NotBefore, c.ExpiresAt = jwt.NewNumericDate(time.Unix(-5, 0)), jwt.NewNumericDate(time.Unix(0, 0)), jwt.NewNumericDate(time.Unix(1, 0))
