@@ -6,17 +6,25 @@
 // do what is decided there.
 //
 // Files: http.go is the HTTP API (NewAPI; routes, error mapping to RFC 9457
-// problems, access log with request ids and without credentials),
-// http_auth.go how applications authenticate (intake bearer tokens, RFC 6749
-// client credentials) and per-application limits, limits.go the
-// per-application token buckets and long-poll counts, longpoll.go the shared
-// long-poll hub behind GET /v1/requests/{id}?wait=, openapi.yaml its OpenAPI
-// 3 document (checked by http_openapi_test.go). ssh.go is the SSH console
-// (NewSSHServer; public-key identity, PTY-only sessions with bounded sizes,
-// limits, idle and maximum length, graceful shutdown), ssh_access.go the
-// re-check that ends sessions whose key or approver lost access, and
-// ssh_channel.go the session channel filter that refuses agent and X11
-// forwarding.
+// problems, access log with request ids and without credentials, metrics
+// by route pattern, DiagHandler for a separate diagnostics listener,
+// Shutdown), http_auth.go how applications authenticate (intake bearer
+// tokens, RFC 6749 client credentials) and per-application limits,
+// limits.go the per-application token buckets and long-poll counts,
+// longpoll.go the shared long-poll hub behind GET /v1/requests/{id}?wait=,
+// clientaddr.go the client address behind trusted reverse proxies,
+// security.go the security events (failed authentications, rate-limited
+// per address, and SecurityLog for committed audit events) and their
+// stable field names, tls.go CertReloader (HTTPS certificates reloaded
+// without dropping connections), openapi.yaml the API's OpenAPI 3 document
+// (checked by http_openapi_test.go). ssh.go is the SSH console
+// (NewSSHServer; identity by registered key or by SSH user certificate,
+// PTY-only sessions with bounded sizes, limits, idle and maximum length,
+// the forwarded agent offered to the console for key signatures, graceful
+// shutdown), ssh_cert.go the typed reasons of refused certificates,
+// ssh_access.go the re-check that ends sessions whose key, certificate or
+// approver lost access, and ssh_channel.go the session channel filter that
+// refuses X11 forwarding and bounds what a session may ask.
 package server
 
 import (
@@ -31,6 +39,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"slices"
 	"strconv"
@@ -39,6 +48,7 @@ import (
 	"time"
 
 	"github.com/jitdesk/jitdesk/approvals"
+	"github.com/jitdesk/jitdesk/metrics"
 )
 
 // Limits on what a client may send.
@@ -75,6 +85,19 @@ type HTTPConfig struct {
 	// (database readable, a signing key published), e.g. that the database
 	// is writable and its schema current. nil: none.
 	Ready func(context.Context) error
+	// Metrics records every request (by route pattern and status) and the
+	// long-poll waiters, and is served at GET /metrics. nil: no metrics.
+	Metrics *metrics.Metrics
+	// MetricsOnlyOnDiag keeps /metrics off this handler: the operator
+	// serves DiagHandler on a separate listener (--diag-addr) instead.
+	MetricsOnlyOnDiag bool
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For is
+	// believed: when the TCP peer is inside one of these prefixes, the
+	// client is the rightmost forwarded address that is not itself a
+	// trusted proxy. It is the address of the access log, the security
+	// log and the auth-failure log limit. Empty: X-Forwarded-For is
+	// ignored and the client is the TCP peer.
+	TrustedProxies []netip.Prefix
 }
 
 // API is the HTTP API. It is an http.Handler; Drain ends its parked
@@ -89,6 +112,9 @@ type API struct {
 	hub        *waitHub
 	limits     *appLimiters
 	handler    http.Handler
+	metrics    *metrics.Metrics
+	trusted    []netip.Prefix
+	authLog    *authLogLimiter
 
 	drainOnce sync.Once
 	drained   chan struct{}
@@ -97,7 +123,8 @@ type API struct {
 // NewAPI returns the HTTP API.
 func NewAPI(cfg HTTPConfig) *API {
 	a := &API{svc: cfg.Service, log: cfg.Logger, maxWait: cfg.MaxWait, maxWaiters: cfg.MaxWaiters,
-		baseURL: strings.TrimRight(cfg.BaseURL, "/"), ready: cfg.Ready, drained: make(chan struct{})}
+		baseURL: strings.TrimRight(cfg.BaseURL, "/"), ready: cfg.Ready, drained: make(chan struct{}),
+		metrics: cfg.Metrics, trusted: slices.Clone(cfg.TrustedProxies), authLog: newAuthLogLimiter(nil)}
 	if a.log == nil {
 		a.log = slog.New(slog.DiscardHandler)
 	}
@@ -115,7 +142,11 @@ func NewAPI(cfg HTTPConfig) *API {
 	a.hub = newWaitHub(cfg.Service, a.maxWaiters)
 	// The service clock, so tests drive refills with the injected clock.
 	a.limits = newAppLimiters(a.svc.Now)
+	a.metrics.SetLongPollWaiters(a.hub.waiting)
 	mux := http.NewServeMux()
+	if a.metrics != nil && !cfg.MetricsOnlyOnDiag {
+		mux.Handle("GET /metrics", a.metrics.Handler())
+	}
 	mux.HandleFunc("GET /healthz", a.health)
 	mux.HandleFunc("GET /readyz", a.readyz)
 	mux.HandleFunc("GET /.well-known/jwks.json", a.jwks)
@@ -135,6 +166,30 @@ func NewHTTPHandler(cfg HTTPConfig) http.Handler { return NewAPI(cfg) }
 
 // ServeHTTP serves the API.
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.handler.ServeHTTP(w, r) }
+
+// DiagHandler serves the diagnostics endpoints alone, for a listener of
+// their own (--diag-addr) that only monitoring reaches: GET /metrics (404
+// without HTTPConfig.Metrics), /healthz and /readyz. Its requests are not
+// counted in the metrics or written to the access log: scrapes every few
+// seconds would only add noise.
+func (a *API) DiagHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", a.health)
+	mux.HandleFunc("GET /readyz", a.readyz)
+	if a.metrics != nil {
+		mux.Handle("GET /metrics", a.metrics.Handler())
+	}
+	return problemFallback(mux)
+}
+
+// Shutdown drains the API (Drain) and shuts srv down: parked long-polls
+// are answered with their request's current state at once, so
+// srv.Shutdown returns nil as soon as in-flight requests finish, well
+// before MaxWait. It returns what srv.Shutdown returns.
+func (a *API) Shutdown(ctx context.Context, srv *http.Server) error {
+	a.Drain()
+	return srv.Shutdown(ctx)
+}
 
 // Drain answers every parked long-poll at once with the request's current
 // state, and answers long-polls that arrive later without waiting. Call it
@@ -213,10 +268,17 @@ func (w *statusWriter) Flush() {
 }
 
 // logNote carries what handlers learn (the calling application, why a
-// request failed) to the access-log line.
+// request failed) to the access-log line, and the client address the
+// handlers use.
 type logNote struct {
 	app    string
 	reason string
+	remote string // the client address (see HTTPConfig.TrustedProxies)
+	id     string // the request id
+	// authMethod is set once a handler starts authenticating the caller
+	// (metrics.MethodIntake or MethodClient), so that fail can count a
+	// refusal as an authentication failure.
+	authMethod string
 }
 
 type logNoteKey struct{}
@@ -253,20 +315,35 @@ func validRequestID(s string) bool {
 	return true
 }
 
-// logged writes one access-log line per request. It logs the method, path,
-// request id and outcome, never headers, query strings or bodies: tokens
-// travel there.
+// logged writes one access-log line per request and records it in the
+// metrics. It logs the method, path, route, request id and outcome, never
+// headers, query strings or bodies: tokens travel there. The metrics see
+// only the route pattern: paths are the client's to choose.
 func (a *API) logged(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		id := requestID(r)
 		w.Header().Set("X-Request-Id", id)
-		n := &logNote{}
+		n := &logNote{id: id, remote: r.RemoteAddr}
+		if c := clientAddr(r, a.trusted); c.IsValid() {
+			n.remote = c.String()
+		}
 		r = r.WithContext(context.WithValue(r.Context(), logNoteKey{}, n))
 		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
 		next.ServeHTTP(sw, r)
-		attrs := []any{"method", r.Method, "path", r.URL.Path, "status", sw.status,
-			"ms", time.Since(start).Milliseconds(), "remote", r.RemoteAddr, "request_id", id}
+		took := time.Since(start)
+		// The ServeMux sets the pattern on the request it was given
+		// (problemFallback passes r on unchanged); "" when nothing matched.
+		pattern := r.Pattern
+		if pattern == "" {
+			pattern = "unmatched"
+		}
+		a.metrics.HTTPRequest(pattern, sw.status, took)
+		attrs := []any{"method", r.Method, "path", r.URL.Path, "route", pattern, "status", sw.status,
+			"ms", took.Milliseconds(), "remote", n.remote, "request_id", id}
+		if len(a.trusted) > 0 && n.remote != r.RemoteAddr {
+			attrs = append(attrs, "peer", r.RemoteAddr)
+		}
 		if n.app != "" {
 			attrs = append(attrs, "app", n.app)
 		}
@@ -777,7 +854,11 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	// Error messages name reasons and ids, never tokens (tokens and approvals
 	// take care of that), so they are safe to log and to send.
-	note(r).reason = err.Error()
+	n := note(r)
+	n.reason = err.Error()
+	if n.authMethod != "" && (errors.Is(err, approvals.ErrUnauthenticated) || errors.Is(err, approvals.ErrReplay)) {
+		a.authFailed(r, n.authMethod, intakeReason(err))
+	}
 	if status == http.StatusInternalServerError {
 		problem(w, status, "internal error; see the server log")
 		return

@@ -10,6 +10,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/jitdesk/jitdesk/approvals"
+	"github.com/jitdesk/jitdesk/metrics"
 )
 
 // call is an authenticated application call: who is calling and the
@@ -26,11 +27,17 @@ type call struct {
 // before any parsing) and passes the bearer token on.
 func (a *API) withBearer(h func(w http.ResponseWriter, r *http.Request, token string)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		note(r).authMethod = metrics.MethodIntake
 		tok, code, msg := bearer(r)
 		if code != 0 {
 			if code == http.StatusUnauthorized {
 				w.Header().Set("WWW-Authenticate", `Bearer realm="jitdesk"`)
 			}
+			reason := reasonMalformed
+			if len(r.Header.Values("Authorization")) == 0 {
+				reason = reasonMissing
+			}
+			a.authFailed(r, metrics.MethodIntake, reason)
 			note(r).reason = msg
 			problem(w, code, msg)
 			return
@@ -106,6 +113,7 @@ func (a *API) authed(h func(w http.ResponseWriter, r *http.Request, c call)) htt
 			a.fail(w, r, err)
 			return
 		}
+		note(r).authMethod = "" // authenticated: later errors are not refusals
 		h(w, r, c)
 	})
 }
@@ -123,8 +131,10 @@ func (a *API) client(h func(w http.ResponseWriter, r *http.Request, c call)) htt
 			bearerAuth(w, r)
 			return
 		}
+		note(r).authMethod = metrics.MethodClient
 		id, secret, ok := basicCredentials(r)
 		if !ok {
+			a.authFailed(r, metrics.MethodClient, reasonMalformed)
 			msg = "Authorization: Basic must carry base64(application id \":\" secret), each form-urlencoded (RFC 6749 §2.3.1)"
 			w.Header().Set("WWW-Authenticate", `Basic realm="jitdesk"`)
 			note(r).reason = msg
@@ -137,6 +147,7 @@ func (a *API) client(h func(w http.ResponseWriter, r *http.Request, c call)) htt
 			if app, err = a.svc.Application(r.Context(), caller.AppID); err == nil {
 				c := call{Caller: caller, limits: app.Limits.Effective(a.maxWaiters)}
 				note(r).app = c.AppID
+				note(r).authMethod = ""
 				if a.allowRate(w, r, c) {
 					h(w, r, c)
 				}
@@ -144,13 +155,33 @@ func (a *API) client(h func(w http.ResponseWriter, r *http.Request, c call)) htt
 			}
 		}
 		if errors.Is(err, approvals.ErrUnauthenticated) {
+			reason := reasonCredentials
+			if errors.Is(err, approvals.ErrDisabled) {
+				reason = reasonDisabled
+			}
+			a.authFailed(r, metrics.MethodClient, reason)
 			w.Header().Set("WWW-Authenticate", `Basic realm="jitdesk", error="invalid_client"`)
 			note(r).reason = err.Error()
 			problem(w, http.StatusUnauthorized, "client authentication failed: use the application id and its secret exactly as `jitdesk app add` printed it")
 			return
 		}
+		// Not a refusal of the credentials (the database failed, say):
+		// fail must not count it as one.
+		note(r).authMethod = ""
 		a.fail(w, r, err)
 	}
+}
+
+// authFailed counts and logs (rate-limited per client address) one
+// refused authentication of r.
+func (a *API) authFailed(r *http.Request, method, reason string) {
+	a.metrics.AuthFailed(method, reason)
+	n := note(r)
+	extra := []any{"request_id", n.id}
+	if n.app != "" {
+		extra = append(extra, "app", n.app)
+	}
+	logAuthFailure(r.Context(), a.log, a.authLog, method, reason, n.remote, extra...)
 }
 
 // basicCredentials decodes HTTP Basic client credentials, each part

@@ -83,6 +83,7 @@ func TestOpenAPIDocumentParses(t *testing.T) {
 		"GET /readyz":  {"200", "503"},
 		"GET /.well-known/oauth-authorization-server": {"200", "404"},
 		"GET /.well-known/jwks.json":                  {"200", "304"},
+		"GET /metrics":                                {"200", "404"},
 		"POST /v1/requests":                           {"201", "400", "401", "403", "404", "413", "422", "429", "431"},
 		"GET /v1/requests/{id}":                       {"200", "401", "403", "404", "429"},
 		"GET /v1/requests/{id}/token":                 {"200", "401", "403", "404", "409", "410", "429"},

@@ -22,8 +22,11 @@ import (
 	wishrecover "charm.land/wish/v2/recover"
 	"github.com/charmbracelet/colorprofile"
 	gossh "golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/agent"
 
 	"github.com/jitdesk/jitdesk/approvals"
+	"github.com/jitdesk/jitdesk/keysign"
+	"github.com/jitdesk/jitdesk/metrics"
 	"github.com/jitdesk/jitdesk/ui"
 )
 
@@ -95,6 +98,9 @@ type SSHConfig struct {
 	// and OSC 777; the approver's own terminal shows it, over SSH too)
 	// when a new request needs the approver. false is quiet.
 	Bell bool
+	// Metrics, when set, exports the number of open sessions and counts
+	// refused keys (auth_failures_total{method="ssh"}).
+	Metrics *metrics.Metrics
 }
 
 // SSHServer is the SSH console server: one console per session, as the
@@ -112,6 +118,7 @@ type SSHServer struct {
 	programs map[*tea.Program]*sessionState
 
 	failDelay time.Duration // how long a refused key over the limit waits
+	authLog   *authLogLimiter
 
 	accessOnce sync.Once     // starts the access re-check (ssh_access.go)
 	stopOnce   sync.Once     // stops it
@@ -137,7 +144,8 @@ const (
 // sessionState is what the session's watchers share with its farewell.
 type sessionState struct {
 	login       string
-	fingerprint string
+	fingerprint string             // of the plain key, for a certificate that of its key
+	cert        *gossh.Certificate // the certificate the session logged in with, or nil
 	sess        ssh.Session
 	prog        *tea.Program
 
@@ -198,7 +206,9 @@ func NewSSHServer(cfg SSHConfig) (*SSHServer, error) {
 		cfg: cfg, log: cfg.Logger,
 		perKey: map[string]int{}, failures: map[string]*authFailures{}, programs: map[*tea.Program]*sessionState{},
 		stop: make(chan struct{}), kick: make(chan struct{}, 1), failDelay: time.Second,
+		authLog: newAuthLogLimiter(nil),
 	}
+	cfg.Metrics.SetSSHSessions(s.sessions)
 	if cfg.failDelay > 0 {
 		s.failDelay = cfg.failDelay
 	}
@@ -262,9 +272,14 @@ func (s *SSHServer) ListenAndServe() error { return s.srv.ListenAndServe() }
 // Serve serves on l until Shutdown.
 func (s *SSHServer) Serve(l net.Listener) error { return s.srv.Serve(l) }
 
+// restartNotice is what approvers read when the server shuts down under
+// them; serve usually stops to restart.
+const restartNotice = "jitdesk is restarting or shutting down; your session has ended, reconnect in a moment"
+
 // Shutdown stops accepting connections, ends every console (each approver is
 // told why), waits for the sessions to finish or ctx to end, then closes
-// what is left (connections without a session).
+// what is left (connections without a session). It returns nil when every
+// session ended before ctx did.
 func (s *SSHServer) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.closing = true
@@ -281,7 +296,7 @@ func (s *SSHServer) Shutdown(ctx context.Context) error {
 	shut := make(chan struct{})
 	go func() { _ = s.srv.Shutdown(shCtx); close(shut) }()
 	for p, st := range progs {
-		st.end("jitdesk is shutting down")
+		st.end(restartNotice)
 		p.Quit()
 	}
 	tick := time.NewTicker(20 * time.Millisecond)
@@ -358,12 +373,14 @@ func (s *SSHServer) authenticate(ctx ssh.Context, key ssh.PublicKey) bool {
 	fp := gossh.FingerprintSHA256(key)
 	lctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	_, err := s.cfg.Service.ApproverBySSHKey(lctx, fp)
+	_, err := s.approverFor(lctx, key)
 	if err == nil {
 		return true
 	}
 	remote := ctx.RemoteAddr().String()
 	host, _, _ := net.SplitHostPort(remote)
+	reason := sshRefusalReason(key, err)
+	s.cfg.Metrics.AuthFailed(metrics.MethodSSH, reason)
 	over, logIt := s.authFailed(host)
 	if over {
 		if logIt {
@@ -380,12 +397,49 @@ func (s *SSHServer) authenticate(ctx ssh.Context, key ssh.PublicKey) bool {
 		}
 		return false
 	}
-	level := slog.LevelWarn
-	if !errors.Is(err, approvals.ErrNotFound) && !errors.Is(err, approvals.ErrDisabled) {
-		level = slog.LevelError
+	if reason == reasonLookup {
+		// Not a stranger's key: the database did not answer.
+		s.log.Error("ssh key lookup failed", "fingerprint", fp, "remote", host, "err", err.Error())
 	}
-	s.log.Log(lctx, level, "ssh key refused", "fingerprint", fp, "user", ctx.User(), "remote", remote, "err", err.Error())
+	extra := []any{"fingerprint", fp}
+	if cert, ok := key.(*gossh.Certificate); ok {
+		// The key id and serial name the certificate for the CA's
+		// operator; both were chosen by whoever signed it (slog quotes
+		// them).
+		extra = append(extra, "certificate_key_id", cert.KeyId, "certificate_serial", cert.Serial)
+	}
+	logAuthFailure(lctx, s.log, s.authLog, metrics.MethodSSH, reason, host, extra...)
 	return false
+}
+
+// approverFor looks up the approver a key authenticates: a certificate
+// through the SSH user CA the Service trusts (its signature, validity,
+// principal and revocation, then the approver its principal names), any
+// other key by its registered fingerprint.
+func (s *SSHServer) approverFor(ctx context.Context, key gossh.PublicKey) (approvals.Approver, error) {
+	if cert, ok := key.(*gossh.Certificate); ok {
+		return s.cfg.Service.ApproverByCertificate(ctx, cert)
+	}
+	return s.cfg.Service.ApproverBySSHKey(ctx, gossh.FingerprintSHA256(key))
+}
+
+// sshRefusalReason is the typed reason of a refused key or certificate.
+func sshRefusalReason(key gossh.PublicKey, err error) string {
+	if _, ok := key.(*gossh.Certificate); ok {
+		if r := certRefusalReason(err); r != "" {
+			return r
+		}
+		if errors.Is(err, approvals.ErrNotFound) {
+			return reasonUnknownPrincipal // the CA vouched for a login that is no approver
+		}
+	}
+	switch {
+	case errors.Is(err, approvals.ErrNotFound):
+		return reasonUnknownKey
+	case errors.Is(err, approvals.ErrDisabled):
+		return reasonDisabled
+	}
+	return reasonLookup
 }
 
 // authFailed records a refused key from host. over reports whether the
@@ -426,7 +480,7 @@ func (s *SSHServer) authFailed(host string) (over, logIt bool) {
 
 func keyFingerprint(sess ssh.Session) string {
 	if k := sess.PublicKey(); k != nil {
-		return gossh.FingerprintSHA256(k)
+		return keysign.KeyFingerprint(k)
 	}
 	return ""
 }
@@ -461,9 +515,11 @@ func (s *SSHServer) identify(next ssh.Handler) ssh.Handler {
 			_ = sess.Exit(1)
 			return
 		}
-		fp := gossh.FingerprintSHA256(key)
+		// A certificate's sessions are counted and named by the key it
+		// certifies: renewing the certificate does not make a new key.
+		fp := keysign.KeyFingerprint(key)
 		ctx, cancel := context.WithTimeout(sess.Context(), 5*time.Second)
-		a, err := s.cfg.Service.ApproverBySSHKey(ctx, fp)
+		a, err := s.approverFor(ctx, key)
 		cancel()
 		if err != nil {
 			s.log.Warn("ssh key no longer belongs to an approver", "fingerprint", fp, "err", err.Error())
@@ -525,8 +581,18 @@ func (s *SSHServer) program(sess ssh.Session) *tea.Program {
 	in := newIdleReader(sess)
 	fp, _ := sess.Context().Value(fingerprintKey).(string)
 	st := &sessionState{login: login, fingerprint: fp, sess: sess}
+	st.cert, _ = sess.PublicKey().(*gossh.Certificate)
 	sess.Context().SetValue(stateKey, st)
-	m := ui.New(ui.Options{Service: s.cfg.Service, Login: login, Bell: s.cfg.Bell, Notify: s.cfg.Bell})
+	// The console is offered the forwarded agent only when the client
+	// forwarded one (ssh -A; the request comes before the shell): a nil
+	// source lets it say at once, on a template that requires a key
+	// signature, how to get one.
+	var src keysign.Source
+	if ssh.AgentRequested(sess) {
+		src = agentSource(sess)
+	}
+	m := ui.New(ui.Options{Service: s.cfg.Service, Login: login, Bell: s.cfg.Bell, Notify: s.cfg.Bell,
+		KeySource: src, SessionKey: sess.PublicKey()})
 	// However the session ends (quit, idle, killed connection), the console
 	// must let go of its change-feed subscription.
 	go func() {
@@ -566,6 +632,23 @@ func (s *SSHServer) program(sess ssh.Session) *tea.Program {
 	return p
 }
 
+// agentSource opens the session client's forwarded agent for one
+// signature: one "auth-agent@openssh.com" channel per call, closed when the
+// returned io.Closer is. ErrNoAgent when the client did not forward its
+// agent, or the connection is not an SSH server connection.
+func agentSource(sess ssh.Session) keysign.Source {
+	return func(ctx context.Context) (agent.ExtendedAgent, io.Closer, error) {
+		if !ssh.AgentRequested(sess) {
+			return nil, nil, keysign.ErrNoAgent
+		}
+		conn, ok := sess.Context().Value(ssh.ContextKeyConn).(gossh.Conn)
+		if !ok {
+			return nil, nil, keysign.ErrNoAgent
+		}
+		return keysign.ChannelSource(conn)(ctx)
+	}
+}
+
 // watch ends the session when the approver has sent no input for the idle
 // timeout, or when it has lasted MaxSession. Output never counts as activity.
 func (s *SSHServer) watch(sess ssh.Session, in *idleReader, p *tea.Program, st *sessionState) {
@@ -578,11 +661,27 @@ func (s *SSHServer) watch(sess ssh.Session, in *idleReader, p *tea.Program, st *
 	defer maxT.Stop()
 	idle := time.NewTimer(s.cfg.IdleTimeout)
 	defer idle.Stop()
+	// A certificate session ends when its certificate does: the access
+	// re-check then refuses it (and tells the approver why).
+	var certEnd <-chan time.Time
+	var certTimer *time.Timer
+	if st.cert != nil && st.cert.ValidBefore < 1<<62 { // CertTimeInfinity and absurd dates never come
+		// A second past the end: validity is checked to the second.
+		certTimer = time.NewTimer(time.Until(time.Unix(int64(st.cert.ValidBefore)+1, 0)))
+		defer certTimer.Stop()
+		certEnd = certTimer.C
+	}
 	login := sess.Context().Value(loginKey)
 	for {
 		select {
 		case <-sess.Context().Done():
 			return
+		case <-certEnd:
+			s.RecheckAccess()
+			// Should the re-check not end it (the database did not
+			// answer), look again shortly.
+			certTimer.Reset(certRecheckRetry)
+			continue
 		case <-maxT.C:
 			s.log.Info("ssh session reached its maximum length", "login", login, "max", s.cfg.MaxSession.String())
 			st.end("session closed after its maximum length of " + s.cfg.MaxSession.String())

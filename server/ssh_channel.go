@@ -8,12 +8,13 @@ import (
 )
 
 // refusedSessionRequests are per-session requests the console never grants.
-// The SSH library would acknowledge agent forwarding (and only not use it);
-// here the client is told no, so `ssh -A` shows the refusal and nothing
-// downstream can come to rely on an agent being there.
+// Agent forwarding ("auth-agent-req@openssh.com") is granted: the library
+// records it on the session (ssh.AgentRequested), and the console opens the
+// agent channel back to the client only to ask for one signature per
+// decision (agentSource); the agent is never listed for anything else,
+// nor forwarded anywhere.
 var refusedSessionRequests = map[string]bool{
-	"auth-agent-req@openssh.com": true, // agent forwarding
-	"x11-req":                    true, // X11 forwarding
+	"x11-req": true, // X11 forwarding
 }
 
 // sessionChannelHandler serves "session" channels with the library's

@@ -39,13 +39,21 @@ func newSSH(t *testing.T, idle time.Duration) *sshFixture {
 
 func newSSHWith(t *testing.T, configure func(*SSHConfig)) *sshFixture {
 	t.Helper()
+	return newSSHWithService(t, approvals.Options{}, configure)
+}
+
+// newSSHWithService is newSSHWith with the Service built from opts (its
+// Issuer set here).
+func newSSHWithService(t *testing.T, opts approvals.Options, configure func(*SSHConfig)) *sshFixture {
+	t.Helper()
 	dir := t.TempDir()
 	db, err := store.Open(filepath.Join(dir, "j.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	svc := approvals.New(db, approvals.Options{Issuer: issuer})
+	opts.Issuer = issuer
+	svc := approvals.New(db, opts)
 	_, priv, _ := ed25519.GenerateKey(rand.Reader)
 	signer, _ := gossh.NewSignerFromKey(priv)
 	key, err := approvals.ParseSSHKey(string(gossh.MarshalAuthorizedKey(signer.PublicKey())))
