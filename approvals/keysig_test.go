@@ -39,7 +39,9 @@ func newSSHKey(t *testing.T) sshKey {
 	return sshKey{ag: ag, pub: signer.PublicKey()}
 }
 
-func (k sshKey) authorized() string { return strings.TrimSpace(string(ssh.MarshalAuthorizedKey(k.pub))) }
+func (k sshKey) authorized() string {
+	return strings.TrimSpace(string(ssh.MarshalAuthorizedKey(k.pub)))
+}
 
 // keySign makes the key signature of login's decision on id as the console
 // would: the service's statement, signed by the agent.

@@ -33,8 +33,22 @@ func jitdesk(t *testing.T, db string, args ...string) result {
 
 func jitdeskIn(t *testing.T, db, stdin string, args ...string) result {
 	t.Helper()
+	return jitdeskWith(t, db, stdin, nil, args...)
+}
+
+// jitdeskWith runs the CLI with extra environment variables. A developer's
+// own $SSH_AUTH_SOCK never reaches it (decisions would be key-signed by
+// whatever agent the machine has): tests that want an agent pass one.
+func jitdeskWith(t *testing.T, db, stdin string, env []string, args ...string) result {
+	t.Helper()
 	cmd := exec.Command(os.Args[0], append([]string{"--db", db}, args...)...)
-	cmd.Env = append(os.Environ(), "JITDESK_TEST_MAIN=1", "JITDESK_ISSUER=https://jitdesk.test")
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "SSH_AUTH_SOCK=") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	cmd.Env = append(cmd.Env, "JITDESK_TEST_MAIN=1", "JITDESK_ISSUER=https://jitdesk.test")
+	cmd.Env = append(cmd.Env, env...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	cmd.Stdin = strings.NewReader(stdin)

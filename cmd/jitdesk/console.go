@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/jitdesk/jitdesk/approvals"
+	"github.com/jitdesk/jitdesk/keysign"
 	"github.com/jitdesk/jitdesk/ui"
 )
 
@@ -113,7 +114,14 @@ func runConsole(ctx context.Context, svc *approvals.Service, login string, alert
 	// Every console sweeps too, so a desk without `serve` still sees
 	// overdue requests become expired; racing sweepers are safe.
 	go svc.RunSweeper(ctx, sweepEvery, nil)
-	m := ui.New(ui.Options{Service: svc, Login: login, Bell: alert, Notify: alert})
+	// The local agent ($SSH_AUTH_SOCK) signs decisions with the approver's
+	// own key when it holds one they registered; without one the console
+	// says so on the review, before anything is drawn or typed.
+	var agentSource keysign.Source
+	if os.Getenv("SSH_AUTH_SOCK") != "" {
+		agentSource = keysign.LocalSource(os.Getenv)
+	}
+	m := ui.New(ui.Options{Service: svc, Login: login, Bell: alert, Notify: alert, KeySource: agentSource})
 	final, err := tea.NewProgram(m, tea.WithContext(ctx)).Run()
 	// The console holds a change-feed subscription; end it however the
 	// program ended.

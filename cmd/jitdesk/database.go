@@ -94,6 +94,9 @@ func (g *globals) openDatabase(create bool) (db database, isNew bool, err error)
 	if err != nil {
 		return nil, false, fmt.Errorf("open %s: %w", name, err)
 	}
+	if b := s.MigrationBackup(); b != "" {
+		g.warn("the schema of %s was migrated; a copy from before is at %s (mode 0600)\n", name, b)
+	}
 	return sqliteDB{s}, isNew, nil
 }
 
@@ -107,6 +110,9 @@ func (g *globals) serviceOptions(db database, key masterKey) approvals.Options {
 	opts := approvals.Options{Issuer: g.issuerValue(), Sealer: key.sealer}
 	if pg, ok := db.(*pgstore.DB); ok {
 		opts.Clock = pg.Clock()
+	}
+	for _, hook := range g.serviceHooks {
+		hook(&opts)
 	}
 	return opts
 }

@@ -15,8 +15,13 @@ func newKeysCmd(g *globals) *cobra.Command {
 	var alg string
 	rotate := &cobra.Command{
 		Use:   "rotate [--alg EdDSA|RS256|ES256]",
-		Short: "Make a new signing key active; the old one stays published until its tokens expire",
-		Args:  cobra.NoArgs,
+		Short: "Publish a new signing key now; it signs once cached key sets have seen it (5m, or `keys activate`)",
+		Long: `Stage a new signing key. It is published in the JWKS at once and starts
+signing after the JWKS cache lifetime (` + approvals.JWKSMaxAge.String() + `), so a verifier holding a cached
+key set never meets an unknown kid. Until then the current key keeps signing;
+it stays published until the last token it signed has expired.
+` + "`jitdesk keys activate`" + ` makes the new key sign at once.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return g.withService(func(ctx context.Context, svc *approvals.Service, _ database) error {
 				k, err := svc.RotateKey(ctx, operator(), alg)
@@ -24,14 +29,32 @@ func newKeysCmd(g *globals) *cobra.Command {
 					return err
 				}
 				if g.json {
-					return g.printJSON(map[string]any{"kid": k.Kid, "alg": k.Alg, "created_at": ts(k.CreatedAt)})
+					return g.printJSON(map[string]any{"kid": k.Kid, "alg": k.Alg, "created_at": ts(k.CreatedAt), "activates_at": ts(k.ActivatesAt)})
 				}
-				g.say("new active key %s (%s)\n", k.Kid, k.Alg)
+				g.say("new key %s (%s) published; it signs from %s (`jitdesk keys activate` to sign with it now)\n", k.Kid, k.Alg, ts(k.ActivatesAt))
 				return nil
 			})
 		},
 	}
 	rotate.Flags().StringVar(&alg, "alg", "EdDSA", "EdDSA | RS256 | ES256")
+	activate := &cobra.Command{
+		Use:   "activate",
+		Short: "Sign with the key a rotation staged now, without waiting for cached key sets to refresh",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return g.withService(func(ctx context.Context, svc *approvals.Service, _ database) error {
+				k, err := svc.ActivateKey(ctx, operator())
+				if err != nil {
+					return err
+				}
+				if g.json {
+					return g.printJSON(map[string]any{"kid": k.Kid, "alg": k.Alg, "activates_at": ts(k.ActivatesAt)})
+				}
+				g.say("key %s (%s) signs from now\n", k.Kid, k.Alg)
+				return nil
+			})
+		},
+	}
 	list := &cobra.Command{
 		Use:   "list",
 		Short: "List signing keys",
@@ -45,7 +68,10 @@ func newKeysCmd(g *globals) *cobra.Command {
 				if g.json {
 					out := []map[string]any{}
 					for _, k := range keys {
-						m := map[string]any{"kid": k.Kid, "alg": k.Alg, "active": k.Active, "published": k.Published, "created_at": ts(k.CreatedAt)}
+						m := map[string]any{"kid": k.Kid, "alg": k.Alg, "active": k.Active, "pending": k.Pending, "published": k.Published, "created_at": ts(k.CreatedAt)}
+						if k.Pending {
+							m["activates_at"] = ts(k.ActivatesAt)
+						}
 						if !k.RetiredAt.IsZero() {
 							m["retired_at"] = ts(k.RetiredAt)
 							m["publish_until"] = ts(k.PublishUntil)
@@ -59,6 +85,10 @@ func newKeysCmd(g *globals) *cobra.Command {
 				for _, k := range keys {
 					state := "active"
 					switch {
+					case k.Pending:
+						state = "published, signs from " + ts(k.ActivatesAt)
+					case k.Active && !k.RetiredAt.IsZero():
+						state = "active, retires " + ts(k.RetiredAt)
 					case !k.Active && k.Published:
 						state = "retired, published until " + ts(k.PublishUntil)
 					case !k.Active:
@@ -70,7 +100,7 @@ func newKeysCmd(g *globals) *cobra.Command {
 			})
 		},
 	}
-	cmd.AddCommand(rotate, list)
+	cmd.AddCommand(rotate, activate, list)
 	return cmd
 }
 

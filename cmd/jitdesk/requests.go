@@ -339,8 +339,9 @@ func printDetail(g *globals, d approvals.Detail, now time.Time) {
 func newApproveCmd(g *globals) *cobra.Command {
 	var as, comment, typed, ttl, digest string
 	var breakGlass bool
+	var ksm keySignMode
 	cmd := &cobra.Command{
-		Use:   "approve ID --as LOGIN [--comment C] [--sign-typed \"Full Name\"] [--ttl D] [--break-glass]",
+		Use:   "approve ID --as LOGIN [--comment C] [--sign-typed \"Full Name\"] [--ttl D] [--break-glass] [--no-key-signature]",
 		Short: "Approve a request; prints the access token when the quorum is reached",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -384,6 +385,15 @@ func newApproveCmd(g *globals) *cobra.Command {
 					sig := signature.TypedSignature(as, a.Name, typed, approvals.Meaning(d.Request, d.Template, grantTTL), svc.Now(), in.Digest)
 					in.Signature = &sig
 				}
+				keyTTL := in.TTL
+				if keyTTL == 0 && breakGlass && d.Template.BreakGlassMaxTTL > 0 {
+					keyTTL = min(d.Request.TTL, d.Template.BreakGlassMaxTTL)
+				}
+				ks, err := g.keySignDecision(ctx, svc, d, approvals.KeyStatementInput{RequestID: args[0], Approver: as, Digest: in.Digest, Decision: approvals.DecisionApprove, TTL: keyTTL}, ksm)
+				if err != nil {
+					return err
+				}
+				in.KeySignature = ks
 				out, err := svc.Approve(ctx, in)
 				if err != nil {
 					return err
@@ -410,13 +420,15 @@ func newApproveCmd(g *globals) *cobra.Command {
 	f.StringVar(&ttl, "ttl", "", "grant less time than asked (never more)")
 	f.StringVar(&digest, "digest", "", "refuse unless the request still has this digest (from `request show --json`)")
 	f.BoolVar(&breakGlass, "break-glass", false, "emergency: approve your own request (template must allow it; needs --sign-typed and --comment; reviewed afterwards)")
+	f.BoolVar(&ksm.never, "no-key-signature", false, "do not sign with your SSH key even when $SSH_AUTH_SOCK holds it (refused where the template requires it)")
 	return cmd
 }
 
 func newDenyCmd(g *globals) *cobra.Command {
 	var as, comment, digest string
+	var ksm keySignMode
 	cmd := &cobra.Command{
-		Use:   "deny ID --as LOGIN --comment C",
+		Use:   "deny ID --as LOGIN --comment C [--no-key-signature]",
 		Short: "Deny a request (ends it)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -431,7 +443,11 @@ func newDenyCmd(g *globals) *cobra.Command {
 				if digest == "" {
 					digest = d.Digest
 				}
-				r, err := svc.Deny(ctx, approvals.DenyInput{RequestID: args[0], Approver: as, Digest: digest, Comment: comment})
+				ks, err := g.keySignDecision(ctx, svc, d, approvals.KeyStatementInput{RequestID: args[0], Approver: as, Digest: digest, Decision: approvals.DecisionDeny}, ksm)
+				if err != nil {
+					return err
+				}
+				r, err := svc.Deny(ctx, approvals.DenyInput{RequestID: args[0], Approver: as, Digest: digest, Comment: comment, KeySignature: ks})
 				if err != nil {
 					return err
 				}
@@ -446,6 +462,7 @@ func newDenyCmd(g *globals) *cobra.Command {
 	cmd.Flags().StringVar(&as, "as", "", "approver login (required)")
 	cmd.Flags().StringVar(&comment, "comment", "", "why (required)")
 	cmd.Flags().StringVar(&digest, "digest", "", "refuse unless the request still has this digest")
+	cmd.Flags().BoolVar(&ksm.never, "no-key-signature", false, "do not sign with your SSH key even when $SSH_AUTH_SOCK holds it (refused where the template requires it)")
 	return cmd
 }
 

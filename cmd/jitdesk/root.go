@@ -29,6 +29,9 @@ type globals struct {
 	json    bool
 	out     io.Writer // stdout
 	errOut  io.Writer // stderr: progress, warnings and errors
+	// serviceHooks adjust the Service options of the next open (serve
+	// adds its observers and the SSH user CA).
+	serviceHooks []func(*approvals.Options)
 }
 
 func newRootCmd() *cobra.Command {
@@ -69,7 +72,7 @@ Run with no command to open the console (same as "jitdesk console").`,
 		newTokenCmd(g), newVerifyCmd(g), newKeysCmd(g), newJWKSCmd(g), newAuditCmd(g),
 		newDemoCmd(g), consoleCmd, newServeCmd(g), newOnCallCmd(g), newBreakGlassCmd(g),
 		newWebhookCmd(g), newSignatureCmd(g), newApplyCmd(g), newExportCmd(g), newMigrateCmd(g),
-		newVersionCmd(g),
+		newVersionCmd(g), newBackupCmd(g), newPruneCmd(g), newManCmd(root),
 	)
 	// --version prints the same line as `jitdesk version`.
 	root.Version = versionLine()

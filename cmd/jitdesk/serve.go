@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -14,14 +15,21 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
+	"github.com/jitdesk/jitdesk/approvals"
+	"github.com/jitdesk/jitdesk/metrics"
+	"github.com/jitdesk/jitdesk/serveconfig"
 	"github.com/jitdesk/jitdesk/server"
 	"github.com/jitdesk/jitdesk/webhook"
 )
 
 func newServeCmd(g *globals) *cobra.Command {
-	var httpAddr, sshAddr, hostKey string
-	var idle, maxSession time.Duration
+	var httpAddr, sshAddr, hostKey, configPath, printConfig string
+	var tlsCert, tlsKey, diagAddr, logLevel, logFormat string
+	var trustedProxies []string
+	var caFiles userCAFiles
+	var idle, maxSession, retention time.Duration
 	var quiet, noWebhooks bool
 	cmd := &cobra.Command{
 		Use:   "serve [--http ADDR] [--ssh ADDR] [--issuer URL]",
@@ -29,19 +37,71 @@ func newServeCmd(g *globals) *cobra.Command {
 		Long: `Serves applications over HTTP (intake, status, token pick-up, JWKS,
 introspection, revocation) and approvers over SSH (the console, public-key
 authentication only). Pass an empty address to turn one of them off.
-It also sends webhook events (see jitdesk webhook) unless --no-webhooks.
-SIGINT or SIGTERM shuts down gracefully: in-flight requests finish first.`,
+It also sends webhook events (see jitdesk webhook) unless --no-webhooks, and
+prunes finished webhook deliveries older than --webhook-retention every hour.
+
+Every setting also comes from a JITDESK_* variable (--idle-timeout is
+$JITDESK_IDLE_TIMEOUT) or a TOML/YAML file (--config, keys are the flag names),
+in that order after the flags; --print-config shows the result.
+
+SIGHUP reloads the TLS certificate and key and the SSH user CA files.
+SIGINT or SIGTERM shuts down gracefully: parked long-polls are answered with
+the request's state, SSH sessions are told, webhook batches finish, exit 0.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			settings, err := applyServeConfig(cmd.Flags(), configPath)
+			if err != nil {
+				return err
+			}
+			if printConfig != "" {
+				return serveconfig.Print(g.out, settings, printConfig)
+			}
 			if httpAddr == "" && sshAddr == "" {
 				return usagef(cmd, "nothing to serve: give --http ADDR, --ssh ADDR or both")
 			}
+			if (tlsCert == "") != (tlsKey == "") {
+				return usagef(cmd, "--tls-cert and --tls-key go together: give both for HTTPS, or neither")
+			}
+			if caFiles.ca == "" && (caFiles.principals != "" || caFiles.revoked != "") {
+				return usagef(cmd, "--ssh-principal-map and --ssh-revoked-keys apply to certificates: give --ssh-user-ca CA.pub too")
+			}
+			if retention != 0 && retention < time.Hour {
+				return usagef(cmd, "--webhook-retention %s: keep finished deliveries at least 1h (0 turns pruning off)", retention)
+			}
+			log, err := newLogger(os.Stderr, logLevel, logFormat)
+			if err != nil {
+				return usagef(cmd, "%v", err)
+			}
+			proxies, err := server.ParseTrustedProxies(trustedProxies)
+			if err != nil {
+				return usagef(cmd, "--trusted-proxy: %v", err)
+			}
+			var certs *server.CertReloader
+			if tlsCert != "" {
+				if certs, err = server.NewCertReloader(tlsCert, tlsKey); err != nil {
+					return err
+				}
+				certs.SetLogger(log)
+			}
+			var userCA *reloadableCA
+			if caFiles.ca != "" {
+				if userCA, err = newReloadableCA(caFiles); err != nil {
+					return err
+				}
+			}
+			m := metrics.New(metrics.Options{Logger: log})
+			g.serviceHooks = append(g.serviceHooks, func(o *approvals.Options) {
+				o.Observers = append(o.Observers, m, server.SecurityLog(log))
+				if userCA != nil {
+					o.UserCA = userCA
+				}
+			})
 			svc, db, err := g.open(false)
 			if err != nil {
 				return err
 			}
 			defer db.Close()
-			log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
+			m.SetStats(svc.Stats)
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			// The host key: --host-key, else the file beside a SQLite
@@ -74,37 +134,61 @@ SIGINT or SIGTERM shuts down gracefully: in-flight requests finish first.`,
 				go func() { defer close(hooksDone); hooks.Run(ctx) }()
 			}
 			defer func() { stop(); <-hooksDone }()
-			errc := make(chan error, 2)
-			var httpSrv *http.Server
+			if retention > 0 {
+				go pruneEvery(ctx, svc, retention, log)
+			}
+			errc := make(chan error, 3)
+			api := server.NewAPI(server.HTTPConfig{Service: svc, Logger: log, Metrics: m, MetricsOnlyOnDiag: diagAddr != "", TrustedProxies: proxies})
+			var httpSrv, diagSrv *http.Server
 			if httpAddr != "" {
 				ln, err := net.Listen("tcp", httpAddr)
 				if err != nil {
 					return fmt.Errorf("--http %s: %w", httpAddr, err)
 				}
 				httpSrv = &http.Server{
-					Handler:           server.NewHTTPHandler(server.HTTPConfig{Service: svc, Logger: log}),
+					Handler:           api,
 					ReadHeaderTimeout: 5 * time.Second,
 					ReadTimeout:       15 * time.Second,
 					WriteTimeout:      90 * time.Second, // above the long-poll cap
 					IdleTimeout:       2 * time.Minute,
 					MaxHeaderBytes:    16 << 10,
+					ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 				}
-				log.Info("http listening", "addr", ln.Addr().String(), "issuer", svc.Issuer())
-				go func() { errc <- ignoreClosed(httpSrv.Serve(ln)) }()
+				if certs != nil {
+					httpSrv.TLSConfig = certs.TLSConfig()
+					log.Info("https listening", "addr", ln.Addr().String(), "issuer", svc.Issuer(), "cert", tlsCert)
+					go func() { errc <- ignoreClosed(httpSrv.ServeTLS(ln, "", "")) }()
+				} else {
+					log.Info("http listening", "addr", ln.Addr().String(), "issuer", svc.Issuer())
+					go func() { errc <- ignoreClosed(httpSrv.Serve(ln)) }()
+				}
+			}
+			if diagAddr != "" {
+				dln, err := net.Listen("tcp", diagAddr)
+				if err != nil {
+					return fmt.Errorf("--diag-addr %s: %w", diagAddr, err)
+				}
+				diagSrv = &http.Server{Handler: api.DiagHandler(), ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 2 * time.Minute}
+				log.Info("diagnostics listening", "addr", dln.Addr().String(), "paths", "/metrics /healthz /readyz")
+				go func() { errc <- ignoreClosed(diagSrv.Serve(dln)) }()
 			}
 			var sshSrv *server.SSHServer
 			if sshAddr != "" {
 				sshSrv, err = server.NewSSHServer(server.SSHConfig{
 					Service: svc, Logger: log, Addr: sshAddr, HostKeyPath: hostKey,
-					IdleTimeout: idle, MaxSession: maxSession, Bell: !quiet,
+					IdleTimeout: idle, MaxSession: maxSession, Bell: !quiet, Metrics: m,
 				})
 				removeHostKey() // loaded: a shared key's plaintext leaves the disk now
 				if err != nil {
 					return fmt.Errorf("ssh: %w", err)
 				}
-				log.Info("ssh listening", "addr", sshAddr, "host_key", hostKeyShown)
+				log.Info("ssh listening", "addr", sshAddr, "host_key", hostKeyShown, "user_ca", caFiles.ca)
 				go func() { errc <- ignoreClosed(sshSrv.ListenAndServe()) }()
 			}
+			hup := make(chan os.Signal, 1)
+			signal.Notify(hup, syscall.SIGHUP)
+			defer signal.Stop(hup)
+			go reloadOnHUP(ctx, hup, certs, userCA, sshSrv, log)
 			select {
 			case <-ctx.Done():
 				log.Info("shutting down")
@@ -117,7 +201,12 @@ SIGINT or SIGTERM shuts down gracefully: in-flight requests finish first.`,
 			defer cancel()
 			var errs []error
 			if httpSrv != nil {
-				errs = append(errs, httpSrv.Shutdown(shutdownCtx))
+				// Parked long-polls are answered with their request's state
+				// at once, so this returns when in-flight requests finish.
+				errs = append(errs, api.Shutdown(shutdownCtx, httpSrv))
+			}
+			if diagSrv != nil {
+				errs = append(errs, diagSrv.Shutdown(shutdownCtx))
 			}
 			if sshSrv != nil {
 				errs = append(errs, sshSrv.Shutdown(shutdownCtx))
@@ -133,7 +222,110 @@ SIGINT or SIGTERM shuts down gracefully: in-flight requests finish first.`,
 	f.DurationVar(&maxSession, "max-session", 12*time.Hour, "longest SSH session")
 	registerQuiet(cmd, &quiet) // --quiet: no bell or notifications in SSH consoles
 	f.BoolVar(&noWebhooks, "no-webhooks", false, "do not send webhook events from this process (they wait in the outbox for another serve)")
+	f.DurationVar(&retention, "webhook-retention", defaultWebhookRetention, "prune finished webhook deliveries older than this, hourly (0: never)")
+	f.StringVar(&tlsCert, "tls-cert", "", "PEM certificate chain: serve HTTPS (with --tls-key); reloaded on SIGHUP")
+	f.StringVar(&tlsKey, "tls-key", "", "PEM private key of --tls-cert")
+	f.StringSliceVar(&trustedProxies, "trusted-proxy", nil, "CIDR or address of a reverse proxy whose X-Forwarded-For names the client (repeatable)")
+	f.StringVar(&diagAddr, "diag-addr", "", "serve /metrics, /healthz and /readyz on this address (then /metrics is not on --http)")
+	f.StringVar(&logLevel, "log-level", "info", "debug | info | warn | error")
+	f.StringVar(&logFormat, "log-format", "json", "json | text")
+	f.StringVar(&caFiles.ca, "ssh-user-ca", "", "trust SSH user certificates signed by the CA public key(s) in FILE: a certificate naming an approver's login logs in as them")
+	f.StringVar(&caFiles.principals, "ssh-principal-map", "", "FILE of \"principal login\" lines, for certificate principals that are not logins")
+	f.StringVar(&caFiles.revoked, "ssh-revoked-keys", "", "revoked certificates and keys: an OpenSSH KRL (ssh-keygen -k) or a list of serial:N, id:KEYID, keys; reloaded on SIGHUP")
+	f.StringVar(&configPath, "config", "", "read settings from this TOML or YAML `FILE` (default $"+configEnv+"); flags, then JITDESK_* variables, win over it")
+	f.StringVar(&printConfig, "print-config", "", "print the effective configuration as a config file in `FORMAT` (toml or yaml), secrets redacted, and exit")
+	f.Lookup("print-config").NoOptDefVal = "toml"
 	return cmd
+}
+
+// configEnv names the config file when --config is not given.
+const configEnv = "JITDESK_CONFIG"
+
+// serveSettings marks which of serve's flags (its own and, once parsed,
+// the inherited ones) are not settings: the config file itself, and
+// --json, which is about this command's output rather than the service.
+func serveSettings(fs *pflag.FlagSet) {
+	serveconfig.Skip(fs, "config", "print-config", "json")
+}
+
+// applyServeConfig sets every serve setting not given as a flag from its
+// JITDESK_* variable, else from the config file (--config, else
+// $JITDESK_CONFIG), and returns the effective settings. fs must be the
+// parsed command's Flags(), which then hold the inherited --db, --issuer
+// and --master-key-file too, so they are settings like serve's own.
+func applyServeConfig(fs *pflag.FlagSet, path string) ([]serveconfig.Setting, error) {
+	if path == "" {
+		path = os.Getenv(configEnv)
+	}
+	serveSettings(fs)
+	settings, err := serveconfig.Apply(fs, path, os.Getenv)
+	if err != nil {
+		return nil, fmt.Errorf("configuration: %w", err)
+	}
+	return settings, nil
+}
+
+// newLogger builds serve's logger from --log-level and --log-format.
+func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: use debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: l}
+	switch format {
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format %q: use json or text", format)
+}
+
+// reloadOnHUP reloads the TLS pair and the SSH user CA files on SIGHUP;
+// a broken new file is logged and the previous one stays in use.
+func reloadOnHUP(ctx context.Context, hup <-chan os.Signal, certs *server.CertReloader, ca *reloadableCA, sshSrv *server.SSHServer, log *slog.Logger) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+		}
+		log.Info("SIGHUP: reloading")
+		if certs != nil {
+			if err := certs.Reload(); err != nil {
+				log.Error("tls reload refused; the previous certificate stays", "err", err.Error())
+			}
+		}
+		if ca != nil {
+			if err := ca.Reload(); err != nil {
+				log.Error("ssh user CA reload refused; the previous files stay", "err", err.Error())
+			}
+		}
+		if sshSrv != nil {
+			sshSrv.RecheckAccess() // a newly revoked certificate ends its sessions
+		}
+	}
+}
+
+// pruneEvery prunes finished webhook deliveries older than keep, now and
+// then every hour.
+func pruneEvery(ctx context.Context, svc *approvals.Service, keep time.Duration, log *slog.Logger) {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		rep, err := svc.PruneWebhookDeliveries(ctx, approvals.SystemSweeper, keep)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			log.Error("prune webhook deliveries", "err", err.Error())
+		case rep.Deliveries > 0:
+			log.Info("pruned webhook deliveries", "deliveries", rep.Deliveries, "bodies", rep.Bodies, "finished_before", rep.Before)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 func ignoreClosed(err error) error {

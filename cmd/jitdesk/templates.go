@@ -17,6 +17,7 @@ type templateFlags struct {
 	app, title, name, typ, ttl, maxTTL, pending, breakGlass, escalateAfter, escalateGroup string
 	approvers, groups, fields, required, oncall, breakGlassGroups                         []string
 	quorum, minReason                                                                     int
+	requireKeySignature                                                                   bool
 }
 
 func (tf *templateFlags) register(f *pflag.FlagSet, update bool) {
@@ -42,6 +43,7 @@ func (tf *templateFlags) register(f *pflag.FlagSet, update bool) {
 	f.StringVar(&tf.escalateGroup, "escalate-group", "", "from the first escalation, this approver group may decide too")
 	f.StringVar(&tf.breakGlass, "break-glass", "", "let a requester approve their own request in an emergency, capped at this TTL (e.g. 30m; 0: not allowed)")
 	f.IntVar(&tf.minReason, "min-reason", 0, "refuse reasons shorter than N characters after trimming")
+	f.BoolVar(&tf.requireKeySignature, "require-key-signature", false, "refuse decisions not signed with the approver's own SSH key (ssh -A, or ssh-add locally); =false lifts it")
 	fieldsNote := ""
 	if update {
 		fieldsNote = "; --field and --required-field together replace the fields"
@@ -87,6 +89,9 @@ func (tf *templateFlags) apply(cmd *cobra.Command, t *approvals.Template, all bo
 	}
 	if given("escalate-group") {
 		t.EscalateGroup = tf.escalateGroup
+	}
+	if given("require-key-signature") {
+		t.RequireKeySignature = tf.requireKeySignature
 	}
 	for _, d := range []struct {
 		flag, value string
@@ -343,6 +348,9 @@ func printTemplate(g *globals, t approvals.Template) {
 	if t.BreakGlassMaxTTL > 0 {
 		row("break-glass", fmt.Sprintf("up to %s, also groups %s", dur(t.BreakGlassMaxTTL), orNone(strings.Join(t.BreakGlassGroups, ", "))))
 	}
+	if t.RequireKeySignature {
+		row("key signature", "required: decisions are signed with the approver's SSH key")
+	}
 	for _, f := range t.Fields {
 		v := "optional"
 		if f.Required {
@@ -367,6 +375,7 @@ func templateJSON(t approvals.Template) map[string]any {
 		"ttl": dur(t.DefaultTTL), "max_ttl": dur(t.MaxTTL), "pending_timeout": dur(t.PendingTimeout), "min_reason": t.MinReason,
 		"break_glass_max_ttl": dur(t.BreakGlassMaxTTL), "break_glass_groups": nonNilS(t.BreakGlassGroups),
 		"escalate_after": dur(t.EscalateAfter), "escalate_group": t.EscalateGroup, "escalate_cap": t.EscalateCap, "created_at": ts(t.CreatedAt),
+		"require_key_signature": t.RequireKeySignature,
 	}
 	if t.Disabled() {
 		m["disabled_at"] = ts(t.DisabledAt)

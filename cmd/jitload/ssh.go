@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"encoding/base64"
@@ -13,10 +14,13 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime"
+	"runtime/pprof"
 	"strings"
 	"sync"
 	"syscall"
@@ -42,6 +46,16 @@ type sshConfig struct {
 	Timeout  time.Duration // how long a session may take to show a change before it counts as missed
 	InProc   bool          // serve in this process (memory figures then include the clients)
 	Dir      string
+	// HeapProfile, when set, is where the server's heap profile is written
+	// at the moment its memory is read with the sessions open (after a GC,
+	// so in-use figures are live objects); Goroutines likewise for its
+	// goroutine stacks (text, one entry per distinct stack with a count).
+	HeapProfile string
+	Goroutines  string
+	// ProfileRate is the server's runtime.MemProfileRate (child process
+	// only; 0 keeps Go's default). Finer rates cost allocation speed, so
+	// figures of a profiled run are for finding, not for reporting.
+	ProfileRate int
 }
 
 // SSHReport is the whole SSH run.
@@ -63,7 +77,10 @@ type SSHReport struct {
 	MemWith        Mem     `json:"server_mem_with_sessions"`
 	RSSPerSessKiB  float64 `json:"rss_per_session_kib"`
 	HeapPerSessKiB float64 `json:"heap_per_session_kib,omitempty"`
-	KeepsUp        bool    `json:"keeps_up"` // nothing missed, p99 update latency below --every
+	// StackPerSessKiB is goroutine stack memory a session: part of RSS, not
+	// of the heap.
+	StackPerSessKiB float64 `json:"stack_per_session_kib,omitempty"`
+	KeepsUp         bool    `json:"keeps_up"` // nothing missed, p99 update latency below --every
 }
 
 func newSSHCmd(out *output) *cobra.Command {
@@ -105,6 +122,9 @@ Exit status 1 if a session missed an update.`,
 	f.DurationVar(&cfg.Timeout, "timeout", 10*time.Second, "a change not shown within this counts as missed")
 	f.BoolVar(&cfg.InProc, "inproc", false, "serve in this process (memory then includes the clients)")
 	f.StringVar(&cfg.Dir, "dir", "", "work folder (default: a temporary folder, removed after)")
+	f.StringVar(&cfg.HeapProfile, "heap-profile", "", "write the server's heap profile (with the sessions open) to this file; read it with go tool pprof -sample_index=inuse_space -top")
+	f.IntVar(&cfg.ProfileRate, "mem-profile-rate", 0, "the server's runtime.MemProfileRate for --heap-profile (0: Go's default, one sample per 512 KiB; 1 records every allocation)")
+	f.StringVar(&cfg.Goroutines, "goroutines", "", "write the server's goroutine stacks (with the sessions open, grouped with counts) to this file")
 	return cmd
 }
 
@@ -116,6 +136,9 @@ type sshTarget interface {
 	Submit(requester string) (id string, committed time.Time, err error)
 	Approve(id string) (committed time.Time, err error)
 	Mem() Mem
+	// Profile writes the server's named runtime/pprof profile ("heap",
+	// "goroutine") to w, after a GC; debug as pprof.Profile.WriteTo.
+	Profile(name string, debug int, w io.Writer) error
 	Close() error
 }
 
@@ -175,6 +198,21 @@ func (t *inprocSSH) HostKey() string                     { return t.host }
 func (t *inprocSSH) Keys() map[string]ed25519.PrivateKey { return t.fx.keys }
 func (t *inprocSSH) Mem() Mem                            { return selfMem() }
 
+func (t *inprocSSH) Profile(name string, debug int, w io.Writer) error {
+	return writeProfile(name, debug, w)
+}
+
+// writeProfile writes this process's named profile after a GC, so a heap
+// profile's in-use figures are what is live, not garbage awaiting a cycle.
+func writeProfile(name string, debug int, w io.Writer) error {
+	p := pprof.Lookup(name)
+	if p == nil {
+		return fmt.Errorf("no profile %q", name)
+	}
+	runtime.GC()
+	return p.WriteTo(w, debug)
+}
+
 func (t *inprocSSH) Submit(requester string) (string, time.Time, error) {
 	r, err := t.fx.svc.Submit(context.Background(), approvals.NewRequest{
 		TemplateKey: t.fx.tmpl, Requester: requester, Reason: "load test: live update", Metadata: map[string]string{"namespace": "load"},
@@ -213,12 +251,18 @@ type targetReady struct {
 // measured without the clients in it.
 func newSSHTargetCmd() *cobra.Command {
 	var dir string
-	var sessions int
+	var sessions, profileRate int
 	cmd := &cobra.Command{
 		Use:    "ssh-target",
 		Hidden: true,
 		Args:   cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if profileRate > 0 {
+				// Set before anything is allocated that the profile should
+				// see: the default samples one allocation per 512 KiB,
+				// too coarse to tell a session's smaller parts apart.
+				runtime.MemProfileRate = profileRate
+			}
 			t, err := startInprocSSH(cmd.Context(), dir, sessions)
 			if err != nil {
 				return err
@@ -241,6 +285,18 @@ func newSSHTargetCmd() *cobra.Command {
 				reply(w, map[string]any{"at": at.UnixNano()}, err)
 			})
 			mux.HandleFunc("GET /mem", func(w http.ResponseWriter, r *http.Request) { reply(w, selfMem(), nil) })
+			mux.HandleFunc("GET /profile/{name}", func(w http.ResponseWriter, r *http.Request) {
+				debug := 0
+				if r.URL.Query().Get("debug") == "1" {
+					debug = 1
+				}
+				var buf bytes.Buffer
+				if err := writeProfile(r.PathValue("name"), debug, &buf); err != nil {
+					http.Error(w, err.Error(), http.StatusNotFound)
+					return
+				}
+				_, _ = w.Write(buf.Bytes())
+			})
 			ln, err := net.Listen("tcp", "127.0.0.1:0")
 			if err != nil {
 				return err
@@ -266,6 +322,7 @@ func newSSHTargetCmd() *cobra.Command {
 	}
 	cmd.Flags().StringVar(&dir, "dir", "", "work folder")
 	cmd.Flags().IntVar(&sessions, "sessions", 50, "approvers with keys")
+	cmd.Flags().IntVar(&profileRate, "mem-profile-rate", 0, "runtime.MemProfileRate (0: the default)")
 	return cmd
 }
 
@@ -278,12 +335,12 @@ type childSSH struct {
 	ctl   *http.Client
 }
 
-func startChildSSH(ctx context.Context, dir string, sessions int) (*childSSH, error) {
+func startChildSSH(ctx context.Context, dir string, sessions, profileRate int) (*childSSH, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return nil, err
 	}
-	c := exec.Command(self, "ssh-target", "--dir", dir, "--sessions", fmt.Sprint(sessions))
+	c := exec.Command(self, "ssh-target", "--dir", dir, "--sessions", fmt.Sprint(sessions), "--mem-profile-rate", fmt.Sprint(profileRate))
 	c.Stderr = os.Stderr
 	stdin, err := c.StdinPipe()
 	if err != nil {
@@ -359,6 +416,20 @@ func (t *childSSH) Mem() Mem {
 		return Mem{}
 	}
 	return m
+}
+
+func (t *childSSH) Profile(name string, debug int, w io.Writer) error {
+	res, err := t.ctl.Get(fmt.Sprintf("http://%s/profile/%s?debug=%d", t.ready.Control, url.PathEscape(name), debug))
+	if err != nil {
+		return err
+	}
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(io.LimitReader(res.Body, 1<<10))
+		return fmt.Errorf("ssh-target profile %s: %s", name, strings.TrimSpace(string(b)))
+	}
+	_, err = io.Copy(w, res.Body)
+	return err
 }
 
 func (t *childSSH) Close() error {
@@ -525,7 +596,7 @@ func runSSH(ctx context.Context, cfg sshConfig, logw io.Writer) (*SSHReport, err
 		t, err = startInprocSSH(ctx, dir, cfg.Sessions)
 	} else {
 		rep.Server = "child process (server package + driver; memory is the server's)"
-		t, err = startChildSSH(ctx, dir, cfg.Sessions)
+		t, err = startChildSSH(ctx, dir, cfg.Sessions, cfg.ProfileRate)
 	}
 	if err != nil {
 		return nil, err
@@ -658,6 +729,18 @@ func runSSH(ctx context.Context, cfg sshConfig, logw io.Writer) (*SSHReport, err
 		time.Sleep(50 * time.Millisecond)
 	}
 	rep.MemWith = t.Mem()
+	for _, p := range []struct {
+		path, name string
+		debug      int
+	}{{cfg.HeapProfile, "heap", 0}, {cfg.Goroutines, "goroutine", 1}} {
+		if p.path == "" {
+			continue
+		}
+		if err := writeProfileFile(t, p.path, p.name, p.debug); err != nil {
+			return nil, err
+		}
+		logf("ssh: server %s profile written to %s", p.name, p.path)
+	}
 	var lat []time.Duration
 	var bytes, writes int64
 	for _, st := range stats {
@@ -682,11 +765,24 @@ func runSSH(ctx context.Context, cfg sshConfig, logw io.Writer) (*SSHReport, err
 	rep.RSSPerSessKiB = float64(rep.MemWith.RSSKiB-rep.MemBefore.RSSKiB) / n
 	if rep.MemWith.FromRuntime {
 		rep.HeapPerSessKiB = (float64(rep.MemWith.HeapInuse) - float64(rep.MemBefore.HeapInuse)) / 1024 / n
+		rep.StackPerSessKiB = (float64(rep.MemWith.StackInuse) - float64(rep.MemBefore.StackInuse)) / 1024 / n
 	}
 	// Keeping up: every change shown everywhere, and at p99 before the
 	// next request arrives.
 	rep.KeepsUp = rep.Missed == 0 && time.Duration(rep.Update.P99*float64(time.Millisecond)) < cfg.Every
 	return rep, nil
+}
+
+func writeProfileFile(t sshTarget, path, name string, debug int) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("%s profile: %w", name, err)
+	}
+	if err := t.Profile(name, debug, f); err != nil {
+		f.Close()
+		return fmt.Errorf("%s profile: %w", name, err)
+	}
+	return f.Close()
 }
 
 func (r *SSHReport) table(w io.Writer) {
@@ -702,6 +798,8 @@ func (r *SSHReport) table(w io.Writer) {
 	if r.MemWith.FromRuntime {
 		fmt.Fprintf(tw, "server heap in use\t%.1f MiB before, %.1f MiB with: %.0f KiB a session; goroutines %d → %d\n",
 			float64(r.MemBefore.HeapInuse)/(1<<20), float64(r.MemWith.HeapInuse)/(1<<20), r.HeapPerSessKiB, r.MemBefore.Goroutines, r.MemWith.Goroutines)
+		fmt.Fprintf(tw, "server stacks\t%.1f MiB before, %.1f MiB with: %.0f KiB a session\n",
+			float64(r.MemBefore.StackInuse)/(1<<20), float64(r.MemWith.StackInuse)/(1<<20), r.StackPerSessKiB)
 	}
 	fmt.Fprintf(tw, "frames keep up\t%v\n", r.KeepsUp)
 	tw.Flush()
