@@ -187,6 +187,9 @@ func TestCLIDecisionSignedThroughTheLocalAgentVerifiesWithSSHKeygen(t *testing.T
 		t.Fatal("ssh-keygen verified a changed statement")
 	}
 	mustOK(t, jitdesk(t, db, "audit", "verify"))
+	if out := mustOK(t, jitdesk(t, db, "request", "show", id)); !strings.Contains(out, "(key-signed SHA256:") {
+		t.Fatalf("request show does not say the review was key-signed: %s", out)
+	}
 	if out := mustOK(t, jitdesk(t, db, "template", "show", "vault")); !strings.Contains(out, "key signature") {
 		t.Fatalf("template show does not say key signatures are required: %s", out)
 	}

@@ -227,7 +227,8 @@ func detailJSON(d approvals.Detail, now time.Time) map[string]any {
 	m["quorum"] = d.Template.Quorum
 	reviews := []map[string]any{}
 	for _, r := range d.Reviews {
-		reviews = append(reviews, map[string]any{"approver": r.Approver, "decision": r.Decision, "comment": r.Comment, "signature_digest": r.SignatureDigest, "at": ts(r.At)})
+		reviews = append(reviews, map[string]any{"approver": r.Approver, "decision": r.Decision, "comment": r.Comment, "signature_digest": r.SignatureDigest,
+			"key_signature_digest": r.KeySignatureDigest, "key_fingerprint": r.KeyFingerprint, "at": ts(r.At)})
 	}
 	m["reviews"] = reviews
 	m["decision"] = nil
@@ -326,6 +327,11 @@ func printDetail(g *globals, d approvals.Detail, now time.Time) {
 		}
 		if rv.SignatureDigest != "" {
 			v += " (signed)"
+		}
+		if rv.KeySignatureDigest != "" {
+			v += " (key-signed " + rv.KeyFingerprint + ")"
+		} else {
+			v += " (not key-signed)"
 		}
 		row("review", v)
 	}
