@@ -175,8 +175,9 @@ func (e RequestDenied) Subject() string { return e.ID }
 
 // RequestCancelled records a withdrawal.
 type RequestCancelled struct {
-	ID     string `json:"-"`
-	Reason string `json:"reason"`
+	ID       string `json:"-"`
+	Template string `json:"template,omitempty"`
+	Reason   string `json:"reason"`
 }
 
 // Action implements AuditRecord.
@@ -188,12 +189,13 @@ func (e RequestCancelled) Subject() string { return e.ID }
 // RequestExpired records a request whose pending timeout passed.
 type RequestExpired struct {
 	ID        string `json:"-"`
+	Template  string `json:"template,omitempty"`
 	ExpiresAt string `json:"expires_at"`
 }
 
 // NewRequestExpired records r's expiry.
 func NewRequestExpired(r Request) RequestExpired {
-	return RequestExpired{ID: r.ID, ExpiresAt: auditTime(r.ExpiresAt)}
+	return RequestExpired{ID: r.ID, Template: r.TemplateKey, ExpiresAt: auditTime(r.ExpiresAt)}
 }
 
 // Action implements AuditRecord.
@@ -249,6 +251,7 @@ func (e GrantRevocation) Subject() string { return e.ID }
 // emergency: it is also their review and the request's approval.
 type BreakGlassUsed struct {
 	ID           string `json:"-"`
+	Template     string `json:"template,omitempty"`
 	Grant        string `json:"grant"`
 	Reason       string `json:"reason"`
 	TTL          string `json:"ttl"`

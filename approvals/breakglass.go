@@ -71,7 +71,7 @@ func (s *Service) breakGlass(ctx context.Context, in ApproveInput) (Outcome, err
 			return err
 		}
 		out = Outcome{Request: req, Grant: &g, Token: token}
-		return s.audit(tx, now, a.Login, BreakGlassUsed{ID: req.ID, Grant: g.ID, Reason: reason, TTL: grantTTL.String(), Signature: stored.Digest, KeySignature: rev.KeySignatureDigest, ExpiresAt: auditTime(g.ExpiresAt)})
+		return s.audit(tx, now, a.Login, BreakGlassUsed{ID: req.ID, Template: t.Key, Grant: g.ID, Reason: reason, TTL: grantTTL.String(), Signature: stored.Digest, KeySignature: rev.KeySignatureDigest, ExpiresAt: auditTime(g.ExpiresAt)})
 	})
 	if err != nil {
 		return Outcome{}, fmt.Errorf("break-glass %s: %w", in.RequestID, err)

@@ -468,7 +468,7 @@ func (s *Service) Cancel(ctx context.Context, in CancelInput) (Request, error) {
 		}
 		req.Status, req.DecidedAt, req.DecidedBy, req.DecidedComment = StatusCancelled, now, actor, reason
 		out = req
-		return s.audit(tx, now, actor, RequestCancelled{ID: req.ID, Reason: reason})
+		return s.audit(tx, now, actor, RequestCancelled{ID: req.ID, Template: req.TemplateKey, Reason: reason})
 	})
 	if err != nil {
 		return Request{}, fmt.Errorf("cancel %s: %w", in.ID, err)
