@@ -10,8 +10,9 @@
 //	http_request_duration_seconds{route}     histogram time to answer (long-polls included: they
 //	                                                    reach the ?wait= they asked for)
 //	intake_batch_size                        histogram requests per group-committed intake batch
-//	decisions_total{template,outcome}        counter   requests that ended: outcome approved, denied,
-//	                                                    expired, cancelled, break_glass
+//	decisions_total{template,outcome}        counter   requests that ended, by any process (from the
+//	                                                    audit log): approved, denied, expired,
+//	                                                    cancelled, break_glass
 //	pending_requests                         gauge     requests pending now (read at scrape time)
 //	longpoll_waiters                         gauge     status long-polls parked now
 //	ssh_sessions                             gauge     SSH console sessions open now
@@ -239,12 +240,22 @@ func (m *Metrics) AuthFailed(method, reason string) {
 }
 
 // Committed implements approvals.Observer: the commit latency of each
-// write transaction, and the decisions and sweeper steps it holds.
-func (m *Metrics) Committed(events []approvals.AuditEvent, took time.Duration) {
+// write transaction this process committed. Decisions are counted from
+// the audit log instead (Audited), so those of other processes count too.
+func (m *Metrics) Committed(_ []approvals.AuditEvent, took time.Duration) {
 	if m == nil {
 		return
 	}
 	m.commit.Observe(took.Seconds())
+}
+
+// Audited counts the decisions and sweeper steps among audit events, fed
+// by approvals.Service.FollowAudit with every event any process or node
+// commits: on several nodes each reports the deployment's totals.
+func (m *Metrics) Audited(events []approvals.AuditEvent) {
+	if m == nil {
+		return
+	}
 	for _, ev := range events {
 		switch approvals.AuditAction(ev.Action) {
 		case approvals.ActionRequestApproved:

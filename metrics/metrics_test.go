@@ -41,16 +41,17 @@ func event(action, actor string, payload map[string]any) approvals.AuditEvent {
 	return approvals.AuditEvent{Action: action, Actor: actor, Payload: b}
 }
 
-func TestDomainSeriesFollowTheObservedCommits(t *testing.T) {
+func TestDomainSeriesFollowTheAuditLogAndObservedCommits(t *testing.T) {
 	m := New(Options{})
-	m.Committed([]approvals.AuditEvent{
+	m.Audited([]approvals.AuditEvent{
 		event(string(approvals.ActionRequestApproved), "bob", map[string]any{"template": "k8s"}),
 		event(string(approvals.ActionRequestApproved), "bob", map[string]any{"template": "k8s"}),
 		event(string(approvals.ActionRequestDenied), "bob", map[string]any{"template": "db"}),
 		event(string(approvals.ActionRequestExpired), approvals.SystemSweeper, map[string]any{"template": "db"}),
 		event(string(approvals.ActionRequestEscalated), approvals.SystemSweeper, map[string]any{"template": "db", "level": 1}),
 		event(string(approvals.ActionRequestCreated), "app", map[string]any{"template": "k8s"}),
-	}, 3*time.Millisecond)
+	})
+	m.Committed(nil, 3*time.Millisecond)
 	m.IntakeBatch(7)
 	m.WebhookAttempts(4, 2, 1)
 	m.AuthFailed(MethodIntake, "signature")
@@ -95,7 +96,7 @@ jitdesk_auth_failures_total{method="intake",reason="signature"} 1
 
 func TestEscalationOutsideTheSweeperIsNoSweeperStep(t *testing.T) {
 	m := New(Options{})
-	m.Committed([]approvals.AuditEvent{event(string(approvals.ActionRequestEscalated), "operator:ops", nil)}, 0)
+	m.Audited([]approvals.AuditEvent{event(string(approvals.ActionRequestEscalated), "operator:ops", nil)})
 	if v := testutil.ToFloat64(m.sweeper.WithLabelValues("escalated")); v != 0 {
 		t.Fatalf("escalated steps: %v", v)
 	}
@@ -104,10 +105,10 @@ func TestEscalationOutsideTheSweeperIsNoSweeperStep(t *testing.T) {
 func TestTemplateLabelsAreBounded(t *testing.T) {
 	m := New(Options{})
 	for i := range MaxTemplates + 50 {
-		m.Committed([]approvals.AuditEvent{event(string(approvals.ActionRequestDenied), "bob",
-			map[string]any{"template": fmt.Sprintf("t%d", i)})}, 0)
+		m.Audited([]approvals.AuditEvent{event(string(approvals.ActionRequestDenied), "bob",
+			map[string]any{"template": fmt.Sprintf("t%d", i)})})
 	}
-	m.Committed([]approvals.AuditEvent{event(string(approvals.ActionRequestDenied), "bob", nil)}, 0)
+	m.Audited([]approvals.AuditEvent{event(string(approvals.ActionRequestDenied), "bob", nil)})
 	if n := testutil.CollectAndCount(m.decisions); n != MaxTemplates+1 {
 		t.Fatalf("%d decision series, want %d (the cap and %s)", n, MaxTemplates+1, OtherTemplate)
 	}
@@ -166,6 +167,7 @@ func TestNilMetricsRecordsNothingAndDoesNotPanic(t *testing.T) {
 	m.HTTPRequest("GET /healthz", 200, time.Millisecond)
 	m.AuthFailed(MethodSSH, "unknown_key")
 	m.Committed(nil, 0)
+	m.Audited(nil)
 	m.IntakeBatch(1)
 	m.WebhookAttempts(1, 1, 1)
 	m.SetLongPollWaiters(nil)

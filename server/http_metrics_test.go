@@ -295,6 +295,18 @@ func TestObservedServiceFeedsMetricsAndTheSecurityLog(t *testing.T) {
 	}
 	srv := httptest.NewServer(NewAPI(HTTPConfig{Service: svc, Metrics: m}))
 	defer srv.Close()
+	// Decisions are counted from the audit log, as serve follows it.
+	followCtx, stopFollowing := context.WithCancel(ctx)
+	defer stopFollowing()
+	audited := make(chan struct{}, 64)
+	go svc.FollowAudit(followCtx, 0, func(evs []approvals.AuditEvent) {
+		m.Audited(evs)
+		for _, e := range evs {
+			if e.Action == string(approvals.ActionRequestApproved) {
+				audited <- struct{}{}
+			}
+		}
+	})
 	scrape := func() string {
 		res, err := http.Get(srv.URL + "/metrics")
 		if err != nil {
@@ -318,6 +330,7 @@ func TestObservedServiceFeedsMetricsAndTheSecurityLog(t *testing.T) {
 	if _, err := svc.Approve(ctx, approvals.ApproveInput{RequestID: r1.ID, Approver: "bob", Digest: d.Digest}); err != nil {
 		t.Fatal(err)
 	}
+	<-audited // the follower has counted the approval
 	body := scrape()
 	if v, _ := series(body, `jitdesk_decisions_total{outcome="approved",template="k8s"}`); v != "1" {
 		t.Fatalf("decisions_total approved k8s = %q\n%s", v, body)

@@ -90,6 +90,15 @@ func TestServeSettingsComeFromFlagsThenEnvironmentThenFile(t *testing.T) {
 			t.Errorf("print-config lacks %q:\n%s", want, out)
 		}
 	}
+	// A PostgreSQL password never reaches the printed configuration.
+	pgCfg := filepath.Join(dir, "pg.toml")
+	os.WriteFile(pgCfg, []byte("db = \"postgres://jitdesk:hunter2@127.0.0.1:1/jitdesk?sslmode=disable&password=hunter3\"\n"), 0o644)
+	printed := exec.Command(os.Args[0], "serve", "--config", pgCfg, "--print-config")
+	printed.Env = append(os.Environ(), "JITDESK_TEST_MAIN=1")
+	b, err := printed.Output()
+	if out := string(b); err != nil || strings.Contains(out, "hunter2") || strings.Contains(out, "hunter3") || !strings.Contains(out, "postgres://jitdesk:xxxxx@127.0.0.1:1/jitdesk") {
+		t.Fatalf("print-config shows the database password or no URL (%v):\n%s", err, out)
+	}
 	os.WriteFile(cfg, []byte("http = \"127.0.0.1:1\"\nssh-adr = \"x\"\n"), 0o644)
 	fail(t, jitdesk(t, db, "serve", "--config", cfg), 1, cfg+`:2: unknown setting "ssh-adr"`)
 	fail(t, jitdesk(t, db, "serve", "--log-level", "loud", "--http", "127.0.0.1:0", "--ssh", ""), 2, "--log-level")

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -54,6 +55,11 @@ the request's state, SSH sessions are told, webhook batches finish, exit 0.`,
 				return err
 			}
 			if printConfig != "" {
+				for i := range settings {
+					if settings[i].Name == "db" {
+						settings[i].Value = redactDSN(settings[i].Value)
+					}
+				}
 				return serveconfig.Print(g.out, settings, printConfig)
 			}
 			if httpAddr == "" && sshAddr == "" {
@@ -102,6 +108,12 @@ the request's state, SSH sessions are told, webhook batches finish, exit 0.`,
 			}
 			defer db.Close()
 			m.SetStats(svc.Stats)
+			// Decisions are counted from the audit log, whoever commits
+			// them (a CLI approve, a local console, another node).
+			head, err := svc.AuditHead(cmd.Context())
+			if err != nil {
+				return err
+			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			// The host key: --host-key, else the file beside a SQLite
@@ -137,6 +149,11 @@ the request's state, SSH sessions are told, webhook batches finish, exit 0.`,
 			if retention > 0 {
 				go pruneEvery(ctx, svc, retention, log)
 			}
+			go func() {
+				if err := svc.FollowAudit(ctx, head, m.Audited); err != nil {
+					log.Error("metrics: following the audit log stopped", "err", err.Error())
+				}
+			}()
 			errc := make(chan error, 3)
 			api := server.NewAPI(server.HTTPConfig{Service: svc, Logger: log, Metrics: m, MetricsOnlyOnDiag: diagAddr != "", TrustedProxies: proxies})
 			var httpSrv, diagSrv *http.Server
@@ -333,4 +350,22 @@ func ignoreClosed(err error) error {
 		return nil
 	}
 	return err
+}
+
+// redactDSN hides the password of a PostgreSQL URL (in its user info or
+// its password= parameter) for display; other values pass unchanged.
+func redactDSN(v string) string {
+	if !isPostgres(v) {
+		return v
+	}
+	u, err := url.Parse(v)
+	if err != nil {
+		return "<unparseable postgres URL, not shown>"
+	}
+	q := u.Query()
+	if q.Has("password") {
+		q.Set("password", "xxxxx")
+		u.RawQuery = q.Encode()
+	}
+	return u.Redacted()
 }
