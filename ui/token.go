@@ -99,8 +99,11 @@ func (t *tokenScreen) load(reveal bool) tea.Cmd {
 		if m.refusal = svc.MayRevealToken(ctx, id, login); m.refusal != nil {
 			return m
 		}
+		// Only the screen's opening reveals (and audits) the token: a
+		// refresh on a change — the reveal's own audit event is one —
+		// reuses what was shown, so one look is one token.shown event.
 		tok := shown
-		if reveal || tok == "" {
+		if reveal {
 			g, err := svc.RevealToken(ctx, approvals.RevealInput{ID: id, Viewer: login, Use: approvals.TokenShown})
 			if err != nil {
 				m.refusal = err
@@ -109,6 +112,9 @@ func (t *tokenScreen) load(reveal bool) tea.Cmd {
 			tok, m.revealed = g.Token, true
 		}
 		m.token = tok
+		if tok == "" {
+			return m // the opening reveal has not answered yet
+		}
 		v, verr := svc.VerifyToken(ctx, tok, "")
 		if verr == nil {
 			m.verified = &v
@@ -143,8 +149,10 @@ func (t *tokenScreen) Update(msg tea.Msg) (Screen, tea.Cmd) {
 			t.err = explain(msg.err)
 			return t, nil
 		}
-		t.d, t.refusal, t.verified, t.verr, t.loaded, t.err = msg.d, msg.refusal, msg.verified, msg.verr, true, ""
-		t.token = msg.token
+		t.d, t.refusal, t.loaded, t.err = msg.d, msg.refusal, true, ""
+		if msg.token != "" {
+			t.token, t.verified, t.verr = msg.token, msg.verified, msg.verr
+		}
 		if !t.revocable() && t.revoking {
 			t.revoking = false
 			t.reason.Blur()
