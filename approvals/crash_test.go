@@ -1,6 +1,7 @@
 package approvals_test
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"math/rand/v2"
@@ -52,6 +53,16 @@ func crashWorker(kind, location string, seed uint64) {
 		os.Exit(3)
 	}
 	approvers := []string{"alice", "bob", "carol"}
+	// The killer waits for this line before it starts its random wait, so
+	// a slow start (a loaded machine, the race detector) still leaves the
+	// worker time to write: no round is a kill before the first write.
+	announced := false
+	wrote := func(err error) {
+		if err == nil && !announced {
+			announced = true
+			fmt.Println(crashWriting)
+		}
+	}
 	for i := 0; ; i++ {
 		switch rng.IntN(5) {
 		case 0, 1:
@@ -65,7 +76,8 @@ func crashWorker(kind, location string, seed uint64) {
 			if rng.IntN(2) == 0 {
 				in = approvals.NewRequest{TemplateKey: "k8s", Reason: "crash loop", Metadata: map[string]string{"namespace": "x"}}
 			}
-			svc.SubmitIntake(ctx, tok, in)
+			_, _, err := svc.SubmitIntake(ctx, tok, in)
+			wrote(err)
 		default:
 			page, _ := svc.List(ctx, approvals.RequestQuery{Scope: approvals.ScopePending, Limit: 20})
 			if len(page) == 0 {
@@ -78,8 +90,10 @@ func crashWorker(kind, location string, seed uint64) {
 			}
 			who := approvers[rng.IntN(len(approvers))]
 			if rng.IntN(4) == 0 {
-				svc.Deny(ctx, approvals.DenyInput{RequestID: r.ID, Approver: who, Digest: d.Digest, Comment: "no"})
+				_, err := svc.Deny(ctx, approvals.DenyInput{RequestID: r.ID, Approver: who, Digest: d.Digest, Comment: "no"})
+				wrote(err)
 			} else if out, err := svc.Approve(ctx, approvals.ApproveInput{RequestID: r.ID, Approver: who, Digest: d.Digest}); err == nil && out.Grant != nil && rng.IntN(3) == 0 {
+				wrote(err)
 				svc.Revoke(ctx, approvals.RevokeInput{ID: out.Grant.ID, Approver: who, Reason: "crash loop"})
 			}
 		}
@@ -205,6 +219,9 @@ func checkOutbox(t *testing.T, ctx context.Context, svc *approvals.Service, anno
 	}
 }
 
+// crashWriting is the line a crash worker prints once it has written.
+const crashWriting = "crash worker: writing"
+
 func crashDB(t *testing.T) *backend {
 	t.Helper()
 	f := newFixture(t) // app, approvers, templates k8s (sre group: alice, bob) and iam (quorum 2)
@@ -225,20 +242,43 @@ func killLoop(t *testing.T, be *backend, workers, rounds int) {
 		for w := 0; w < workers; w++ {
 			cmd := exec.Command(os.Args[0])
 			cmd.Env = append(os.Environ(), "JITDESK_CRASH_STORE="+be.name(), "JITDESK_CRASH_DB="+be.location(), fmt.Sprint("JITDESK_CRASH_SEED=", round*10+w))
-			var out strings.Builder
-			cmd.Stdout, cmd.Stderr = &out, &out
+			var errOut strings.Builder
+			cmd.Stderr = &errOut
+			stdout, err := cmd.StdoutPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
 			if err := cmd.Start(); err != nil {
 				t.Fatal(err)
 			}
-			wait := time.Duration(80+rng.IntN(250)) * time.Millisecond
+			writing := make(chan struct{})
+			var out strings.Builder
+			read := make(chan struct{})
+			go func() { // until the worker dies: its output, and when it first wrote
+				defer close(read)
+				sc := bufio.NewScanner(stdout)
+				for sc.Scan() {
+					if sc.Text() == crashWriting {
+						close(writing)
+						continue
+					}
+					out.WriteString(sc.Text() + "\n")
+				}
+			}()
+			wait := time.Duration(rng.IntN(250)) * time.Millisecond
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				time.Sleep(wait)
+				select {
+				case <-writing:
+					time.Sleep(wait)
+				case <-read: // it ended before writing: say why below
+				}
 				cmd.Process.Signal(syscall.SIGKILL)
+				<-read
 				cmd.Wait()
 				if strings.Contains(out.String(), "open:") || strings.Contains(out.String(), "app:") {
-					t.Errorf("worker could not start: %s", out.String())
+					t.Errorf("worker could not start: %s%s", out.String(), errOut.String())
 				}
 			}()
 		}
