@@ -119,6 +119,9 @@ type SSHServer struct {
 
 	failDelay time.Duration // how long a refused key over the limit waits
 	authLog   *authLogLimiter
+	// shared is what every console session would build identically (styles,
+	// key bindings): built once here, read-only, handed to each session.
+	shared *ui.Shared
 
 	accessOnce sync.Once     // starts the access re-check (ssh_access.go)
 	stopOnce   sync.Once     // stops it
@@ -206,7 +209,7 @@ func NewSSHServer(cfg SSHConfig) (*SSHServer, error) {
 		cfg: cfg, log: cfg.Logger,
 		perKey: map[string]int{}, failures: map[string]*authFailures{}, programs: map[*tea.Program]*sessionState{},
 		stop: make(chan struct{}), kick: make(chan struct{}, 1), failDelay: time.Second,
-		authLog: newAuthLogLimiter(nil),
+		authLog: newAuthLogLimiter(nil), shared: ui.NewShared(),
 	}
 	cfg.Metrics.SetSSHSessions(s.sessions)
 	if cfg.failDelay > 0 {
@@ -592,15 +595,7 @@ func (s *SSHServer) program(sess ssh.Session) *tea.Program {
 		src = agentSource(sess)
 	}
 	m := ui.New(ui.Options{Service: s.cfg.Service, Login: login, Bell: s.cfg.Bell, Notify: s.cfg.Bell,
-		KeySource: src, SessionKey: sess.PublicKey()})
-	// However the session ends (quit, idle, killed connection), the console
-	// must let go of its change-feed subscription.
-	go func() {
-		<-sess.Context().Done()
-		if c, ok := m.(io.Closer); ok {
-			c.Close()
-		}
-	}()
+		KeySource: src, SessionKey: sess.PublicKey(), Shared: s.shared})
 	p := tea.NewProgram(m,
 		tea.WithInput(in),
 		tea.WithOutput(sess),
@@ -628,7 +623,7 @@ func (s *SSHServer) program(sess ssh.Session) *tea.Program {
 	s.startAccessChecks()
 	s.log.Info("ssh session", "login", login, "fingerprint", sess.Context().Value(fingerprintKey),
 		"remote", sess.RemoteAddr().String(), "term", pty.Term, "width", pty.Window.Width, "height", pty.Window.Height)
-	go s.watch(sess, in, p, st)
+	go s.watch(sess, in, p, m, st)
 	return p
 }
 
@@ -651,11 +646,19 @@ func agentSource(sess ssh.Session) keysign.Source {
 
 // watch ends the session when the approver has sent no input for the idle
 // timeout, or when it has lasted MaxSession. Output never counts as activity.
-func (s *SSHServer) watch(sess ssh.Session, in *idleReader, p *tea.Program, st *sessionState) {
+// However the session ends (quit, idle, killed connection), it then has the
+// console m let go of its change-feed subscription once the session's
+// context is done (one goroutine a session for both jobs: each costs a
+// stack).
+func (s *SSHServer) watch(sess ssh.Session, in *idleReader, p *tea.Program, m tea.Model, st *sessionState) {
 	defer func() {
 		s.mu.Lock()
 		delete(s.programs, p)
 		s.mu.Unlock()
+		<-sess.Context().Done()
+		if c, ok := m.(io.Closer); ok {
+			c.Close()
+		}
 	}()
 	maxT := time.NewTimer(s.cfg.MaxSession)
 	defer maxT.Stop()

@@ -13,12 +13,13 @@ import (
 )
 
 // Context is one console session's shared state, passed to every screen's
-// constructor. It lives as long as the session; nothing in it is shared
-// between sessions.
+// constructor. It lives as long as the session; nothing in it that changes
+// is shared between sessions (Styles and Keys point into the read-only
+// Shared, which may be).
 type Context struct {
-	Width, Height int // the size of the area the current screen draws in
-	Styles        *Styles
-	Keys          *KeyMap
+	Width, Height int     // the size of the area the current screen draws in
+	Styles        *Styles // read-only: shared between sessions
+	Keys          *KeyMap // read-only: shared between sessions
 	Login         string
 	Me            approvals.Approver // loaded at start; Name is what a signature must carry
 	Service       *approvals.Service
@@ -31,7 +32,8 @@ type Context struct {
 	KeySource  keysign.Source
 	SessionKey ssh.PublicKey
 
-	uids int // last screen id handed out
+	uids   int     // last screen id handed out
+	shared *Shared // where Styles comes from when the background is known
 }
 
 // nextUID returns a session-unique id that tags a screen's command results,

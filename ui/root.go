@@ -41,6 +41,9 @@ type Options struct {
 	// SessionKey is the key or certificate the SSH session authenticated
 	// with (nil locally): a certificate's key may sign for its approver.
 	SessionKey ssh.PublicKey
+	// Shared holds the styles and key bindings, built once (NewShared) for
+	// every session of a process; nil builds a copy for this session.
+	Shared *Shared
 }
 
 // Minimum terminal size the console lays out in.
@@ -116,10 +119,15 @@ func New(opts Options) tea.Model {
 	if now == nil {
 		now = func() time.Time { return time.Now().UTC() }
 	}
+	sh := opts.Shared
+	if sh == nil {
+		sh = NewShared()
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	c := &Context{
-		Styles:  NewStyles(true),
-		Keys:    DefaultKeyMap(),
+		shared:  sh,
+		Styles:  sh.styles(true),
+		Keys:    sh.keys,
 		Login:   opts.Login,
 		Service: opts.Service,
 		Now:     now,
@@ -380,7 +388,7 @@ func (m *Model) update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		m.layout()
 		return m, nil
 	case tea.BackgroundColorMsg:
-		m.ctx.Styles = NewStyles(msg.IsDark())
+		m.ctx.Styles = m.ctx.shared.styles(msg.IsDark())
 		m.help.Styles = m.ctx.Styles.Help
 		m.broadcast(msg) // screens restyle their text inputs
 		return m, nil

@@ -10,8 +10,9 @@ import (
 	"charm.land/lipgloss/v2"
 )
 
-// Styles is every style the console uses, built once per session from the
-// terminal's answer to "is your background dark?". Colours are picked with
+// Styles is every style the console uses, picked per session by the
+// terminal's answer to "is your background dark?" (built once per process
+// for each answer, see Shared). Colours are picked with
 // lipgloss.LightDark (never compat.AdaptiveColor, which would ask the
 // server's terminal rather than the SSH client's); the program downsamples
 // them to the session's colour profile, so NO_COLOR and dumb terminals get
@@ -46,6 +47,32 @@ type Styles struct {
 	Pen        lipgloss.Style
 	Code       lipgloss.Style
 	Help       help.Styles
+	// Input is how text inputs are drawn on this background.
+	Input textinput.Styles
+}
+
+// Shared is what every console session of a process would otherwise build
+// identically: the styles for either background and the key bindings. An
+// SSH server builds it once (NewShared) and hands it to each session
+// through Options.Shared, so fifty sessions hold one copy, not fifty. It is
+// immutable once built: sessions only read it (a screen that relabels a
+// binding's help changes its own copy of the key.Binding value).
+type Shared struct {
+	dark, light *Styles
+	keys        *KeyMap
+}
+
+// NewShared builds the values every session shares.
+func NewShared() *Shared {
+	return &Shared{dark: NewStyles(true), light: NewStyles(false), keys: DefaultKeyMap()}
+}
+
+// styles returns the styles for a dark or light background.
+func (sh *Shared) styles(isDark bool) *Styles {
+	if isDark {
+		return sh.dark
+	}
+	return sh.light
 }
 
 // NewStyles returns the styles for a dark or light background.
@@ -89,7 +116,20 @@ func NewStyles(isDark bool) *Styles {
 	s.Pen = lipgloss.NewStyle().Reverse(true)
 	s.Code = lipgloss.NewStyle().Foreground(accent)
 	s.Help = help.DefaultStyles(isDark)
+	s.Input = inputStyles(s)
 	return s
+}
+
+// inputStyles are a text input's styles in the session's colours.
+func inputStyles(s *Styles) textinput.Styles {
+	st := textinput.DefaultStyles(s.IsDark)
+	// The defaults draw the prompt in ANSI 7 (light grey), unreadable on a
+	// light background: use the session's own colours.
+	st.Focused.Prompt, st.Blurred.Prompt = s.Info, s.Subtle
+	st.Focused.Placeholder, st.Blurred.Placeholder = s.Subtle, s.Subtle
+	st.Cursor.Color = s.Info.GetForeground()
+	st.Cursor.Blink = false
+	return st
 }
 
 // newInput returns a text input with a steady cursor: no blink timers, so an
@@ -103,14 +143,7 @@ func newInput(s *Styles) textinput.Model {
 // restyleInput gives an input the styles of the session's background (the
 // answer to the background query may arrive after the input was made).
 func restyleInput(ti *textinput.Model, s *Styles) {
-	st := textinput.DefaultStyles(s.IsDark)
-	// The defaults draw the prompt in ANSI 7 (light grey), unreadable on a
-	// light background: use the session's own colours.
-	st.Focused.Prompt, st.Blurred.Prompt = s.Info, s.Subtle
-	st.Focused.Placeholder, st.Blurred.Placeholder = s.Subtle, s.Subtle
-	st.Cursor.Color = s.Info.GetForeground()
-	st.Cursor.Blink = false
-	ti.SetStyles(st)
+	ti.SetStyles(s.Input)
 }
 
 // updateInput updates a text input and then drops from its value every

@@ -1,6 +1,10 @@
 package ui
 
-import "github.com/jitdesk/jitdesk/approvals"
+import (
+	"slices"
+
+	"github.com/jitdesk/jitdesk/approvals"
+)
 
 // keysetWindow is the part of a keyset-paged list that is held in memory:
 // at most maxRows rows, whether they reach either end of the order, the
@@ -92,6 +96,7 @@ func (w *keysetWindow) last() approvals.Request  { return w.rows[len(w.rows)-1] 
 // is the row the cursor stays on when it is still there, and fromTop says
 // the page was read from the start of the order.
 func (w *keysetWindow) apply(kind pageKind, rows []approvals.Request, full bool, keepID string, fromTop bool) {
+	rows = ownRoom(rows)
 	switch kind {
 	case pageFirst:
 		w.rows, w.atStart, w.atEnd, w.sel, w.top = rows, true, !full, 0, 0
@@ -135,4 +140,15 @@ func (w *keysetWindow) apply(kind pageKind, rows []approvals.Request, full bool,
 		}
 	}
 	w.clamp()
+}
+
+// ownRoom returns rows in an array of their own size when theirs is much larger:
+// a page arrives in room for a full page (the store sizes it to the limit
+// asked), and a window that keeps a short one (a few pending requests, as
+// usual) would otherwise hold the whole page's room for the session's life.
+func ownRoom(rows []approvals.Request) []approvals.Request {
+	if cap(rows)-len(rows) <= len(rows)/4+4 {
+		return rows
+	}
+	return slices.Clone(rows)
 }

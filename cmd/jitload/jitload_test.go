@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -68,12 +71,22 @@ func TestVerifyCatchesLossAndDuplication(t *testing.T) {
 }
 
 func TestSSHSmoke(t *testing.T) {
+	dir := t.TempDir()
+	heap, stacks := filepath.Join(dir, "heap.pprof"), filepath.Join(dir, "goroutines.txt")
 	rep, err := runSSH(context.Background(), sshConfig{
 		Sessions: 3, Changes: 6, Every: 200 * time.Millisecond, Lag: 2, Width: 100, Height: 30,
-		Timeout: 10 * time.Second, InProc: true, Dir: t.TempDir(),
+		Timeout: 10 * time.Second, InProc: true, Dir: dir, HeapProfile: heap, Goroutines: stacks,
 	}, io.Discard)
 	if err != nil {
 		t.Fatal(err)
+	}
+	// The profiles are taken with the sessions open: the heap one is a
+	// pprof file (gzip), the goroutine one lists each session's watcher.
+	if b, err := os.ReadFile(heap); err != nil || len(b) < 2 || b[0] != 0x1f || b[1] != 0x8b {
+		t.Errorf("heap profile: %v, %d bytes, want a gzip-compressed pprof file", err, len(b))
+	}
+	if b, err := os.ReadFile(stacks); err != nil || !strings.Contains(string(b), "server.(*SSHServer).watch") {
+		t.Errorf("goroutine profile: %v; want the sessions' watchers in it", err)
 	}
 	if rep.Missed != 0 || rep.Seen != 3*6 || rep.Update.N != 18 {
 		t.Errorf("ssh: seen %d, missed %d; want every session to show all 6 requests", rep.Seen, rep.Missed)

@@ -56,6 +56,10 @@ type sshConfig struct {
 	// only; 0 keeps Go's default). Finer rates cost allocation speed, so
 	// figures of a profiled run are for finding, not for reporting.
 	ProfileRate int
+	// ServerGOGC, when set, is the GOGC environment variable of the server
+	// child process alone (as serve would run with it); the clients in this
+	// process keep theirs.
+	ServerGOGC string
 }
 
 // SSHReport is the whole SSH run.
@@ -123,6 +127,7 @@ Exit status 1 if a session missed an update.`,
 	f.BoolVar(&cfg.InProc, "inproc", false, "serve in this process (memory then includes the clients)")
 	f.StringVar(&cfg.Dir, "dir", "", "work folder (default: a temporary folder, removed after)")
 	f.StringVar(&cfg.HeapProfile, "heap-profile", "", "write the server's heap profile (with the sessions open) to this file; read it with go tool pprof -sample_index=inuse_space -top")
+	f.StringVar(&cfg.ServerGOGC, "server-gogc", "", "GOGC of the server child process only (as serve would run with GOGC=…); default: inherited")
 	f.IntVar(&cfg.ProfileRate, "mem-profile-rate", 0, "the server's runtime.MemProfileRate for --heap-profile (0: Go's default, one sample per 512 KiB; 1 records every allocation)")
 	f.StringVar(&cfg.Goroutines, "goroutines", "", "write the server's goroutine stacks (with the sessions open, grouped with counts) to this file")
 	return cmd
@@ -335,13 +340,16 @@ type childSSH struct {
 	ctl   *http.Client
 }
 
-func startChildSSH(ctx context.Context, dir string, sessions, profileRate int) (*childSSH, error) {
+func startChildSSH(ctx context.Context, dir string, sessions, profileRate int, gogc string) (*childSSH, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return nil, err
 	}
 	c := exec.Command(self, "ssh-target", "--dir", dir, "--sessions", fmt.Sprint(sessions), "--mem-profile-rate", fmt.Sprint(profileRate))
 	c.Stderr = os.Stderr
+	if gogc != "" {
+		c.Env = append(os.Environ(), "GOGC="+gogc)
+	}
 	stdin, err := c.StdinPipe()
 	if err != nil {
 		return nil, err
@@ -445,7 +453,8 @@ func (t *childSSH) Close() error {
 	}
 }
 
-// watch is the set of requester names the driver has committed, with when.
+// watch is the set of requester names the driver is submitting or has
+// committed, with when it began to watch each.
 type watch struct {
 	mu    sync.RWMutex
 	names map[string]time.Time
@@ -459,7 +468,7 @@ func (w *watch) add(name string, at time.Time) {
 	w.order = append(w.order, name)
 }
 
-// recent returns the names committed in the last window.
+// recent returns the names watched in the last window.
 func (w *watch) recent(window time.Duration) map[string]time.Time {
 	w.mu.RLock()
 	defer w.mu.RUnlock()
@@ -591,12 +600,18 @@ func runSSH(ctx context.Context, cfg sshConfig, logw io.Writer) (*SSHReport, err
 	var t sshTarget
 	var err error
 	rep := &SSHReport{Machine: machine(), Sessions: cfg.Sessions, Terminal: fmt.Sprintf("xterm-256color %d×%d", cfg.Width, cfg.Height)}
+	if cfg.InProc && cfg.ServerGOGC != "" {
+		return nil, errors.New("--server-gogc needs the server in its own process (no --inproc)")
+	}
 	if cfg.InProc {
 		rep.Server = "in this process (memory includes the clients)"
 		t, err = startInprocSSH(ctx, dir, cfg.Sessions)
 	} else {
 		rep.Server = "child process (server package + driver; memory is the server's)"
-		t, err = startChildSSH(ctx, dir, cfg.Sessions, cfg.ProfileRate)
+		if cfg.ServerGOGC != "" {
+			rep.Server += ", GOGC=" + cfg.ServerGOGC
+		}
+		t, err = startChildSSH(ctx, dir, cfg.Sessions, cfg.ProfileRate, cfg.ServerGOGC)
 	}
 	if err != nil {
 		return nil, err
@@ -690,11 +705,15 @@ func runSSH(ctx context.Context, cfg sshConfig, logw io.Writer) (*SSHReport, err
 	for k := 0; k < cfg.Changes+cfg.Lag; k++ {
 		if k < cfg.Changes {
 			name := gen.next()
+			// Watched from before the submission: a session may show the
+			// name before the driver's reply arrives here, and a chunk read
+			// before the name is watched is never looked at again for it
+			// (that counted as missed on a loaded machine).
+			w.add(name, time.Now())
 			id, at, err := t.Submit(name)
 			if err != nil {
 				return nil, fmt.Errorf("submit: %w", err)
 			}
-			w.add(name, at)
 			commits[name] = at
 			ids, names = append(ids, id), append(names, name)
 			changes++
