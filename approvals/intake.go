@@ -109,6 +109,9 @@ func (s *Service) commitIntake(batch []*intakeJob) {
 		// Applications and templates do not change inside the transaction,
 		// so each is read once per batch rather than once per job.
 		c := &batchReads{tx: tx, apps: map[string]Application{}, templates: map[string]Template{}}
+		if bt, ok := tx.(BatchTx); ok {
+			return s.intakeBatch(c, bt, batch, results)
+		}
 		for i, j := range batch {
 			r, err := s.intakeOne(c, j)
 			var abort errAbortBatch
@@ -130,6 +133,144 @@ func (s *Service) commitIntake(batch []*intakeJob) {
 	}
 }
 
+// BatchTx is what a store's write transaction may offer an intake batch
+// beyond Tx: each kind of row written several to a statement (the
+// group-committed writer is intake's bottleneck, and a statement costs a
+// fixed overhead besides its rows). A Tx without it is written row by row,
+// with the same outcome.
+type BatchTx interface {
+	Tx
+	// UseIntakeJTIs records each replay id as UseIntakeJTI does (pruning
+	// once). fresh[i] is false when jtis[i] was recorded already, before
+	// or earlier in jtis.
+	UseIntakeJTIs(jtis []IntakeJTI, now time.Time) (fresh []bool, err error)
+	// InsertRequests stores requests as that many InsertRequest calls.
+	InsertRequests(reqs []Request) error
+	// AppendAuditEvents appends evs as that many AppendAudit calls would
+	// (the same seqs and hashes, in order) and returns them as stored.
+	AppendAuditEvents(evs []AuditEvent) ([]AuditEvent, error)
+}
+
+// IntakeJTI is an intake token's replay id: its application, jti and exp.
+type IntakeJTI struct {
+	AppID, JTI string
+	Exp        time.Time
+}
+
+// intakeBatch is the batch's jobs through a BatchTx: the same checks in
+// the same order as intakeOne job by job, but each kind of write done for
+// the whole batch at once — first every replay id (a job's writes all
+// follow its burn), then the requests, then their audit events.
+func (s *Service) intakeBatch(c *batchReads, tx BatchTx, batch []*intakeJob, results []intakeResult) error {
+	nows := make([]time.Time, len(batch))
+	callers := make([]Caller, len(batch))
+	var jtis []IntakeJTI
+	var burning []int // the job of each jtis entry
+	for i, j := range batch {
+		nows[i] = s.Now()
+		var id IntakeJTI
+		var err error
+		if j.proof.ok {
+			callers[i], err = s.checkProof(tx, c.application, j.proof, nows[i])
+			id = IntakeJTI{AppID: j.proof.caller.AppID, JTI: j.proof.jti, Exp: j.proof.exp}
+		} else {
+			var claims tokens.IntakeClaims
+			claims, err = s.verifyIntake(c.application, j.token, nows[i])
+			callers[i] = Caller{AppID: claims.Issuer, Subject: claims.Subject}
+			id = IntakeJTI{AppID: claims.Issuer, JTI: claims.ID}
+			if claims.ExpiresAt != nil {
+				id.Exp = claims.ExpiresAt.Time
+			}
+		}
+		if err != nil {
+			results[i] = intakeResult{err: err}
+			continue
+		}
+		jtis = append(jtis, id)
+		burning = append(burning, i)
+	}
+	if len(jtis) == 0 {
+		return nil
+	}
+	fresh, err := tx.UseIntakeJTIs(jtis, nows[burning[0]])
+	if err != nil {
+		return err
+	}
+	var reqs []Request
+	var recs []AuditRecord
+	var evs []AuditEvent
+	var stored []int // the job of each request
+	for k, i := range burning {
+		if !fresh[k] {
+			results[i] = intakeResult{err: replayError(jtis[k].JTI)}
+			continue
+		}
+		req, t, err := s.intakeRequest(c, batch[i], callers[i], nows[i])
+		if err != nil {
+			var abort errAbortBatch
+			if errors.As(err, &abort) {
+				return abort.err
+			}
+			results[i] = intakeResult{caller: callers[i], err: err}
+			continue
+		}
+		rec := NewRequestCreated(req, t)
+		ev, err := NewAuditEvent(nows[i], "app:"+t.AppID, rec)
+		if err != nil {
+			return fmt.Errorf("audit %s: %w", rec.Action(), err)
+		}
+		reqs, recs, evs, stored = append(reqs, req), append(recs, rec), append(evs, ev), append(stored, i)
+	}
+	if len(reqs) == 0 {
+		return nil
+	}
+	if err := tx.InsertRequests(reqs); err != nil {
+		return err
+	}
+	evs, err = tx.AppendAuditEvents(evs)
+	if err != nil {
+		return fmt.Errorf("audit %s: %w", recs[0].Action(), err)
+	}
+	for k, i := range stored {
+		// The webhook outbox commits with the change and its audit event.
+		if err := s.enqueueWebhooks(tx, evs[k], recs[k]); err != nil {
+			return fmt.Errorf("audit %s: %w", recs[k].Action(), err)
+		}
+		results[i] = intakeResult{req: reqs[k], caller: callers[i]}
+	}
+	return nil
+}
+
+// intakeRequest checks a job whose token is burned and builds its
+// request: the template must be the caller's, the input valid and the
+// application below its pending limit (errAbortBatch when counting failed).
+func (s *Service) intakeRequest(c *batchReads, j *intakeJob, caller Caller, now time.Time) (Request, Template, error) {
+	t, err := c.template(j.in.TemplateKey)
+	if err != nil || t.AppID != caller.AppID {
+		// Another application's template is not even acknowledged to exist.
+		return Request{}, t, fmt.Errorf("submit request: template %q: %w", j.in.TemplateKey, ErrNotFound)
+	}
+	in := j.in
+	in.AppID, in.Requester = caller.AppID, caller.Subject
+	req, err := s.buildRequest(t, in, now)
+	if err != nil {
+		return Request{}, t, fmt.Errorf("submit request: %w", err)
+	}
+	if err := c.pendingRoom(s, t.AppID); err != nil {
+		var abort errAbortBatch
+		if errors.As(err, &abort) {
+			return Request{}, t, err
+		}
+		return Request{}, t, fmt.Errorf("submit request: %w", err)
+	}
+	return req, t, nil
+}
+
+// replayError refuses a token whose jti was used already.
+func replayError(jti string) error {
+	return fmt.Errorf("%w: %w: jti %q was already used; sign a fresh token per call", ErrUnauthenticated, ErrReplay, jti)
+}
+
 // intakeOne authenticates and stores one job inside the shared transaction.
 // Errors that wrote nothing (a refused token, a replay, invalid input) fail
 // only this job; a failed write aborts the batch (errAbortBatch), so nothing
@@ -147,19 +288,9 @@ func (s *Service) intakeOne(c *batchReads, j *intakeJob) (intakeResult, error) {
 	if err != nil {
 		return intakeResult{}, err
 	}
-	t, err := c.template(j.in.TemplateKey)
-	if err != nil || t.AppID != caller.AppID {
-		// Another application's template is not even acknowledged to exist.
-		return intakeResult{caller: caller}, fmt.Errorf("submit request: template %q: %w", j.in.TemplateKey, ErrNotFound)
-	}
-	in := j.in
-	in.AppID, in.Requester = caller.AppID, caller.Subject
-	req, err := s.buildRequest(t, in, now)
+	req, t, err := s.intakeRequest(c, j, caller, now)
 	if err != nil {
-		return intakeResult{caller: caller}, fmt.Errorf("submit request: %w", err)
-	}
-	if err := c.pendingRoom(s, t.AppID); err != nil {
-		return intakeResult{caller: caller}, fmt.Errorf("submit request: %w", err)
+		return intakeResult{caller: caller}, err
 	}
 	if err := tx.InsertRequest(req); err != nil {
 		return intakeResult{}, errAbortBatch{err}
@@ -180,7 +311,7 @@ func (s *Service) authenticate(tx Tx, application func(string) (Application, err
 	}
 	if err := tx.UseIntakeJTI(claims.Issuer, claims.ID, claims.ExpiresAt.Time, now); err != nil {
 		if errors.Is(err, ErrReplay) {
-			return Caller{}, fmt.Errorf("%w: %w: jti %q was already used; sign a fresh token per call", ErrUnauthenticated, ErrReplay, claims.ID)
+			return Caller{}, replayError(claims.ID)
 		}
 		return Caller{}, errAbortBatch{err}
 	}
@@ -288,6 +419,12 @@ type IntakeProof struct {
 	jti    string
 	exp    time.Time
 	ok     bool
+	// token and version: when the proof was made from cached
+	// configuration (version), the token itself, to verify again in the
+	// writer should the configuration have moved. A pointer, so that
+	// printing a proof shows an address, never the token.
+	token   *string
+	version int64
 }
 
 // Caller is the application and user the proven token speaks for.
@@ -299,6 +436,9 @@ func (p IntakeProof) Caller() Caller { return p.caller }
 // the proof to SubmitIntakeProof or BurnIntake. It returns the application's
 // limits too (zero fields = defaults; see AppLimits.Effective).
 func (s *Service) VerifyIntakeToken(ctx context.Context, token string) (IntakeProof, AppLimits, error) {
+	if p, limits, ok := s.verifyIntakeCached(token); ok {
+		return p, limits, nil
+	}
 	var p IntakeProof
 	var limits AppLimits
 	err := s.store.View(ctx, func(tx ReadTx) error {
@@ -316,6 +456,35 @@ func (s *Service) VerifyIntakeToken(ctx context.Context, token string) (IntakePr
 		return nil
 	})
 	return p, limits, err
+}
+
+// verifyIntakeCached verifies token against the application as the
+// store's configuration cache holds it, without a transaction. Only a
+// success counts (ok): a token refused there may be refused because the
+// cache is behind (a rotated secret, an enabled application), so the
+// caller then verifies in a transaction, whose answer is the one given.
+func (s *Service) verifyIntakeCached(token string) (IntakeProof, AppLimits, bool) {
+	cs, ok := s.store.(cachedApplications)
+	if !ok {
+		return IntakeProof{}, AppLimits{}, false
+	}
+	var app Application
+	var version int64
+	hit := false
+	claims, err := s.verifyIntake(func(id string) (Application, error) {
+		a, v, ok := cs.CachedApplication(id)
+		if !ok {
+			return Application{}, ErrNotFound
+		}
+		app, version, hit = a, v, true
+		return a, nil
+	}, token, s.Now())
+	if err != nil || !hit || claims.Issuer != app.ID {
+		return IntakeProof{}, AppLimits{}, false
+	}
+	p := IntakeProof{caller: Caller{AppID: claims.Issuer, Subject: claims.Subject}, jti: claims.ID, exp: claims.ExpiresAt.Time, ok: true,
+		token: &token, version: version}
+	return p, app.Limits, true
 }
 
 // IntakeCaller is VerifyIntakeToken for callers that need only who calls.
@@ -341,9 +510,27 @@ func (s *Service) BurnIntake(ctx context.Context, p IntakeProof) error {
 	return err
 }
 
-// burnProof burns a proof's jti in tx, once the application is still there
-// and enabled (it may have been disabled since the proof was made).
+// burnProof burns a proof's jti in tx, once checkProof passes.
 func (s *Service) burnProof(tx Tx, application func(string) (Application, error), p IntakeProof, now time.Time) (Caller, error) {
+	caller, err := s.checkProof(tx, application, p, now)
+	if err != nil {
+		return Caller{}, err
+	}
+	if err := tx.UseIntakeJTI(p.caller.AppID, p.jti, p.exp, now); err != nil {
+		if errors.Is(err, ErrReplay) {
+			return Caller{}, replayError(p.jti)
+		}
+		return Caller{}, errAbortBatch{err}
+	}
+	return caller, nil
+}
+
+// checkProof is what a proof must still pass in the transaction that burns
+// it: the application is still there and enabled (it may have been
+// disabled since the proof was made), the token has not expired while it
+// waited, and a proof made from cached configuration is verified again
+// when the configuration has changed since (or cannot be compared).
+func (s *Service) checkProof(tx Tx, application func(string) (Application, error), p IntakeProof, now time.Time) (Caller, error) {
 	app, err := application(p.caller.AppID)
 	if err != nil {
 		return Caller{}, fmt.Errorf("%w: the application is gone", ErrUnauthenticated)
@@ -354,13 +541,38 @@ func (s *Service) burnProof(tx Tx, application func(string) (Application, error)
 	if !now.Before(p.exp.Add(30 * time.Second)) {
 		return Caller{}, fmt.Errorf("%w: the intake token expired while waiting; sign a fresh one", ErrUnauthenticated)
 	}
-	if err := tx.UseIntakeJTI(p.caller.AppID, p.jti, p.exp, now); err != nil {
-		if errors.Is(err, ErrReplay) {
-			return Caller{}, fmt.Errorf("%w: %w: jti %q was already used; sign a fresh token per call", ErrUnauthenticated, ErrReplay, p.jti)
+	if p.token != nil {
+		if cv, ok := tx.(configVersioned); !ok || !sameVersion(cv, p.version) {
+			claims, err := s.verifyIntake(application, *p.token, now)
+			if err != nil {
+				return Caller{}, err
+			}
+			if claims.Issuer != p.caller.AppID || claims.Subject != p.caller.Subject || claims.ID != p.jti {
+				return Caller{}, fmt.Errorf("%w: the intake token no longer verifies as it did", ErrUnauthenticated)
+			}
 		}
-		return Caller{}, errAbortBatch{err}
 	}
 	return p.caller, nil
+}
+
+func sameVersion(cv configVersioned, v int64) bool {
+	have, ok := cv.ConfigVersion()
+	return ok && have == v
+}
+
+// configVersioned is a transaction that can tell the configuration
+// version it sees (the SQLite store's; see cachedApplications).
+type configVersioned interface {
+	ConfigVersion() (version int64, ok bool)
+}
+
+// cachedApplications is a store that can hand out an application from its
+// per-process configuration cache without a transaction, with the
+// configuration version it was read at, so an intake token is verified in
+// the HTTP goroutine without opening a read transaction per request; the
+// burning transaction compares the version (checkProof).
+type cachedApplications interface {
+	CachedApplication(id string) (app Application, version int64, ok bool)
 }
 
 // AuthenticateClient checks RFC 6749 client credentials (HTTP Basic with

@@ -83,3 +83,109 @@ func TestIntakeOfAnotherApplicationsTemplateIsNotFound(t *testing.T) {
 		t.Fatalf("forged: %v", err)
 	}
 }
+
+// proofIntake is the HTTP layer's path: verify (limits apply here), then
+// hand the proof to the group-committed writer.
+func proofIntake(f *fixture, svc *approvals.Service, tok, reason string) (approvals.Request, error) {
+	p, _, err := svc.VerifyIntakeToken(f.ctx, tok)
+	if err != nil {
+		return approvals.Request{}, err
+	}
+	return svc.SubmitIntakeProof(f.ctx, p, approvals.NewRequest{TemplateKey: "iam", Reason: reason})
+}
+
+func TestVerifiedIntakeProofsAreBurnedOnceEachInABatch(t *testing.T) {
+	f := newFixture(t)
+	used, _ := tokens.SignIntake(f.app.Secret, intakeClaims(f.app.ID, "erin", "used-before"))
+	if _, err := proofIntake(f, f.svc, used, "first use"); err != nil {
+		t.Fatal(err)
+	}
+	// Proofs verified first and submitted together, so they share
+	// batches: every token twice, and the one already burned again.
+	const n = 40
+	var proofs []approvals.IntakeProof
+	for i := range n {
+		tok, _ := tokens.SignIntake(f.app.Secret, intakeClaims(f.app.ID, fmt.Sprintf("user%d", i), fmt.Sprintf("batch-%d", i)))
+		for range 2 {
+			p, _, err := f.svc.VerifyIntakeToken(f.ctx, tok)
+			if err != nil {
+				t.Fatal(err)
+			}
+			proofs = append(proofs, p)
+		}
+	}
+	again, _, err := f.svc.VerifyIntakeToken(f.ctx, used)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proofs = append(proofs, again)
+	errs := make([]error, len(proofs))
+	reqs := make([]approvals.Request, len(proofs))
+	var wg sync.WaitGroup
+	for i, p := range proofs {
+		wg.Go(func() {
+			reqs[i], errs[i] = f.svc.SubmitIntakeProof(f.ctx, p, approvals.NewRequest{TemplateKey: "iam", Reason: "batched"})
+		})
+	}
+	wg.Wait()
+	stored := map[string]int{}
+	replays := 0
+	for i, err := range errs {
+		switch {
+		case err == nil:
+			stored[reqs[i].Requester]++
+		case errors.Is(err, approvals.ErrReplay):
+			replays++
+		default:
+			t.Errorf("proof %d: %v", i, err)
+		}
+	}
+	if len(stored) != n || replays != n+1 {
+		t.Fatalf("%d requesters stored, %d replays; want %d and %d", len(stored), replays, n, n+1)
+	}
+	for who, k := range stored {
+		if k != 1 {
+			t.Errorf("%s stored %d times", who, k)
+		}
+	}
+	if count, err := f.svc.Count(f.ctx, approvals.RequestQuery{Scope: approvals.ScopeAll}); err != nil || count != n+1 {
+		t.Fatalf("stored %d requests, want %d (%v)", count, n+1, err)
+	}
+	if _, err := f.svc.VerifyAudit(f.ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A token is verified against the application as this process last read
+// it; a change another process made since (a rotated secret, a disabled
+// application) must still decide whether the token is burned and stored.
+func TestIntakeSeesAnotherProcessesApplicationChange(t *testing.T) {
+	f := newFixture(t)
+	other := approvals.New(f.be.open(t), approvals.Options{Clock: f.clock, Issuer: "https://jitdesk.test"})
+	warm, _ := tokens.SignIntake(f.app.Secret, intakeClaims(f.app.ID, "erin", "warm"))
+	if _, err := proofIntake(f, f.svc, warm, "reads the application into this process"); err != nil {
+		t.Fatal(err)
+	}
+	rotated, err := other.RotateAppSecret(f.ctx, "test", "payments", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stale, _ := tokens.SignIntake(f.app.Secret, intakeClaims(f.app.ID, "erin", "old-secret"))
+	if _, err := proofIntake(f, f.svc, stale, "signed with the rotated-out secret"); !errors.Is(err, approvals.ErrUnauthenticated) {
+		t.Fatalf("a token signed with the secret another process rotated out: %v, want ErrUnauthenticated", err)
+	}
+	fresh, _ := tokens.SignIntake(rotated.Secret, intakeClaims(f.app.ID, "erin", "new-secret"))
+	if _, err := proofIntake(f, f.svc, fresh, "signed with the new secret"); err != nil {
+		t.Fatalf("a token signed with the new secret: %v", err)
+	}
+	if _, err := other.SetAppEnabled(f.ctx, "test", "payments", false); err != nil {
+		t.Fatal(err)
+	}
+	late, _ := tokens.SignIntake(rotated.Secret, intakeClaims(f.app.ID, "erin", "disabled"))
+	if _, err := proofIntake(f, f.svc, late, "after the application was disabled"); !errors.Is(err, approvals.ErrDisabled) {
+		t.Fatalf("a token of an application another process disabled: %v, want ErrDisabled", err)
+	}
+	if n, err := f.svc.Count(f.ctx, approvals.RequestQuery{Scope: approvals.ScopeAll}); err != nil || n != 2 {
+		t.Fatalf("stored %d requests, want 2 (%v)", n, err)
+	}
+}

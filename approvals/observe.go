@@ -44,12 +44,56 @@ func (t observedTx) AppendAudit(ev AuditEvent) (AuditEvent, error) {
 	return ev, err
 }
 
+// observedBatchTx is an observedTx over a store transaction that also
+// offers intake's batch writes: they stay available, and the audit events
+// they append are collected too.
+type observedBatchTx struct {
+	observedTx
+	batch BatchTx
+}
+
+func (t observedBatchTx) UseIntakeJTIs(jtis []IntakeJTI, now time.Time) ([]bool, error) {
+	return t.batch.UseIntakeJTIs(jtis, now)
+}
+
+func (t observedBatchTx) InsertRequests(reqs []Request) error { return t.batch.InsertRequests(reqs) }
+
+func (t observedBatchTx) AppendAuditEvents(evs []AuditEvent) ([]AuditEvent, error) {
+	out, err := t.batch.AppendAuditEvents(evs)
+	if err == nil {
+		*t.events = append(*t.events, out...)
+	}
+	return out, err
+}
+
+// ConfigVersion passes the store transaction's configuration version on
+// (intake's cached verification compares it), when it has one.
+func (t observedTx) ConfigVersion() (int64, bool) {
+	if cv, ok := t.Tx.(configVersioned); ok {
+		return cv.ConfigVersion()
+	}
+	return 0, false
+}
+
+// CachedApplication passes the store's configuration cache on, when it
+// has one; without it intake verifies in a read transaction as before.
+func (o observedStore) CachedApplication(id string) (Application, int64, bool) {
+	if cs, ok := o.Store.(cachedApplications); ok {
+		return cs.CachedApplication(id)
+	}
+	return Application{}, 0, false
+}
+
 func (o observedStore) Update(ctx context.Context, fn func(Tx) error) error {
 	var events []AuditEvent
 	started := time.Now()
 	err := o.Store.Update(ctx, func(tx Tx) error {
 		events = events[:0] // a store may retry fn; only the last run counts
-		return fn(observedTx{Tx: tx, events: &events})
+		otx := observedTx{Tx: tx, events: &events}
+		if b, ok := tx.(BatchTx); ok {
+			return fn(observedBatchTx{observedTx: otx, batch: b})
+		}
+		return fn(otx)
 	})
 	if err != nil {
 		return err

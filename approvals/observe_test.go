@@ -1,11 +1,13 @@
 package approvals_test
 
 import (
+	"fmt"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/jitdesk/jitdesk/approvals"
+	"github.com/jitdesk/jitdesk/tokens"
 )
 
 // recorder is an Observer keeping what it heard.
@@ -63,5 +65,45 @@ func TestObserversHearCommittedEventsOnlyAndStatsCountPending(t *testing.T) {
 	}
 	if st, err := svc.Stats(f.ctx); err != nil || st.Pending != 0 {
 		t.Fatalf("stats after the approval: %+v %v", st, err)
+	}
+}
+
+func TestObserversHearEveryRequestOfAConcurrentIntakeBatch(t *testing.T) {
+	f := newFixture(t)
+	rec := &recorder{}
+	svc := approvals.New(f.db, approvals.Options{Clock: f.clock, Issuer: "https://jitdesk.test", Observers: []approvals.Observer{rec}})
+	const n = 24
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for i := range n {
+		tok, err := tokens.SignIntake(f.app.Secret, intakeClaims(f.app.ID, fmt.Sprintf("user%d", i), fmt.Sprintf("obs-%d", i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, _, errs[i] = svc.SubmitIntake(f.ctx, tok, approvals.NewRequest{TemplateKey: "iam", Reason: "observed intake"})
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("intake %d: %v", i, err)
+		}
+	}
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	created, batched := 0, 0
+	for _, a := range rec.actions {
+		if a == string(approvals.ActionRequestCreated) {
+			created++
+		}
+	}
+	for _, b := range rec.batches {
+		batched += b
+	}
+	if created != n || batched != n {
+		t.Fatalf("observers heard %d request.created events and batches of %d requests, want %d of each", created, batched, n)
 	}
 }

@@ -42,6 +42,17 @@ func newConfigCache() *configCache {
 	return c
 }
 
+// invalidate empties the cache after this process committed a
+// configuration change: what is read without a transaction
+// (CachedApplication, for intake in the HTTP goroutine) must not outlive
+// the change it predates. Another process's change is seen by the next
+// transaction's version read.
+func (c *configCache) invalidate() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.reset(-1)
+}
+
 func (c *configCache) reset(v int64) {
 	c.version = v
 	c.templates = map[string]approvals.Template{}

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -88,7 +89,78 @@ func (t *tx) InsertRequest(r approvals.Request) error {
 	if err != nil {
 		return dbErr(what, err, approvals.ErrConflict)
 	}
-	return t.toIndex(res)
+	if err := t.toIndex(res); err != nil {
+		return err
+	}
+	t.toPendingIndex(r)
+	return nil
+}
+
+// toPendingIndex notes a new pending request's character pairs for
+// requests_pending_grams, fed once per transaction like the trigram index
+// (indexNew). It follows toIndex, which noted the request's rowid.
+func (t *tx) toPendingIndex(r approvals.Request) {
+	if r.Status != approvals.StatusPending {
+		return
+	}
+	t.newGrams = append(t.newGrams, [2]any{t.newRows[len(t.newRows)-1], pendingGrams(r.Requester, r.Reason)})
+}
+
+// pendingGrams is what requests_pending_grams indexes for a request with
+// these fields (migration 0014, whose SQL builds the same for the rows it
+// finds): per character, a token of its UTF-8 bytes and the next
+// character's in hex, or "x" for a field's last character, after ASCII
+// lower-casing (the only case folding LIKE does in SQLite).
+func pendingGrams(fields ...string) string {
+	var b strings.Builder
+	for _, f := range fields {
+		f = asciiLower(f)
+		for i := 0; i < len(f); {
+			_, n := utf8.DecodeRuneInString(f[i:])
+			if b.Len() > 0 {
+				b.WriteByte(' ')
+			}
+			b.WriteString(hex.EncodeToString([]byte(f[i : i+n])))
+			if i+n < len(f) {
+				_, m := utf8.DecodeRuneInString(f[i+n:])
+				b.WriteString(hex.EncodeToString([]byte(f[i+n : i+n+m])))
+			} else {
+				b.WriteByte('x')
+			}
+			i += n
+		}
+	}
+	return b.String()
+}
+
+// asciiLower lower-cases A-Z only, as SQLite's lower() and LIKE do.
+func asciiLower(s string) string {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; 'A' <= c && c <= 'Z' {
+			b := []byte(s)
+			for j := i; j < len(b); j++ {
+				if c := b[j]; 'A' <= c && c <= 'Z' {
+					b[j] = c + ('a' - 'A')
+				}
+			}
+			return string(b)
+		}
+	}
+	return s
+}
+
+// pendingGramQuery is the FTS5 query of requests_pending_grams that finds
+// the pending requests whose requester or reason contains a filter of one
+// or two characters: the pair's token, or every token the one character
+// starts.
+func pendingGramQuery(filter string) string {
+	f := asciiLower(filter)
+	_, n := utf8.DecodeRuneInString(f)
+	tok := hex.EncodeToString([]byte(f))
+	if n == len(f) {
+		return `"` + tok + `"*`
+	}
+	return `"` + tok + `"`
 }
 
 // toIndex notes a new request's rowid for the search index, which the
@@ -115,6 +187,24 @@ func (t *tx) indexNew() error {
 		return fmt.Errorf("index %d new requests for search: %w", len(t.newRows), err)
 	}
 	t.newRows = nil
+	if len(t.newGrams) == 0 {
+		return nil
+	}
+	grams, err := json.Marshal(t.newGrams)
+	if err != nil {
+		return fmt.Errorf("index %d new pending requests for short filters: %w", len(t.newGrams), err)
+	}
+	// Only rows still pending: one decided in this same transaction has
+	// left the pending set already (its trigger found nothing to delete).
+	// CROSS JOIN keeps the JSON array outside: without statistics the
+	// planner may otherwise walk requests and search the array per row.
+	_, err = t.exec(`INSERT INTO requests_pending_grams (rowid, grams)
+		SELECT r.rowid, json_extract(j.value, '$[1]') FROM json_each(?) j CROSS JOIN requests r ON r.rowid = json_extract(j.value, '$[0]')
+		WHERE r.status = 'pending'`, string(grams))
+	if err != nil {
+		return fmt.Errorf("index %d new pending requests for short filters: %w", len(t.newGrams), err)
+	}
+	t.newGrams = nil
 	return nil
 }
 
@@ -366,14 +456,24 @@ func joinWhere(where []string) string {
 const narrowMax = 2000
 
 // narrowFilter returns the rowids matching a selective filter as a JSON
-// array, or "" when the filter should use the LIKE scan: shorter than three
-// characters (the trigram index needs three), matching a template title
-// (then every request of that template matches), or matching more than
-// narrowMax requests.
-func (t *tx) narrowFilter(filter string) (string, error) {
-	f := strings.TrimSpace(filter)
-	if utf8.RuneCountInString(f) < approvals.ShortFilterMinRunes {
+// array, or "" when the filter should use the LIKE scan: matching a
+// template (then every request of that template matches), or matching more
+// than narrowMax requests. A filter of three characters or more is looked
+// up in the trigram index; a shorter one over the pending scope in the
+// pending requests' character pairs (migration 0014); a shorter one over
+// another scope scans its newest window (see listSQL).
+func (t *tx) narrowFilter(q approvals.RequestQuery) (string, error) {
+	f := strings.TrimSpace(q.Filter)
+	if f == "" {
 		return "", nil
+	}
+	if utf8.RuneCountInString(f) < approvals.ShortFilterMinRunes {
+		// Invalid UTF-8 is left to LIKE, whose idea of a character there
+		// the index need not share.
+		if q.Scope != approvals.ScopePending || !utf8.ValidString(f) {
+			return "", nil
+		}
+		return t.narrowShort(f)
 	}
 	var titles int
 	if err := t.queryRow(`SELECT COUNT(*) FROM templates WHERE title LIKE ? ESCAPE '\'`, "%"+likeEscape(f)+"%").Scan(&titles); err != nil {
@@ -382,8 +482,30 @@ func (t *tx) narrowFilter(filter string) (string, error) {
 	if titles > 0 {
 		return "", nil
 	}
-	rows, err := t.query(`SELECT rowid FROM requests_search WHERE requests_search MATCH ? LIMIT ?`,
+	return t.narrowRows(`SELECT rowid FROM requests_search WHERE requests_search MATCH ? LIMIT ?`,
 		`"`+strings.ReplaceAll(f, `"`, `""`)+`"`, narrowMax+1)
+}
+
+// narrowShort is narrowFilter for a filter of one or two characters over
+// the pending scope. The pair index holds requester and reason; a filter
+// that matches a template's key or title matches its every request, so it
+// takes the scan, which fills a page at once.
+func (t *tx) narrowShort(f string) (string, error) {
+	pat := "%" + likeEscape(f) + "%"
+	var titled int
+	if err := t.queryRow(`SELECT COUNT(*) FROM templates WHERE key LIKE ? ESCAPE '\' OR title LIKE ? ESCAPE '\'`, pat, pat).Scan(&titled); err != nil {
+		return "", fmt.Errorf("filter: %w", err)
+	}
+	if titled > 0 {
+		return "", nil
+	}
+	return t.narrowRows(`SELECT rowid FROM requests_pending_grams WHERE requests_pending_grams MATCH ? LIMIT ?`, pendingGramQuery(f), narrowMax+1)
+}
+
+// narrowRows runs an index query of rowids, returning them as a JSON array,
+// or "" when there are more than narrowMax.
+func (t *tx) narrowRows(query string, args ...any) (string, error) {
+	rows, err := t.query(query, args...)
 	if err != nil {
 		return "", fmt.Errorf("filter: %w", err)
 	}
@@ -392,12 +514,12 @@ func (t *tx) narrowFilter(filter string) (string, error) {
 	for rows.Next() {
 		var id int64
 		if err := rows.Scan(&id); err != nil {
-			return "", err
+			return "", fmt.Errorf("filter: %w", err)
 		}
 		ids = append(ids, id)
 	}
 	if err := rows.Err(); err != nil {
-		return "", err
+		return "", fmt.Errorf("filter: %w", err)
 	}
 	if len(ids) > narrowMax {
 		return "", nil
@@ -428,7 +550,7 @@ func likeEscape(s string) string {
 
 // Requests returns one keyset page of q in the scope's order (see listSQL).
 func (t *tx) Requests(q approvals.RequestQuery) ([]approvals.Request, error) {
-	narrow, err := t.narrowFilter(q.Filter)
+	narrow, err := t.narrowFilter(q)
 	if err != nil {
 		return nil, err
 	}
@@ -464,7 +586,7 @@ func (t *tx) Requests(q approvals.RequestQuery) ([]approvals.Request, error) {
 // pending queue at normal sizes, linear in the matches (33 ms over a million
 // decided requests), hence the cap for history.
 func (t *tx) CountRequests(q approvals.RequestQuery) (int, error) {
-	narrow, err := t.narrowFilter(q.Filter)
+	narrow, err := t.narrowFilter(q)
 	if err != nil {
 		return 0, err
 	}
@@ -511,6 +633,7 @@ func (db *DB) BulkInsertRequests(ctx context.Context, reqs []approvals.Request, 
 			if err := t.toIndex(res); err != nil {
 				return err
 			}
+			t.toPendingIndex(r)
 		}
 		if len(audit) == 0 {
 			return nil

@@ -378,6 +378,9 @@ func (db *DB) Update(ctx context.Context, fn func(approvals.Tx) error) error {
 	if err := sqlTx.Commit(); err != nil {
 		return fmt.Errorf("commit write transaction on %s: %w", db.path, err)
 	}
+	if t.cfgDirty {
+		db.cfg.invalidate()
+	}
 
 	// Subscribers in this process hear about the commit at once; the
 	// data_version poll is for other processes (and costs up to one

@@ -1165,7 +1165,9 @@ func TestSelectiveFilterUsesTheSearchIndexAndPagesLikeAnyList(t *testing.T) {
 	if err := db.BulkInsertRequests(ctx, reqs, nil); err != nil {
 		t.Fatal(err)
 	}
-	narrowOf := func(r approvals.ReadTx, f string) (string, error) { return r.(*tx).narrowFilter(f) }
+	narrowOf := func(r approvals.ReadTx, f string) (string, error) {
+		return r.(*tx).narrowFilter(approvals.RequestQuery{Scope: approvals.ScopeAll, Filter: f})
+	}
 	_ = db.View(ctx, func(tx approvals.ReadTx) error {
 		narrow, err := narrowOf(tx, "needle")
 		if err != nil || narrow == "" {

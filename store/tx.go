@@ -36,6 +36,9 @@ type tx struct {
 	// newRows are the rowids of requests inserted in this transaction,
 	// added to the search index before it commits.
 	newRows []int64
+	// newGrams are [rowid, pendingGrams] of the pending ones among them,
+	// for requests_pending_grams.
+	newGrams [][2]any
 	// jtisPruned: expired replay ids were pruned in this transaction
 	// already (once per intake batch is enough).
 	jtisPruned bool
@@ -706,13 +709,19 @@ func (t *tx) UseIntakeJTI(appID, jti string, exp, now time.Time) error {
 	if err != nil {
 		return dbErr(fmt.Sprintf("record intake jti %q of application %s", jti, appID), err, approvals.ErrReplay)
 	}
+	return t.pruneJTIs(now)
+}
+
+// pruneJTIs removes up to jtiPrune expired replay records, once per
+// transaction.
+func (t *tx) pruneJTIs(now time.Time) error {
 	if t.jtisPruned {
 		return nil
 	}
 	t.jtisPruned = true
 	// rowid subquery because DELETE … LIMIT is a compile-time option of
 	// SQLite (and absent from PostgreSQL); the exp index serves it.
-	_, err = t.exec(`DELETE FROM intake_jtis WHERE rowid IN (SELECT rowid FROM intake_jtis WHERE exp < ? ORDER BY exp LIMIT ?)`, ms(now.Add(-jtiKeep)), jtiPrune)
+	_, err := t.exec(`DELETE FROM intake_jtis WHERE rowid IN (SELECT rowid FROM intake_jtis WHERE exp < ? ORDER BY exp LIMIT ?)`, ms(now.Add(-jtiKeep)), jtiPrune)
 	if err != nil {
 		return fmt.Errorf("prune expired intake jtis: %w", err)
 	}
