@@ -34,6 +34,40 @@ func chunks(n int) []int {
 	return out
 }
 
+// chunkShapes is a multi-row statement's text for each chunk size chunks
+// yields (1, 2, 4, … maxChunk), built once: the writer would otherwise
+// build the same strings for every batch only to find them in stmtCache.
+type chunkShapes [8]string
+
+// newChunkShapes builds the shapes of one statement from its text for n
+// rows.
+func newChunkShapes(sql func(n int) string) chunkShapes {
+	var c chunkShapes
+	for i := range c {
+		c[i] = sql(1 << i)
+	}
+	return c
+}
+
+// of is the statement for a chunk of n rows (a power of two ≤ maxChunk).
+func (c *chunkShapes) of(n int) string { return c[bits.Len(uint(n))-1] }
+
+// The batch statements, read-only after package initialisation.
+var (
+	insertJTIsShapes = newChunkShapes(func(n int) string {
+		return `INSERT INTO intake_jtis (app_id, jti, exp) VALUES ` + valuesSQL(n, 3) + ` ON CONFLICT DO NOTHING RETURNING app_id, jti`
+	})
+	insertRequestsShapes = newChunkShapes(func(n int) string {
+		return strings.Replace(insertRequestSQL, valuesSQL(1, insertRequestArgs), valuesSQL(n, insertRequestArgs), 1) + ` RETURNING rowid, id`
+	})
+	insertAuditShapes = newChunkShapes(func(n int) string {
+		return strings.Replace(insertAuditSQL, valuesSQL(1, 8), valuesSQL(n, 8), 1)
+	})
+)
+
+// insertRequestArgs is how many values insertRequestSQL binds per row.
+const insertRequestArgs = 16
+
 // valuesSQL is "(?, …), (?, …)…": rows groups of cols placeholders.
 func valuesSQL(rows, cols int) string {
 	one := "(?" + strings.Repeat(", ?", cols-1) + ")"
@@ -59,7 +93,7 @@ func (t *tx) UseIntakeJTIs(jtis []approvals.IntakeJTI, now time.Time) ([]bool, e
 		}
 		// DO NOTHING skips an id recorded already (also by an earlier
 		// row of the same statement); RETURNING names those inserted.
-		rows, err := t.query(`INSERT INTO intake_jtis (app_id, jti, exp) VALUES `+valuesSQL(n, 3)+` ON CONFLICT DO NOTHING RETURNING app_id, jti`, args...)
+		rows, err := t.query(insertJTIsShapes.of(n), args...)
 		if err != nil {
 			return nil, fmt.Errorf("record %d intake jtis: %w", n, err)
 		}
@@ -88,11 +122,10 @@ func (t *tx) UseIntakeJTIs(jtis []approvals.IntakeJTI, now time.Time) ([]bool, e
 // on a duplicate id, and so on), several to a statement; on an error none
 // of the failing statement's rows is stored.
 func (t *tx) InsertRequests(reqs []approvals.Request) error {
-	const cols = 16
 	done := 0
 	for _, n := range chunks(len(reqs)) {
 		part := reqs[done : done+n]
-		args := make([]any, 0, cols*n)
+		args := make([]any, 0, insertRequestArgs*n)
 		for _, r := range part {
 			a, err := requestArgs(r)
 			if err != nil {
@@ -101,7 +134,7 @@ func (t *tx) InsertRequests(reqs []approvals.Request) error {
 			args = append(args, a...)
 		}
 		what := fmt.Sprintf("insert %d requests (%s…)", n, part[0].ID)
-		rows, err := t.query(strings.Replace(insertRequestSQL, valuesSQL(1, cols), valuesSQL(n, cols), 1)+` RETURNING rowid, id`, args...)
+		rows, err := t.query(insertRequestsShapes.of(n), args...)
 		if err != nil {
 			return dbErr(what, err, approvals.ErrConflict)
 		}
@@ -157,8 +190,7 @@ func (t *tx) AppendAuditEvents(evs []approvals.AuditEvent) ([]approvals.AuditEve
 			out = append(out, stored)
 			seq, head = stored.Seq, stored.Hash
 		}
-		q := strings.Replace(insertAuditSQL, valuesSQL(1, 8), valuesSQL(n, 8), 1)
-		if _, err := t.exec(q, args...); err != nil {
+		if _, err := t.exec(insertAuditShapes.of(n), args...); err != nil {
 			t.headKnown = false
 			return nil, fmt.Errorf("append audit events %d to %d: %w", out[done].Seq, seq, err)
 		}

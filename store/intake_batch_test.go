@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -161,5 +162,21 @@ func TestInsertRequestsStoresAndIndexesEachRowAsInsertRequestDoes(t *testing.T) 
 	var n int
 	if err := db.read.QueryRow(`SELECT COUNT(*) FROM requests`).Scan(&n); err != nil || n != len(reqs) {
 		t.Fatalf("%d requests stored after the refused batch, want %d (%v)", n, len(reqs), err)
+	}
+}
+
+func TestChunkShapesHoldOneStatementPerChunkSize(t *testing.T) {
+	for _, n := range chunks(2*maxChunk - 1) {
+		got := insertJTIsShapes.of(n)
+		want := `INSERT INTO intake_jtis (app_id, jti, exp) VALUES ` + valuesSQL(n, 3) + ` ON CONFLICT DO NOTHING RETURNING app_id, jti`
+		if got != want {
+			t.Errorf("jtis, %d rows: %s", n, got)
+		}
+		if groups := strings.Count(insertRequestsShapes.of(n), "(?"); groups != n {
+			t.Errorf("requests, %d rows: %d value groups", n, groups)
+		}
+		if groups := strings.Count(insertAuditShapes.of(n), "(?"); groups != n {
+			t.Errorf("audit, %d rows: %d value groups", n, groups)
+		}
 	}
 }

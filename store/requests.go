@@ -181,8 +181,8 @@ func (t *tx) indexNew() error {
 		return nil
 	}
 	ids, _ := json.Marshal(t.newRows)
-	_, err := t.exec(`INSERT INTO requests_search (rowid, requester, template_key, reason)
-		SELECT rowid, requester, template_key, reason FROM requests WHERE rowid IN (SELECT value FROM json_each(?))`, string(ids))
+	_, err := t.exec(`INSERT INTO requests_search (rowid, requester, reason)
+		SELECT rowid, requester, reason FROM requests WHERE rowid IN (SELECT value FROM json_each(?))`, string(ids))
 	if err != nil {
 		return fmt.Errorf("index %d new requests for search: %w", len(t.newRows), err)
 	}
@@ -475,15 +475,62 @@ func (t *tx) narrowFilter(q approvals.RequestQuery) (string, error) {
 		}
 		return t.narrowShort(f)
 	}
-	var titles int
-	if err := t.queryRow(`SELECT COUNT(*) FROM templates WHERE title LIKE ? ESCAPE '\'`, "%"+likeEscape(f)+"%").Scan(&titles); err != nil {
-		return "", fmt.Errorf("filter: %w", err)
-	}
-	if titles > 0 {
+	if !utf8.ValidString(f) {
+		// The trigrams of invalid UTF-8 are the tokenizer's guess; LIKE
+		// alone decides what such a filter matches.
 		return "", nil
 	}
-	return t.narrowRows(`SELECT rowid FROM requests_search WHERE requests_search MATCH ? LIMIT ?`,
-		`"`+strings.ReplaceAll(f, `"`, `""`)+`"`, narrowMax+1)
+	pat := "%" + likeEscape(f) + "%"
+	var titled int
+	if err := t.queryRow(`SELECT COUNT(*) FROM templates WHERE key LIKE ? ESCAPE '\' OR title LIKE ? ESCAPE '\'`, pat, pat).Scan(&titled); err != nil {
+		return "", fmt.Errorf("filter: %w", err)
+	}
+	if titled > 0 {
+		return "", nil
+	}
+	// The index keeps no positions (migration 0015), so it yields the rows
+	// holding every trigram of the filter; LIKE keeps those that hold the
+	// filter itself, exactly as the scan would.
+	return t.narrowRows(`SELECT s.rowid FROM requests_search s CROSS JOIN requests r ON r.rowid = s.rowid
+		WHERE requests_search MATCH ? AND (r.requester LIKE ? ESCAPE '\' OR r.reason LIKE ? ESCAPE '\') LIMIT ?`,
+		trigramQuery(f), pat, pat, narrowMax+1)
+}
+
+// maxQueryTrigrams bounds the trigrams a filter is looked up by: a long
+// filter's rows are found by a few of its trigrams as well as by all of
+// them (LIKE checks each candidate), and each term is one more posting
+// list to intersect.
+const maxQueryTrigrams = 8
+
+// trigramQuery is the FTS5 query for the rows of requests_search holding
+// every trigram of filter (at least three characters): each trigram one
+// quoted term, implicitly ANDed, duplicates dropped, at most
+// maxQueryTrigrams of them spread over the filter from its first to its
+// last.
+func trigramQuery(filter string) string {
+	runes := []rune(filter)
+	n := len(runes) - 2
+	picks := make([]int, 0, min(n, maxQueryTrigrams))
+	if n <= maxQueryTrigrams {
+		for i := range n {
+			picks = append(picks, i)
+		}
+	} else {
+		for k := range maxQueryTrigrams {
+			picks = append(picks, k*(n-1)/(maxQueryTrigrams-1))
+		}
+	}
+	seen := make(map[string]bool, len(picks))
+	terms := make([]string, 0, len(picks))
+	for _, i := range picks {
+		g := string(runes[i : i+3])
+		if seen[g] {
+			continue
+		}
+		seen[g] = true
+		terms = append(terms, `"`+strings.ReplaceAll(g, `"`, `""`)+`"`)
+	}
+	return strings.Join(terms, " ")
 }
 
 // narrowShort is narrowFilter for a filter of one or two characters over
