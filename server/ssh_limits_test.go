@@ -151,7 +151,7 @@ func TestHostileTerminalSizesKeepMemoryBounded(t *testing.T) {
 			t.Fatal(err)
 		}
 		// The console redraws after the resize: wait for that output.
-		deadline := time.Now().Add(5 * time.Second)
+		deadline := time.Now().Add(hangGuard)
 		for len(s.out.String()) == before && time.Now().Before(deadline) {
 			time.Sleep(10 * time.Millisecond)
 		}

@@ -81,7 +81,7 @@ func newSSHWithService(t *testing.T, opts approvals.Options, configure func(*SSH
 }
 
 func dial(addr, user string, auth ...gossh.AuthMethod) (*gossh.Client, error) {
-	return gossh.Dial("tcp", addr, &gossh.ClientConfig{User: user, Auth: auth, HostKeyCallback: gossh.InsecureIgnoreHostKey(), Timeout: 5 * time.Second})
+	return gossh.Dial("tcp", addr, &gossh.ClientConfig{User: user, Auth: auth, HostKeyCallback: gossh.InsecureIgnoreHostKey(), Timeout: hangGuard})
 }
 
 // syncBuffer collects session output safely across goroutines.
@@ -102,9 +102,14 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
+// hangGuard is how long a test waits for an event before it calls the
+// wait a hang. It is never a performance bound: on a loaded machine a
+// console may take seconds to draw, and a test must not fail for that.
+const hangGuard = time.Minute
+
 func waitFor(t *testing.T, buf *syncBuffer, want string) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(hangGuard)
 	for time.Now().Before(deadline) {
 		if strings.Contains(buf.String(), want) {
 			return
@@ -220,8 +225,8 @@ func TestIdleSessionsEndWithoutInput(t *testing.T) {
 	go func() { done <- sess.Wait() }()
 	select {
 	case <-done:
-	case <-time.After(5 * time.Second):
-		t.Fatal("idle session still open after 5s (timeout 300ms)")
+	case <-time.After(hangGuard):
+		t.Fatalf("idle session still open after %v (timeout 300ms)", hangGuard)
 	}
 	if !strings.Contains(out.String(), "without input") {
 		t.Fatalf("the approver must be told why: %q", out.String())
@@ -278,11 +283,12 @@ func TestUnknownKeyIsLoggedWithItsFingerprint(t *testing.T) {
 }
 
 func TestInputKeepsTheSessionAliveOutputDoesNot(t *testing.T) {
-	f := newSSH(t, 500*time.Millisecond)
+	f := newSSH(t, time.Second)
 	_, out, stdin, done := f.console(t)
-	// Typing (cursor down, harmless) every 100ms for 1.5s keeps it open,
-	// three idle timeouts long.
-	for range 15 {
+	// Typing (cursor down, harmless) every 100ms for 3s keeps it open,
+	// three idle timeouts long (the timeout is ten keystrokes long, so a
+	// loaded machine's late wake-ups do not close it).
+	for range 30 {
 		time.Sleep(100 * time.Millisecond)
 		select {
 		case <-done:
@@ -292,7 +298,7 @@ func TestInputKeepsTheSessionAliveOutputDoesNot(t *testing.T) {
 		stdin.Write([]byte("\x1b[B"))
 	}
 	// Then silence: closed soon after the timeout, whatever the console draws.
-	waitDone(t, done, 5*time.Second, "idle after input stopped")
+	waitDone(t, done, hangGuard, "idle after input stopped")
 	if !strings.Contains(out.String(), "without input") {
 		t.Fatalf("the approver must be told why: %q", out.String())
 	}
@@ -309,7 +315,7 @@ func TestMaxSessionLength(t *testing.T) {
 			}
 		}
 	}()
-	waitDone(t, done, 5*time.Second, "max session")
+	waitDone(t, done, hangGuard, "max session")
 	if !strings.Contains(out.String(), "maximum length") {
 		t.Fatalf("the approver must be told why: %q", out.String())
 	}
@@ -369,7 +375,7 @@ func TestShutdownEndsConsolesWithAReason(t *testing.T) {
 	if err := f.srv.Shutdown(ctx); err != nil {
 		t.Fatalf("shutdown: %v", err)
 	}
-	waitDone(t, done, 5*time.Second, "shutdown")
+	waitDone(t, done, hangGuard, "shutdown")
 	if !strings.Contains(out.String(), "shutting down") {
 		t.Fatalf("the approver must be told why: %q", out.String())
 	}
