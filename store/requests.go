@@ -363,11 +363,17 @@ func listSQL(q approvals.RequestQuery, count bool, narrow string, titled []strin
 	}
 	from := ` FROM requests r`
 	if narrow != "" {
-		// A selective filter: its few matching rows (a JSON array of rowids
-		// from the trigram index) drive the query, looked up by rowid and
-		// sorted, instead of walking the scope's index past non-matches.
-		// CROSS JOIN keeps that join order.
-		args = append([]any{narrow}, args...)
+		// A selective filter: its few candidate rows (a JSON array of
+		// rowids from a search index) drive the query, looked up by rowid
+		// and sorted, instead of walking the scope's index past
+		// non-matches. CROSS JOIN keeps that join order. The trigram index
+		// keeps no positions, so its candidates are those holding every
+		// trigram of the filter: the LIKE the scan uses decides, on the row
+		// the query reads anyway (no template matches the filter, or there
+		// would be no narrow set).
+		pat := "%" + likeEscape(strings.TrimSpace(q.Filter)) + "%"
+		where = append(where, `(r.requester LIKE ? ESCAPE '\' OR r.reason LIKE ? ESCAPE '\')`)
+		args = append(append([]any{narrow}, args...), pat, pat)
 		if count {
 			return ` FROM json_each(?) m CROSS JOIN requests r ON r.rowid = m.value` + joinWhere(where), args
 		}
@@ -455,13 +461,14 @@ func joinWhere(where []string) string {
 // (a filter matching nothing no longer scans every request in scope).
 const narrowMax = 2000
 
-// narrowFilter returns the rowids matching a selective filter as a JSON
-// array, or "" when the filter should use the LIKE scan: matching a
-// template (then every request of that template matches), or matching more
-// than narrowMax requests. A filter of three characters or more is looked
-// up in the trigram index; a shorter one over the pending scope in the
-// pending requests' character pairs (migration 0014); a shorter one over
-// another scope scans its newest window (see listSQL).
+// narrowFilter returns the candidate rowids of a selective filter as a
+// JSON array (every match among them; listSQL keeps the matches), or ""
+// when the filter should use the LIKE scan: matching a template (then
+// every request of that template matches), or with more than narrowMax
+// candidates. A filter of three characters or more is looked up in the
+// trigram index; a shorter one over the pending scope in the pending
+// requests' character pairs (migration 0014); a shorter one over another
+// scope scans its newest window (see listSQL).
 func (t *tx) narrowFilter(q approvals.RequestQuery) (string, error) {
 	f := strings.TrimSpace(q.Filter)
 	if f == "" {
@@ -488,25 +495,25 @@ func (t *tx) narrowFilter(q approvals.RequestQuery) (string, error) {
 	if titled > 0 {
 		return "", nil
 	}
-	// The index keeps no positions (migration 0015), so it yields the rows
-	// holding every trigram of the filter; LIKE keeps those that hold the
-	// filter itself, exactly as the scan would.
-	return t.narrowRows(`SELECT s.rowid FROM requests_search s CROSS JOIN requests r ON r.rowid = s.rowid
-		WHERE requests_search MATCH ? AND (r.requester LIKE ? ESCAPE '\' OR r.reason LIKE ? ESCAPE '\') LIMIT ?`,
-		trigramQuery(f), pat, pat, narrowMax+1)
+	// The index keeps no positions (migration 0015): it yields the rows
+	// holding every trigram of the filter, a superset of the matches that
+	// listSQL narrows with LIKE. More candidates than narrowMax take the
+	// scan, as more matches would.
+	return t.narrowRows(`SELECT rowid FROM requests_search WHERE requests_search MATCH ? LIMIT ?`, trigramQuery(f), narrowMax+1)
 }
 
-// maxQueryTrigrams bounds the trigrams a filter is looked up by: a long
-// filter's rows are found by a few of its trigrams as well as by all of
-// them (LIKE checks each candidate), and each term is one more posting
-// list to intersect.
-const maxQueryTrigrams = 8
+// maxQueryTrigrams bounds the trigrams a filter is looked up by, so a
+// pasted paragraph does not open hundreds of posting lists: a long
+// filter's rows are found by a sample of its trigrams as well as by all of
+// them (LIKE checks each candidate). Below the bound every trigram is
+// used: the rarest one, wherever it is, is what makes a lookup of a
+// filter matching nothing fast.
+const maxQueryTrigrams = 32
 
 // trigramQuery is the FTS5 query for the rows of requests_search holding
 // every trigram of filter (at least three characters): each trigram one
-// quoted term, implicitly ANDed, duplicates dropped, at most
-// maxQueryTrigrams of them spread over the filter from its first to its
-// last.
+// quoted term, implicitly ANDed, duplicates dropped; past maxQueryTrigrams,
+// that many spread over the filter from its first to its last.
 func trigramQuery(filter string) string {
 	runes := []rune(filter)
 	n := len(runes) - 2

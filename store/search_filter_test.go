@@ -99,18 +99,29 @@ func TestTrigramFiltersFindExactlyWhatLikeFinds(t *testing.T) {
 	}
 }
 
-func TestTrigramQueryTakesAtMostEightDistinctTrigramsFromFirstToLast(t *testing.T) {
+func TestTrigramQueryTakesDistinctTrigramsFromFirstToLastUpToItsBound(t *testing.T) {
 	for _, c := range []struct{ in, want string }{
 		{"abc", `"abc"`},
 		{"abcd", `"abc" "bcd"`},
 		{"aaaaa", `"aaa"`},
 		{`a"bc`, `"a""b" """bc"`},
 		{"日本語だ", `"日本語" "本語だ"`},
-		{"abcdefghijklmnop", `"abc" "bcd" "def" "fgh" "hij" "jkl" "lmn" "nop"`},
+		{"abcdefgh", `"abc" "bcd" "cde" "def" "efg" "fgh"`},
 	} {
 		if got := trigramQuery(c.in); got != c.want {
 			t.Errorf("trigramQuery(%q) = %s, want %s", c.in, got, c.want)
 		}
+	}
+	long := "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ" // 62 runes, 60 distinct trigrams
+	terms := strings.Fields(trigramQuery(long))
+	if len(terms) != maxQueryTrigrams {
+		t.Fatalf("%d terms for a filter of 60 trigrams, want %d", len(terms), maxQueryTrigrams)
+	}
+	if terms[0] != `"abc"` || terms[len(terms)-1] != `"XYZ"` {
+		t.Fatalf("terms must span the filter from its first trigram to its last: %v", terms)
+	}
+	if len(slices.Compact(slices.Sorted(slices.Values(terms)))) != len(terms) {
+		t.Fatalf("duplicate terms: %v", terms)
 	}
 }
 
