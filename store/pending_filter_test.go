@@ -93,7 +93,13 @@ func shortFilters() []string {
 			}
 		}
 	}
-	for _, f := range []string{"zq", "~", "☃", "%", "_", `\`, "%_", "ë", "Ë", "\U0001F642", "🙂 ", "K8", "wr"} {
+	return sortedFilters(set, "zq", "~", "☃", "%", "_", `\`, "%_", "ë", "Ë", "\U0001F642", "🙂 ", "K8", "wr")
+}
+
+// sortedFilters is set's filters and extra, sorted, without blank ones
+// (the console does not search for those).
+func sortedFilters(set map[string]bool, extra ...string) []string {
+	for _, f := range extra {
 		set[f] = true
 	}
 	out := make([]string, 0, len(set))
@@ -138,8 +144,16 @@ func likePending(t *testing.T, db *DB, filter string) []string {
 // answered (rather than the scan).
 func checkShortFilters(t *testing.T, db *DB) (indexed int) {
 	t.Helper()
+	return checkPendingFilters(t, db, shortFilters())
+}
+
+// checkPendingFilters compares each filter's page and count over the
+// pending scope with likePending, and returns how many of them a search
+// index answered (rather than the scan).
+func checkPendingFilters(t *testing.T, db *DB, filters []string) (indexed int) {
+	t.Helper()
 	ctx := context.Background()
-	for _, f := range shortFilters() {
+	for _, f := range filters {
 		want := likePending(t, db, f)
 		err := db.View(ctx, func(rtx approvals.ReadTx) error {
 			q := approvals.RequestQuery{Scope: approvals.ScopePending, Filter: f, Limit: 500}
@@ -198,28 +212,7 @@ func TestMigrationIndexesExistingPendingRowsAsNewOnesAre(t *testing.T) {
 	db := openTemp(t)
 	seedBasics(t, db)
 	seedShortFilterRows(t, db)
-	path := db.Path()
-	if err := db.Close(); err != nil {
-		t.Fatal(err)
-	}
-	raw, err := sql.Open("sqlite", writeDSN(path))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, q := range []string{`DROP TRIGGER requests_pending_grams_decide`,
-		`DROP TABLE requests_pending_grams`, `PRAGMA user_version = 13`} {
-		if _, err := raw.Exec(q); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-	}
-	if err := raw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	db, err = Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db = reopenAsOlder(t, db, `DROP TRIGGER requests_pending_grams_decide`, `DROP TABLE requests_pending_grams`, `PRAGMA user_version = 13`)
 	if indexed := checkShortFilters(t, db); indexed == 0 {
 		t.Fatal("no short filter used the index the migration built")
 	}
@@ -246,4 +239,34 @@ func TestPendingGramsNameEachCharacterAndTheNext(t *testing.T) {
 	if got, want := pendingGramQuery("Zé"), `"7ac3a9"`; got != want {
 		t.Errorf("two characters: %s, want %s", got, want)
 	}
+}
+
+// reopenAsOlder closes db, runs stmts on its file outside the store (to
+// make it look like an older schema, ending with the user_version it
+// had), and opens it again, running the migrations since; the reopened
+// store is closed when the test ends.
+func reopenAsOlder(t *testing.T, db *DB, stmts ...string) *DB {
+	t.Helper()
+	path := db.Path()
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := sql.Open("sqlite", writeDSN(path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range stmts {
+		if _, err := raw.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	if err := raw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db, err = Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
 }

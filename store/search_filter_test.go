@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"slices"
 	"strings"
 	"testing"
@@ -28,18 +27,8 @@ func longFilters() []string {
 			}
 		}
 	}
-	for _, f := range []string{"abcd", "abc-bcd", "bcd-abc", "cert; certa", "e the cert; serta", "needle needle",
-		`"y"`, `x"y`, "K8s", "k8s exec", "ZOË", "zoë", "🙂 s", "100%", "%_%", "no such text anywhere", "aaaaaaaaaaaaaaaaaaaaaaaa"} {
-		set[f] = true
-	}
-	out := make([]string, 0, len(set))
-	for f := range set {
-		if strings.TrimSpace(f) != "" {
-			out = append(out, f)
-		}
-	}
-	slices.Sort(out)
-	return out
+	return sortedFilters(set, "abcd", "abc-bcd", "bcd-abc", "cert; certa", "e the cert; serta", "needle needle",
+		`"y"`, `x"y`, "K8s", "k8s exec", "ZOË", "zoë", "🙂 s", "100%", "%_%", "no such text anywhere", "aaaaaaaaaaaaaaaaaaaaaaaa")
 }
 
 func TestTrigramFiltersFindExactlyWhatLikeFinds(t *testing.T) {
@@ -60,38 +49,7 @@ func TestTrigramFiltersFindExactlyWhatLikeFinds(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	indexed := 0
-	for _, f := range longFilters() {
-		want := likePending(t, db, f)
-		err := db.View(ctx, func(rtx approvals.ReadTx) error {
-			q := approvals.RequestQuery{Scope: approvals.ScopePending, Filter: f, Limit: 500}
-			narrow, err := rtx.(*tx).narrowFilter(q)
-			if err != nil {
-				return err
-			}
-			if narrow != "" {
-				indexed++
-			}
-			rs, err := rtx.Requests(q)
-			if err != nil {
-				return err
-			}
-			if got := idsOf(rs); !slices.Equal(got, want) {
-				t.Errorf("filter %q (indexed: %v): %v, want %v", f, narrow != "", got, want)
-			}
-			n, err := rtx.CountRequests(q)
-			if err != nil {
-				return err
-			}
-			if n != len(want) {
-				t.Errorf("filter %q: count %d, want %d", f, n, len(want))
-			}
-			return nil
-		})
-		if err != nil {
-			t.Fatalf("filter %q: %v", f, err)
-		}
-	}
+	indexed := checkPendingFilters(t, db, longFilters())
 	// Filters matching a template's key or title take the scan; most of
 	// the rest must have used the index, or this proves nothing about it.
 	if total := len(longFilters()); indexed < total/2 {
@@ -131,29 +89,9 @@ func TestMigrationRebuildsTheSearchIndexFromEveryRequest(t *testing.T) {
 	db := openTemp(t)
 	seedBasics(t, db)
 	seedShortFilterRows(t, db)
-	path := db.Path()
-	if err := db.Close(); err != nil {
-		t.Fatal(err)
-	}
-	raw, err := sql.Open("sqlite", writeDSN(path))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, q := range []string{`DROP TABLE requests_search`,
+	db = reopenAsOlder(t, db, `DROP TABLE requests_search`,
 		`CREATE VIRTUAL TABLE requests_search USING fts5(requester, template_key, reason, tokenize = 'trigram', content = '', contentless_delete = 1)`,
-		`PRAGMA user_version = 14`} {
-		if _, err := raw.Exec(q); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-	}
-	if err := raw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	db, err = Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+		`PRAGMA user_version = 14`)
 	ctx := context.Background()
 	for _, f := range []string{"rotate", "émile", "snake_case", "100% sure", "user42"} {
 		want := likePending(t, db, f)
