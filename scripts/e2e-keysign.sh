@@ -16,7 +16,8 @@
 #       statement was edited with sqlite3;
 #   (e) `serve --ssh-user-ca`: a certificate from `ssh-keygen -s CA -n LOGIN
 #       -V +1h` logs in an approver with no registered key; expired, wrong
-#       principal and revoked (KRL) certificates are refused.
+#       principal and revoked (KRL) certificates are refused; updating the
+#       KRL (no SIGHUP) ends a live session of a newly revoked certificate.
 # Bounded waits only; everything it starts is stopped in the trap.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -327,6 +328,19 @@ for pair in expired:expired stranger:unknown_principal revoked:revoked; do
     | grep -q "\"reason\":\"${pair#*:}\"" || fail "serve did not log the ${pair%%:*} certificate's refusal with reason ${pair#*:}"
 done
 ok "expired, wrong-principal (mallory) and revoked (KRL serial 4) certificates are refused with Permission denied; serve logs auth.failed with reasons expired, unknown_principal, revoked"
+
+# Revoking takes no signal: serve watches the KRL's folder. carol is logged
+# in with the valid certificate (serial 1) when the KRL is updated.
+open_pane "ssh $ssh_opts -i $work/carol -o CertificateFile=$work/valid-cert.pub -t carol@127.0.0.1; sleep 60"
+wait_screen "carol's console before the revocation" "Carol Chen (carol)"
+printf 'serial: 1\n' >"$work/krl-more.spec"
+ssh-keygen -q -k -u -f "$work/revoked.krl" -s "$work/ca.pub" "$work/krl-more.spec"
+wait_screen "carol's session ended by the updated KRL" "no longer accepted (revoked)"
+grep -q '"msg":"reloading files","cause":"changed ' "$work/serve-ca.log" || fail "serve did not log the reload caused by the KRL change"
+out=$(try_cert valid)
+grep -q "Permission denied" <<<"$out" || fail "the certificate revoked by the updated KRL (no SIGHUP) still logs in: $out"
+ok "updating the KRL (ssh-keygen -k -u, no SIGHUP) ends carol's live session with \"no longer accepted (revoked)\" and refuses her next login"
+tmux -L "$tmuxsock" kill-server 2>/dev/null || true
 
 jd audit verify >"$work/audit.out" 2>&1 || { cat "$work/audit.out"; fail "audit verify after the certificate-signed approval"; }
 ok "audit verify after the certificate-signed approval: $(head -1 "$work/audit.out")"

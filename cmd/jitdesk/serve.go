@@ -12,6 +12,8 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
+	"strings"
 	"syscall"
 	"time"
 
@@ -19,6 +21,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/jitdesk/jitdesk/approvals"
+	"github.com/jitdesk/jitdesk/filewatch"
 	"github.com/jitdesk/jitdesk/metrics"
 	"github.com/jitdesk/jitdesk/serveconfig"
 	"github.com/jitdesk/jitdesk/server"
@@ -45,8 +48,10 @@ Every setting also comes from a JITDESK_* variable (--idle-timeout is
 $JITDESK_IDLE_TIMEOUT) or a TOML/YAML file (--config, keys are the flag names),
 in that order after the flags; --print-config shows the result.
 
-SIGHUP reloads the TLS certificate and key and the SSH user CA files.
-SIGINT or SIGTERM shuts down gracefully: parked long-polls are answered with
+The TLS certificate and key and the SSH user CA files are read again when
+any of them changes on disk (serve watches their folders, so a file renamed
+into place counts) and on SIGHUP; a broken new file is refused and logged,
+and the previous one stays. SIGINT or SIGTERM shuts down gracefully: parked long-polls are answered with
 the request's state, SSH sessions are told, webhook batches finish, exit 0.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -205,7 +210,25 @@ the request's state, SSH sessions are told, webhook batches finish, exit 0.`,
 			hup := make(chan os.Signal, 1)
 			signal.Notify(hup, syscall.SIGHUP)
 			defer signal.Stop(hup)
-			go reloadOnHUP(ctx, hup, certs, userCA, sshSrv, log)
+			reload := make(chan string, 1)
+			go func() {
+				for {
+					select {
+					case <-ctx.Done():
+						return
+					case <-hup:
+						askReload(reload, "SIGHUP")
+					}
+				}
+			}()
+			if paths := slices.DeleteFunc([]string{tlsCert, tlsKey, caFiles.ca, caFiles.principals, caFiles.revoked}, func(p string) bool { return p == "" }); len(paths) > 0 {
+				if fw, err := filewatch.New(paths, filewatch.DefaultSettle); err != nil {
+					log.Warn("files are reloaded on SIGHUP only", "err", err.Error())
+				} else {
+					go fw.Run(ctx, func(names []string) { askReload(reload, "changed "+strings.Join(names, ", ")) })
+				}
+			}
+			go reloadFiles(ctx, reload, certs, userCA, sshSrv, log)
 			select {
 			case <-ctx.Done():
 				log.Info("shutting down")
@@ -240,7 +263,7 @@ the request's state, SSH sessions are told, webhook batches finish, exit 0.`,
 	registerQuiet(cmd, &quiet) // --quiet: no bell or notifications in SSH consoles
 	f.BoolVar(&noWebhooks, "no-webhooks", false, "do not send webhook events from this process (they wait in the outbox for another serve)")
 	f.DurationVar(&retention, "webhook-retention", defaultWebhookRetention, "prune finished webhook deliveries older than this, hourly (0: never)")
-	f.StringVar(&tlsCert, "tls-cert", "", "PEM certificate chain: serve HTTPS (with --tls-key); reloaded on SIGHUP")
+	f.StringVar(&tlsCert, "tls-cert", "", "PEM certificate chain: serve HTTPS (with --tls-key); reloaded when it changes and on SIGHUP")
 	f.StringVar(&tlsKey, "tls-key", "", "PEM private key of --tls-cert")
 	f.StringSliceVar(&trustedProxies, "trusted-proxy", nil, "CIDR or address of a reverse proxy whose X-Forwarded-For names the client (repeatable)")
 	f.StringVar(&diagAddr, "diag-addr", "", "serve /metrics, /healthz and /readyz on this address (then /metrics is not on --http)")
@@ -248,7 +271,7 @@ the request's state, SSH sessions are told, webhook batches finish, exit 0.`,
 	f.StringVar(&logFormat, "log-format", "json", "json | text")
 	f.StringVar(&caFiles.ca, "ssh-user-ca", "", "trust SSH user certificates signed by the CA public key(s) in FILE: a certificate naming an approver's login logs in as them")
 	f.StringVar(&caFiles.principals, "ssh-principal-map", "", "FILE of \"principal login\" lines, for certificate principals that are not logins")
-	f.StringVar(&caFiles.revoked, "ssh-revoked-keys", "", "revoked certificates and keys: an OpenSSH KRL (ssh-keygen -k) or a list of serial:N, id:KEYID, keys; reloaded on SIGHUP")
+	f.StringVar(&caFiles.revoked, "ssh-revoked-keys", "", "revoked certificates and keys: an OpenSSH KRL (ssh-keygen -k) or a list of serial:N, id:KEYID, keys; reloaded when it changes and on SIGHUP")
 	f.StringVar(&configPath, "config", "", "read settings from this TOML or YAML `FILE` (default $"+configEnv+"); flags, then JITDESK_* variables, win over it")
 	f.StringVar(&printConfig, "print-config", "", "print the effective configuration as a config file in `FORMAT` (toml or yaml), secrets redacted, and exit")
 	f.Lookup("print-config").NoOptDefVal = "toml"
@@ -298,16 +321,28 @@ func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 	return nil, fmt.Errorf("--log-format %q: use json or text", format)
 }
 
-// reloadOnHUP reloads the TLS pair and the SSH user CA files on SIGHUP;
-// a broken new file is logged and the previous one stays in use.
-func reloadOnHUP(ctx context.Context, hup <-chan os.Signal, certs *server.CertReloader, ca *reloadableCA, sshSrv *server.SSHServer, log *slog.Logger) {
+// askReload asks reloadFiles to read the files again. One request waiting
+// is enough: that reload reads the files as they are when it runs.
+func askReload(reload chan<- string, cause string) {
+	select {
+	case reload <- cause:
+	default:
+	}
+}
+
+// reloadFiles reloads the TLS pair and the SSH user CA files on each
+// request (SIGHUP, or one of them changed on disk); a broken new file is
+// logged and the previous one stays in use. Sessions are checked again
+// afterwards, so a newly revoked certificate ends its sessions.
+func reloadFiles(ctx context.Context, reload <-chan string, certs *server.CertReloader, ca *reloadableCA, sshSrv *server.SSHServer, log *slog.Logger) {
 	for {
+		var cause string
 		select {
 		case <-ctx.Done():
 			return
-		case <-hup:
+		case cause = <-reload:
 		}
-		log.Info("SIGHUP: reloading")
+		log.Info("reloading files", "cause", cause)
 		if certs != nil {
 			if err := certs.Reload(); err != nil {
 				log.Error("tls reload refused; the previous certificate stays", "err", err.Error())
@@ -319,7 +354,7 @@ func reloadOnHUP(ctx context.Context, hup <-chan os.Signal, certs *server.CertRe
 			}
 		}
 		if sshSrv != nil {
-			sshSrv.RecheckAccess() // a newly revoked certificate ends its sessions
+			sshSrv.RecheckAccess()
 		}
 	}
 }
