@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net"
 	"strconv"
 	"strings"
 	"time"
@@ -291,7 +292,7 @@ func (s *Service) certificateKeyOf(line string, pub ssh.PublicKey, a Approver, n
 	if !bytes.Equal(cert.Key.Marshal(), pub.Marshal()) && !bytes.Equal(cert.Marshal(), pub.Marshal()) {
 		return fmt.Errorf("%w: the signature was not made by the certificate's key", ErrKeySignatureInvalid)
 	}
-	login, err := s.certificateLogin(cert)
+	login, err := s.signerLogin(cert)
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrKeySignatureInvalid, err)
 	}
@@ -302,27 +303,39 @@ func (s *Service) certificateKeyOf(line string, pub ssh.PublicKey, a Approver, n
 }
 
 // UserCA vouches for SSH user certificates (sshca.Authority implements it):
-// it returns the approver login a certificate authenticates as, or why not.
+// it returns the approver login a certificate stands for, or why not.
 type UserCA interface {
-	Check(key ssh.PublicKey) (login string, err error)
+	// CheckFrom checks a certificate offered to log in over a connection
+	// from remote (which its source-address option, if any, must allow).
+	CheckFrom(key ssh.PublicKey, remote net.Addr) (login string, err error)
+	// CheckSigner checks the certificate of a key that signed a decision:
+	// every check but source-address, which restricts logins.
+	CheckSigner(key ssh.PublicKey) (login string, err error)
 }
 
 // ErrNoUserCA is returned for a certificate when no SSH user CA is trusted.
 var ErrNoUserCA = errors.New("no SSH user CA is trusted (serve --ssh-user-ca)")
 
-func (s *Service) certificateLogin(cert *ssh.Certificate) (string, error) {
+// signerLogin is the login the certificate of a decision's signing key
+// stands for.
+func (s *Service) signerLogin(cert *ssh.Certificate) (string, error) {
 	if s.userCA == nil {
 		return "", ErrNoUserCA
 	}
-	return s.userCA.Check(cert)
+	return s.userCA.CheckSigner(cert)
 }
 
 // ApproverByCertificate returns the active approver an SSH user certificate
-// authenticates: the trusted CA's checks (signature, validity, principal,
-// revocation), then the approver named by its principal, who must exist
-// and not be disabled.
-func (s *Service) ApproverByCertificate(ctx context.Context, cert *ssh.Certificate) (Approver, error) {
-	login, err := s.certificateLogin(cert)
+// authenticates over a connection from remote: the trusted CA's checks
+// (signature, validity, principal, revocation, source-address against
+// remote, which may be nil when unknown: then a source-address restricted
+// certificate is refused), then the approver named by its principal, who
+// must exist and not be disabled.
+func (s *Service) ApproverByCertificate(ctx context.Context, cert *ssh.Certificate, remote net.Addr) (Approver, error) {
+	if s.userCA == nil {
+		return Approver{}, ErrNoUserCA
+	}
+	login, err := s.userCA.CheckFrom(cert, remote)
 	if err != nil {
 		return Approver{}, err
 	}

@@ -15,9 +15,10 @@
 #   (d) `jitdesk audit verify` passes, and fails on a copy whose stored
 #       statement was edited with sqlite3;
 #   (e) `serve --ssh-user-ca`: a certificate from `ssh-keygen -s CA -n LOGIN
-#       -V +1h` logs in an approver with no registered key; expired, wrong
-#       principal and revoked (KRL) certificates are refused; updating the
-#       KRL (no SIGHUP) ends a live session of a newly revoked certificate.
+#       -V +1h` logs in an approver with no registered key, and one
+#       restricted by source-address from a listed address only; expired,
+#       wrong principal and revoked (KRL) certificates are refused; updating
+#       the KRL (no SIGHUP) ends a live session of a newly revoked certificate.
 # Bounded waits only; everything it starts is stopped in the trap.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -247,15 +248,16 @@ wait "$serve" || fail "serve exited non-zero after SIGTERM"
 jd approver add carol --name "Carol Chen" >/dev/null
 ssh-keygen -q -t ed25519 -N '' -f "$work/ca" -C e2e-user-ca
 ssh-keygen -q -t ed25519 -N '' -f "$work/carol" -C carol@e2e
-cert() { # cert NAME SERIAL PRINCIPAL VALIDITY: sign carol's key into $work/NAME-cert.pub
+cert() { # cert NAME SERIAL PRINCIPAL VALIDITY [OPTIONS…]: sign carol's key into $work/NAME-cert.pub
   cp "$work/carol.pub" "$work/$1.pub"
-  ssh-keygen -q -s "$work/ca" -I "carol-$1" -z "$2" -n "$3" -V "$4" "$work/$1.pub"
+  ssh-keygen -q -s "$work/ca" -I "carol-$1" -z "$2" -n "$3" -V "$4" "${@:5}" "$work/$1.pub"
 }
 cert valid 1 carol +1h
 cert expired 2 carol -2h:-1h
 cert stranger 3 mallory +1h
 cert revoked 4 carol +1h
 cert mapped 5 c.chen +1h
+cert sourced 6 carol +1h -O source-address=10.0.0.0/8,127.0.0.1
 printf '# principal login\nc.chen carol\n' >"$work/principals"
 printf 'serial: 4\n' >"$work/krl.spec"
 ssh-keygen -q -k -f "$work/revoked.krl" -s "$work/ca.pub" "$work/krl.spec"
@@ -278,9 +280,10 @@ ssh_opts="-p $ssh_port -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/nu
 # try_cert NAME: a non-interactive login with carol's key and the NAME
 # certificate; prints ssh's stderr. The console refuses exec, so ssh exits
 # non-zero either way: the authentication outcome is whether ssh says
-# "Permission denied".
+# "Permission denied". Extra arguments go to ssh (-b ADDR: connect from
+# another loopback address).
 try_cert() {
-  timeout 20 ssh $ssh_opts -o BatchMode=yes -i "$work/carol" -o CertificateFile="$work/$1-cert.pub" \
+  timeout 20 ssh $ssh_opts -o BatchMode=yes -i "$work/carol" -o CertificateFile="$work/$1-cert.pub" "${@:2}" \
     carol@127.0.0.1 true </dev/null 2>&1 >/dev/null || true
 }
 out=$(try_cert valid)
@@ -291,6 +294,16 @@ ok "a certificate signed by the CA for principal carol (-V +1h) opens carol's co
 open_pane "ssh $ssh_opts -i $work/carol -o CertificateFile=$work/mapped-cert.pub -t carol@127.0.0.1"
 wait_screen "carol's console (principal c.chen, mapped)" "Carol Chen (carol)"
 ok "a certificate for principal c.chen logs in as carol through --ssh-principal-map"
+open_pane "ssh $ssh_opts -i $work/carol -o CertificateFile=$work/sourced-cert.pub -t carol@127.0.0.1"
+wait_screen "carol's console (source-address 10.0.0.0/8,127.0.0.1)" "Carol Chen (carol)"
+ok "a certificate restricted by source-address to 10.0.0.0/8,127.0.0.1 logs in from 127.0.0.1"
+# From 127.0.0.2 (another loopback address, so its own security-log budget
+# of five lines a burst) the same certificate is refused.
+out=$(try_cert sourced -b 127.0.0.2)
+grep -q "Permission denied" <<<"$out" || fail "the source-address certificate logged in from 127.0.0.2: $out"
+grep '"event":"auth.failed"' "$work/serve-ca.log" | grep '"remote":"127.0.0.2"' | grep '"certificate_key_id":"carol-sourced"' \
+  | grep -q '"reason":"bad_option"' || fail "serve did not log the refusal from 127.0.0.2 with reason bad_option"
+ok "the same certificate from 127.0.0.2 is refused with Permission denied; serve logs auth.failed reason bad_option"
 
 # Key-signing with the certificate's key: the agent holds carol's key with
 # the valid certificate, forwarded with -A; she approves a request.

@@ -376,7 +376,7 @@ func (s *SSHServer) authenticate(ctx ssh.Context, key ssh.PublicKey) bool {
 	fp := gossh.FingerprintSHA256(key)
 	lctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	_, err := s.approverFor(lctx, key)
+	_, err := s.approverFor(lctx, key, ctx.RemoteAddr())
 	if err == nil {
 		return true
 	}
@@ -415,13 +415,14 @@ func (s *SSHServer) authenticate(ctx ssh.Context, key ssh.PublicKey) bool {
 	return false
 }
 
-// approverFor looks up the approver a key authenticates: a certificate
-// through the SSH user CA the Service trusts (its signature, validity,
-// principal and revocation, then the approver its principal names), any
-// other key by its registered fingerprint.
-func (s *SSHServer) approverFor(ctx context.Context, key gossh.PublicKey) (approvals.Approver, error) {
+// approverFor looks up the approver a key offered from remote
+// authenticates: a certificate through the SSH user CA the Service trusts
+// (its signature, validity, principal, revocation and source-address,
+// then the approver its principal names), any other key by its registered
+// fingerprint.
+func (s *SSHServer) approverFor(ctx context.Context, key gossh.PublicKey, remote net.Addr) (approvals.Approver, error) {
 	if cert, ok := key.(*gossh.Certificate); ok {
-		return s.cfg.Service.ApproverByCertificate(ctx, cert)
+		return s.cfg.Service.ApproverByCertificate(ctx, cert, remote)
 	}
 	return s.cfg.Service.ApproverBySSHKey(ctx, gossh.FingerprintSHA256(key))
 }
@@ -522,7 +523,7 @@ func (s *SSHServer) identify(next ssh.Handler) ssh.Handler {
 		// certifies: renewing the certificate does not make a new key.
 		fp := keysign.KeyFingerprint(key)
 		ctx, cancel := context.WithTimeout(sess.Context(), 5*time.Second)
-		a, err := s.approverFor(ctx, key)
+		a, err := s.approverFor(ctx, key, sess.RemoteAddr())
 		cancel()
 		if err != nil {
 			s.log.Warn("ssh key no longer belongs to an approver", "fingerprint", fp, "err", err.Error())

@@ -103,7 +103,7 @@ func (s *SSHServer) recheckSessions() {
 	// certificates for one key.
 	for _, st := range certs {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		a, err := s.cfg.Service.ApproverByCertificate(ctx, st.cert)
+		a, err := s.cfg.Service.ApproverByCertificate(ctx, st.cert, st.sess.RemoteAddr())
 		cancel()
 		var reason string
 		switch {

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
+	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -59,17 +60,31 @@ func (ca *testCA) revoke(list string) {
 	ca.mu.Unlock()
 }
 
-// Check implements approvals.UserCA.
-func (ca *testCA) Check(key gossh.PublicKey) (string, error) {
+func (ca *testCA) current() *sshca.Authority {
 	ca.mu.Lock()
-	a := ca.auth
-	ca.mu.Unlock()
-	return a.Check(key)
+	defer ca.mu.Unlock()
+	return ca.auth
+}
+
+// CheckFrom implements approvals.UserCA.
+func (ca *testCA) CheckFrom(key gossh.PublicKey, remote net.Addr) (string, error) {
+	return ca.current().CheckFrom(key, remote)
+}
+
+// CheckSigner implements approvals.UserCA.
+func (ca *testCA) CheckSigner(key gossh.PublicKey) (string, error) {
+	return ca.current().CheckSigner(key)
 }
 
 // issue certifies a fresh key for principals, valid from after to before
 // (offsets from the CA's clock), signed by signer (the CA's own when nil).
 func (ca *testCA) issue(serial uint64, principals []string, after, before time.Duration, signer gossh.Signer) gossh.Signer {
+	ca.t.Helper()
+	return ca.issueWith(serial, principals, after, before, signer, nil)
+}
+
+// issueWith is issue with critical options.
+func (ca *testCA) issueWith(serial uint64, principals []string, after, before time.Duration, signer gossh.Signer, critical map[string]string) gossh.Signer {
 	ca.t.Helper()
 	key := newSigner(ca.t)
 	now := time.Unix(ca.now.Load(), 0)
@@ -77,7 +92,7 @@ func (ca *testCA) issue(serial uint64, principals []string, after, before time.D
 		Key: key.PublicKey(), Serial: serial, CertType: gossh.UserCert, KeyId: fmt.Sprintf("test-%d", serial),
 		ValidPrincipals: principals,
 		ValidAfter:      uint64(now.Add(after).Unix()), ValidBefore: uint64(now.Add(before).Unix()),
-		Permissions: gossh.Permissions{Extensions: map[string]string{"permit-pty": ""}},
+		Permissions: gossh.Permissions{CriticalOptions: critical, Extensions: map[string]string{"permit-pty": ""}},
 	}
 	if signer == nil {
 		signer = ca.signer
@@ -103,8 +118,8 @@ func newCertSSH(t *testing.T) (*sshFixture, *testCA, *metrics.Metrics) {
 	return f, ca, m
 }
 
-// certConsole opens a console with key and waits (as long as it takes)
-// for want.
+// certConsole opens a console with key and waits for want, failing if
+// the session ends first.
 func (f *sshFixture) certConsole(t *testing.T, key gossh.Signer, want string) session {
 	t.Helper()
 	c, err := dial(f.addr, "x", gossh.PublicKeys(key))
@@ -127,9 +142,19 @@ func (f *sshFixture) certConsole(t *testing.T, key gossh.Signer, want string) se
 	if err := sess.Shell(); err != nil {
 		t.Fatal(err)
 	}
-	waitOutput(out, want)
 	done := make(chan error, 1)
 	go func() { done <- sess.Wait() }()
+	deadline := time.Now().Add(hangGuard)
+	for !strings.Contains(out.String(), want) {
+		select {
+		case err := <-done:
+			t.Fatalf("the session ended (%v) before showing %q: %q", err, want, out.String())
+		case <-time.After(10 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the session never showed %q: %q", want, out.String())
+		}
+	}
 	return session{sess: sess, out: out, done: done}
 }
 
@@ -230,5 +255,31 @@ func TestNewlyRevokedCertificateEndsItsSessionOnly(t *testing.T) {
 	<-kept.done
 	if !strings.Contains(kept.out.String(), "was disabled") {
 		t.Fatalf("the second session must have lasted until carol was disabled: %q", kept.out.String())
+	}
+}
+
+// A certificate restricted by source-address logs in only from an address
+// it lists (the test's connections come from 127.0.0.1), and every later
+// re-check of the session applies the session's own address: only carol
+// being disabled ends it, not the restriction.
+func TestSourceAddressRestrictedCertificateLogsInFromItsAddressOnly(t *testing.T) {
+	f, ca, _ := newCertSSH(t)
+	elsewhere := ca.issueWith(10, []string{"carol"}, -time.Minute, time.Hour, nil, map[string]string{"source-address": "10.0.0.0/8,192.0.2.7"})
+	if c, err := dial(f.addr, "carol", gossh.PublicKeys(elsewhere)); err == nil {
+		c.Close()
+		t.Fatal("a certificate for 10.0.0.0/8 and 192.0.2.7 logged in from 127.0.0.1")
+	}
+	if !strings.Contains(f.logs.String(), `"reason":"bad_option"`) {
+		t.Fatalf("the refusal was not logged with reason bad_option:\n%s", f.logs.String())
+	}
+	s := f.certConsole(t, ca.issueWith(11, []string{"carol"}, -time.Minute, time.Hour, nil,
+		map[string]string{"source-address": "10.0.0.0/8, 127.0.0.0/8"}), "(carol)")
+	f.srv.RecheckAccess()
+	if _, err := f.svc.SetApproverEnabled(context.Background(), "test", "carol", false); err != nil {
+		t.Fatal(err)
+	}
+	<-s.done
+	if out := s.out.String(); !strings.Contains(out, "was disabled") || strings.Contains(out, "no longer accepted") {
+		t.Fatalf("the session must have lasted until carol was disabled: %q", out)
 	}
 }

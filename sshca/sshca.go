@@ -179,6 +179,19 @@ const maxListed = 8
 // restricted by the source-address critical option through when remote is
 // one of the listed addresses. remote may be nil.
 func (a *Authority) CheckFrom(key ssh.PublicKey, remote net.Addr) (login string, err error) {
+	return a.check(key, remote, false)
+}
+
+// CheckSigner is Check for a certificate whose key made a signature rather
+// than a login: every check but source-address, which restricts where a
+// login may come from (OpenSSH applies it to authentication only), not
+// what the key may sign. A decision signed in a session was made by a
+// login that passed it; one signed through a local agent has no address.
+func (a *Authority) CheckSigner(key ssh.PublicKey) (login string, err error) {
+	return a.check(key, nil, true)
+}
+
+func (a *Authority) check(key ssh.PublicKey, remote net.Addr, signer bool) (login string, err error) {
 	if key == nil {
 		return "", refuse(NotCertificate, "no key")
 	}
@@ -205,6 +218,12 @@ func (a *Authority) CheckFrom(key ssh.PublicKey, remote net.Addr) (login string,
 	for _, name := range sortedKeys(cert.CriticalOptions) {
 		if name != "source-address" {
 			return "", refuse(BadOption, "certificate %q has critical option %q", cert.KeyId, name)
+		}
+		if signer {
+			if _, err := parseSourceAddress(cert.CriticalOptions[name]); err != nil {
+				return "", refuse(BadOption, "certificate %q: %v", cert.KeyId, err)
+			}
+			continue
 		}
 		if err := checkSourceAddress(cert.CriticalOptions[name], remote); err != nil {
 			return "", refuse(BadOption, "certificate %q: %v", cert.KeyId, err)
@@ -288,6 +307,10 @@ func unixUTC(t uint64) string {
 // checkSourceAddress enforces the source-address critical option: a
 // comma-separated list of addresses and CIDR prefixes, as in OpenSSH.
 func checkSourceAddress(list string, remote net.Addr) error {
+	allowed, err := parseSourceAddress(list)
+	if err != nil {
+		return err
+	}
 	if remote == nil {
 		return errors.New("source-address restricted, and the connection's address is unknown")
 	}
@@ -295,27 +318,38 @@ func checkSourceAddress(list string, remote net.Addr) error {
 	if err != nil {
 		return err
 	}
+	for _, pfx := range allowed {
+		if pfx.Contains(addr) {
+			return nil
+		}
+	}
+	return fmt.Errorf("connection from %s not in source-address %q", addr, list)
+}
+
+// parseSourceAddress parses a source-address list: addresses (each a
+// prefix of its full length) and CIDR prefixes, comma-separated. Any entry
+// that is neither makes the whole list an error, as in OpenSSH, which
+// refuses such a certificate.
+func parseSourceAddress(list string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
 	for _, entry := range strings.Split(list, ",") {
 		entry = strings.TrimSpace(entry)
 		if strings.Contains(entry, "/") {
 			pfx, err := netip.ParsePrefix(entry)
 			if err != nil {
-				return fmt.Errorf("source-address entry %q is not a prefix", entry)
+				return nil, fmt.Errorf("source-address entry %q is not a prefix", entry)
 			}
-			if pfx.Contains(addr) {
-				return nil
-			}
+			out = append(out, pfx.Masked())
 			continue
 		}
 		a, err := netip.ParseAddr(entry)
 		if err != nil {
-			return fmt.Errorf("source-address entry %q is not an address", entry)
+			return nil, fmt.Errorf("source-address entry %q is not an address", entry)
 		}
-		if a.Unmap() == addr {
-			return nil
-		}
+		a = a.Unmap()
+		out = append(out, netip.PrefixFrom(a, a.BitLen()))
 	}
-	return fmt.Errorf("connection from %s not in source-address %q", addr, list)
+	return out, nil
 }
 
 func remoteAddr(remote net.Addr) (netip.Addr, error) {

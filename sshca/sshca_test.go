@@ -212,6 +212,42 @@ func TestSourceAddressNeedsTheRemoteAddress(t *testing.T) {
 	wantRefused(t, err, BadOption)
 }
 
+// A signature is not a login: source-address does not refuse the key of a
+// signature, but every other check still applies, and a malformed list is
+// refused there too.
+func TestCheckSignerSkipsOnlySourceAddress(t *testing.T) {
+	ca := newSigner(t)
+	a := authority(t, Config{}, ca)
+	restricted := issue(t, ca, newSigner(t).PublicKey(), func(c *ssh.Certificate) {
+		c.CriticalOptions = map[string]string{"source-address": "10.0.0.0/8"}
+	})
+	if login, err := a.CheckSigner(restricted); err != nil || login != "alice" {
+		t.Fatalf("CheckSigner = %q, %v; want alice", login, err)
+	}
+	wantRefused(t, func() error {
+		_, err := a.CheckFrom(restricted, &net.TCPAddr{IP: net.ParseIP("192.0.2.1")})
+		return err
+	}(), BadOption)
+	for name, c := range map[string]struct {
+		edit func(*ssh.Certificate)
+		want Reason
+	}{
+		"expired": {func(c *ssh.Certificate) {
+			c.CriticalOptions = map[string]string{"source-address": "10.0.0.0/8"}
+			c.ValidBefore = uint64(now.Add(-time.Minute).Unix())
+		}, Expired},
+		"force-command": {func(c *ssh.Certificate) { c.CriticalOptions = map[string]string{"force-command": "/bin/true"} }, BadOption},
+		"malformed source-address": {func(c *ssh.Certificate) {
+			c.CriticalOptions = map[string]string{"source-address": "10.0.0.0/8,nonsense"}
+		}, BadOption},
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := a.CheckSigner(issue(t, ca, newSigner(t).PublicKey(), c.edit))
+			wantRefused(t, err, c.want)
+		})
+	}
+}
+
 func TestNewRefusesBadConfig(t *testing.T) {
 	if _, err := New(Config{}); err == nil {
 		t.Fatal("New accepted no CA keys")

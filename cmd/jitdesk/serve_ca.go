@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"net"
 	"sync"
 
 	"golang.org/x/crypto/ssh"
@@ -51,12 +52,20 @@ func newReloadableCA(files userCAFiles) (*reloadableCA, error) {
 	return &reloadableCA{files: files, a: a}, nil
 }
 
-// Check implements approvals.UserCA with the current Authority.
-func (r *reloadableCA) Check(key ssh.PublicKey) (string, error) {
+func (r *reloadableCA) current() *sshca.Authority {
 	r.mu.RLock()
-	a := r.a
-	r.mu.RUnlock()
-	return a.Check(key)
+	defer r.mu.RUnlock()
+	return r.a
+}
+
+// CheckFrom implements approvals.UserCA with the current Authority.
+func (r *reloadableCA) CheckFrom(key ssh.PublicKey, remote net.Addr) (string, error) {
+	return r.current().CheckFrom(key, remote)
+}
+
+// CheckSigner implements approvals.UserCA with the current Authority.
+func (r *reloadableCA) CheckSigner(key ssh.PublicKey) (string, error) {
+	return r.current().CheckSigner(key)
 }
 
 // Reload reads the files again; on an error the previous Authority stays.

@@ -41,7 +41,7 @@ func TestARevocationListWrittenWhileServingIsEnforcedWithoutASignal(t *testing.T
 	if err := cert.SignCert(rand.Reader, ca); err != nil {
 		t.Fatal(err)
 	}
-	if login, err := rc.Check(cert); err != nil || login != "carol" {
+	if login, err := rc.CheckFrom(cert, nil); err != nil || login != "carol" {
 		t.Fatalf("before the revocation: %q, %v", login, err)
 	}
 
@@ -68,7 +68,7 @@ func TestARevocationListWrittenWhileServingIsEnforcedWithoutASignal(t *testing.T
 		t.Fatal("the rewritten revocation list was never reloaded")
 	}
 	var refused *sshca.RefusedError
-	if _, err := rc.Check(cert); !errors.As(err, &refused) || refused.Reason != sshca.Revoked {
+	if _, err := rc.CheckFrom(cert, nil); !errors.As(err, &refused) || refused.Reason != sshca.Revoked {
 		t.Fatalf("after the revocation: %v, want a refusal for revocation", err)
 	}
 }
