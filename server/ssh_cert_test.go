@@ -5,9 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
-	"net"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -24,12 +22,10 @@ import (
 // replaced (as an operator's reload would), so the Service is given the
 // swappable wrapper.
 type testCA struct {
+	sshca.Current
 	t      *testing.T
 	signer gossh.Signer
 	now    atomic.Int64 // unix seconds of the CA's clock
-
-	mu   sync.Mutex
-	auth *sshca.Authority
 }
 
 func newTestCA(t *testing.T) *testCA {
@@ -55,25 +51,7 @@ func (ca *testCA) revoke(list string) {
 	if err != nil {
 		ca.t.Fatal(err)
 	}
-	ca.mu.Lock()
-	ca.auth = a
-	ca.mu.Unlock()
-}
-
-func (ca *testCA) current() *sshca.Authority {
-	ca.mu.Lock()
-	defer ca.mu.Unlock()
-	return ca.auth
-}
-
-// CheckFrom implements approvals.UserCA.
-func (ca *testCA) CheckFrom(key gossh.PublicKey, remote net.Addr) (string, error) {
-	return ca.current().CheckFrom(key, remote)
-}
-
-// CheckSigner implements approvals.UserCA.
-func (ca *testCA) CheckSigner(key gossh.PublicKey) (string, error) {
-	return ca.current().CheckSigner(key)
+	ca.Set(a)
 }
 
 // issue certifies a fresh key for principals, valid from after to before

@@ -22,6 +22,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/crypto/ssh"
@@ -367,4 +368,25 @@ func remoteAddr(remote net.Addr) (netip.Addr, error) {
 		return netip.Addr{}, fmt.Errorf("connection address %q is not an IP address", remote.String())
 	}
 	return a.Unmap(), nil
+}
+
+// Current is the Authority in use where it can be replaced whole while
+// checks run (serve rereads its CA files when they change): a check sees
+// the old Authority or the new one, never half of each. The zero value
+// holds none; use it only after Set.
+type Current struct {
+	a atomic.Pointer[Authority]
+}
+
+// Set makes a the Authority checks use from now on.
+func (c *Current) Set(a *Authority) { c.a.Store(a) }
+
+// CheckFrom is Authority.CheckFrom on the current Authority.
+func (c *Current) CheckFrom(key ssh.PublicKey, remote net.Addr) (string, error) {
+	return c.a.Load().CheckFrom(key, remote)
+}
+
+// CheckSigner is Authority.CheckSigner on the current Authority.
+func (c *Current) CheckSigner(key ssh.PublicKey) (string, error) {
+	return c.a.Load().CheckSigner(key)
 }

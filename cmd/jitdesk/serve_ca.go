@@ -2,10 +2,6 @@ package main
 
 import (
 	"fmt"
-	"net"
-	"sync"
-
-	"golang.org/x/crypto/ssh"
 
 	"github.com/jitdesk/jitdesk/sshca"
 )
@@ -36,12 +32,11 @@ func (f userCAFiles) load() (*sshca.Authority, error) {
 }
 
 // reloadableCA is the SSH user CA the Service trusts, swapped whole when
-// serve reloads its files on SIGHUP (a new revocation list), so a check
-// never sees half of an old configuration and half of a new one.
+// serve reloads its files (they changed, or SIGHUP), so a check never sees
+// half of an old configuration and half of a new one.
 type reloadableCA struct {
+	sshca.Current
 	files userCAFiles
-	mu    sync.RWMutex
-	a     *sshca.Authority
 }
 
 func newReloadableCA(files userCAFiles) (*reloadableCA, error) {
@@ -49,23 +44,9 @@ func newReloadableCA(files userCAFiles) (*reloadableCA, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &reloadableCA{files: files, a: a}, nil
-}
-
-func (r *reloadableCA) current() *sshca.Authority {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	return r.a
-}
-
-// CheckFrom implements approvals.UserCA with the current Authority.
-func (r *reloadableCA) CheckFrom(key ssh.PublicKey, remote net.Addr) (string, error) {
-	return r.current().CheckFrom(key, remote)
-}
-
-// CheckSigner implements approvals.UserCA with the current Authority.
-func (r *reloadableCA) CheckSigner(key ssh.PublicKey) (string, error) {
-	return r.current().CheckSigner(key)
+	r := &reloadableCA{files: files}
+	r.Set(a)
+	return r, nil
 }
 
 // Reload reads the files again; on an error the previous Authority stays.
@@ -74,8 +55,6 @@ func (r *reloadableCA) Reload() error {
 	if err != nil {
 		return err
 	}
-	r.mu.Lock()
-	r.a = a
-	r.mu.Unlock()
+	r.Set(a)
 	return nil
 }
