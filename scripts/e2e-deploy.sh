@@ -18,7 +18,8 @@
 #   - a webhook verified by examples/node/webhook-receiver.mjs (npm
 #     standardwebhooks); a forged one refused;
 #   - SIGHUP with a new certificate: new connections get it, a long-poll
-#     parked on the old connection is still answered;
+#     parked on the old connection is still answered; renewed files with no
+#     signal are served too;
 #   - SIGTERM with a long-poll parked: it is answered 200 with the current
 #     state and serve exits 0.
 # Bounded waits only; everything it starts is stopped in the trap. A check
@@ -460,6 +461,21 @@ wait "$hup_poll" || fail "the long-poll parked before SIGHUP failed: $(cat "$wor
 [ "$(cat "$work/hup-poll.code")" = 200 ] && [ "$(json status <"$work/hup-poll")" = approved ] \
   || fail "the long-poll parked before SIGHUP answered $(cat "$work/hup-poll.code"): $(cat "$work/hup-poll")"
 ok "a long-poll on a connection opened with the old certificate survived the reload and was answered 200 approved"
+
+step "a renewal without a signal"
+reloads() { grep -c '"msg":"reloading files","cause":"changed ' "$work/serve.log" || true; }
+before=$(reloads)
+make_cert cert3
+fp3=$(fingerprint "$work/cert3.pem")
+cp "$work/cert3.key" "$work/tls.key.new"; chmod 600 "$work/tls.key.new"; cp "$work/cert3.pem" "$work/tls.pem.new"
+mv "$work/tls.key.new" "$work/tls.key"; mv "$work/tls.pem.new" "$work/tls.pem"
+got=""
+for _ in $(seq 1 100); do got=$(served_fp); [ "$got" = "$fp3" ] && break; sleep 0.1; done
+[ "$got" = "$fp3" ] || fail "10 s after the files were renewed (no SIGHUP) new connections get $got, want $fp3"
+cacert="$work/cert3.pem"
+[ "$(https "$base/healthz" | json status)" = ok ] || fail "healthz with the renewed certificate"
+[ "$(reloads)" -gt "$before" ] || fail "serve did not log a reload caused by the renewed files"
+ok "renewed files (renamed over, no SIGHUP) are served to new connections (SHA256 ${fp3:0:23}…); serve logged the reload"
 
 step "SIGTERM with a long-poll parked"
 term_id=$(submit "e2e: parked at SIGTERM" termuser)
